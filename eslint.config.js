@@ -1,0 +1,49 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "coverage/", "charts/", "crds/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  { files: ["**/*.mjs", "**/*.js"], languageOptions: { globals: { process: "readonly", console: "readonly" } } },
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+    },
+  },
+  // Layering: the routing core has no Kubernetes dependency (the sidecar uses
+  // it alone); reconcilers are pure and import nothing from controllers.
+  {
+    files: ["src/routing/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@kubernetes/*", "**/controllers/**", "**/reconcilers/**", "**/runtime/**"],
+              message: "src/routing must stay free of Kubernetes code: the sidecar imports it alone.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["src/reconcilers/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/controllers/**", "**/runtime/**", "node:*", "express", "pino"],
+              message: "reconcilers are pure functions: no I/O, nothing from controllers or the runtime.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+);
