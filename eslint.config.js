@@ -38,7 +38,18 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ["**/controllers/**", "**/runtime/**", "node:*", "express", "pino"],
+              group: [
+                "**/controllers/**",
+                "**/runtime/**",
+                "node:fs*",
+                "node:http*",
+                "node:net",
+                "node:child_process",
+                "node:dns*",
+                "express",
+                "pino",
+                "@kubernetes/*",
+              ],
               message: "reconcilers are pure functions: no I/O, nothing from controllers or the runtime.",
             },
           ],

@@ -3,6 +3,7 @@ import {
   conditions,
   duration,
   immutable,
+  name,
   nameSet,
   observedGeneration,
   resource,
@@ -90,9 +91,25 @@ export const CellStatus = z
       .optional()
       .describe("Routing table epoch the status reflects.")
       .meta({ printerColumn: { name: "Epoch", order: 50, priority: 1 } }),
+    warmZone: zoneName(
+      "A zone being scaled up to full replicas ahead of a switch (set by the Failover moving the cell, cleared after).",
+    ).optional(),
+    writeFrozen: z
+      .boolean()
+      .optional()
+      .describe("True while a Failover holds the cell's shards write-frozen (writes get 503 + Retry-After)."),
+    failoverRef: name("dns1123Subdomain", "The Failover acting on the cell now: at most one at a time.")
+      .optional()
+      .meta({ printerColumn: { name: "Failover", order: 60, priority: 1 } }),
+    lastFailoverTime: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe("When the cell last switched zones (the automatic failover cooldown counts from here)."),
     conditions: conditions("Standard conditions: Valid (spec references resolve), Ready.").optional(),
   })
-  .describe("Where the cell is active and what it owns.");
+  .describe(
+    "Where the cell is active and what it owns. activeZone, warmZone, writeFrozen and failoverRef are the durable record of failovers, written only by the Failover controller.",
+  );
 export type CellStatus = z.infer<typeof CellStatus>;
 
 export const Cell = resource("Cell", "dns1123Label", CellSpec, CellStatus);

@@ -1,0 +1,296 @@
+// CellApp: for every cell in the app's scope, the Deployments and Services to
+// stamp, zone by zone. Pure: desired = f(app, cells, zones); no I/O.
+//
+// Per cell, one Deployment + Service per zone it runs in, named
+// <app>-<cell>-<zone> (so the active and standby sides never collide, also
+// when two zones share one cluster):
+//   - the active zone (cell.status.activeZone, else spec.zone): full replicas;
+//   - the first standby (the first of [home, ...standbyZones] that is not
+//     active): standby replicas, a warm copy a failover can scale up;
+//   - a warm zone (cell.status.warmZone, set by a Failover): full replicas.
+import type { CellApp, Cell, Zone, CellOverride } from "../api/index.ts";
+import { Labels, MANAGED_BY, workloadName } from "./naming.ts";
+import { routingVolume, sidecarContainer, type SidecarSettings } from "./sidecar.ts";
+
+type Obj = Record<string, unknown>;
+
+export type WorkloadRole = "active" | "standby" | "warm";
+
+export interface ZoneWorkload {
+  zone: string;
+  role: WorkloadRole;
+  replicas: number;
+  deployment: Obj;
+  service: Obj;
+}
+
+export interface CellPlan {
+  cell: string;
+  activeZone: string;
+  standbyZone?: string;
+  workloads: ZoneWorkload[];
+}
+
+export interface PlanProblem {
+  /** The field at fault, e.g. spec.overrides[rz09] or Cell rz01 spec.zone. */
+  field: string;
+  message: string;
+}
+
+export interface CellAppPlan {
+  /** Cells the app runs in (whether or not they could be planned). */
+  scopeCells: string[];
+  /** Fully planned cells: their workloads are the desired state. */
+  cells: CellPlan[];
+  /** Cells in scope that could not be planned: leave their workloads alone. */
+  unplannable: string[];
+  problems: PlanProblem[];
+}
+
+export interface CellAppInputs {
+  app: CellApp;
+  cells: readonly Cell[];
+  zones: readonly Zone[];
+  sidecar: SidecarSettings;
+}
+
+export function activeZoneOf(cell: Cell): string {
+  return cell.status?.activeZone ?? cell.spec.zone;
+}
+
+/** The first zone of [home, ...standbyZones] other than the active one. */
+export function standbyZoneOf(cell: Cell, zoneExists: (z: string) => boolean): string | undefined {
+  const active = activeZoneOf(cell);
+  return [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].find((z) => z !== active && zoneExists(z));
+}
+
+export function cellsInScope(app: CellApp, cells: readonly Cell[]): Cell[] {
+  const only = app.spec.cells ? new Set(app.spec.cells) : undefined;
+  return cells
+    .filter((c) => c.spec.type === app.spec.scope && !c.metadata.deletionTimestamp)
+    .filter((c) => !only || only.has(c.metadata.name))
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+}
+
+export function planCellApp({ app, cells, zones, sidecar }: CellAppInputs): CellAppPlan {
+  const zoneByName = new Map(zones.map((z) => [z.metadata.name, z]));
+  const overrides = new Map((app.spec.overrides ?? []).map((o) => [o.cell, o]));
+  const scope = cellsInScope(app, cells);
+  const plan: CellAppPlan = { scopeCells: scope.map((c) => c.metadata.name), cells: [], unplannable: [], problems: [] };
+
+  for (const name of app.spec.cells ?? []) {
+    const cell = cells.find((c) => c.metadata.name === name);
+    if (!cell) plan.problems.push({ field: "spec.cells", message: `Cell ${name} does not exist: create it or remove it from spec.cells` });
+    else if (cell.spec.type !== app.spec.scope)
+      plan.problems.push({
+        field: "spec.cells",
+        message: `Cell ${name} is ${cell.spec.type} but the app's scope is ${app.spec.scope}: remove it from spec.cells`,
+      });
+  }
+  for (const o of app.spec.overrides ?? []) {
+    if (!scope.some((c) => c.metadata.name === o.cell))
+      plan.problems.push({
+        field: `spec.overrides[${o.cell}]`,
+        message: `the override names cell ${o.cell}, which is not in the app's scope: fix the name or remove the override`,
+      });
+  }
+
+  for (const cell of scope) {
+    const cellName = cell.metadata.name;
+    const active = activeZoneOf(cell);
+    const activeZone = zoneByName.get(active);
+    if (!activeZone) {
+      plan.unplannable.push(cellName);
+      plan.problems.push({
+        field: `Cell ${cellName} ${cell.status?.activeZone ? "status.activeZone" : "spec.zone"}`,
+        message: `zone ${active} of cell ${cellName} does not exist: create the Zone or fix the cell`,
+      });
+      continue;
+    }
+    const override = overrides.get(cellName);
+    const replicas = override?.replicas ?? app.spec.replicas;
+    const standbyReplicas = override?.standbyReplicas ?? cell.spec.standbyReplicas ?? app.spec.standbyReplicas;
+    const standby = standbyZoneOf(cell, (z) => zoneByName.has(z));
+    const warm = cell.status?.warmZone && cell.status.warmZone !== active ? cell.status.warmZone : undefined;
+    if (warm && !zoneByName.has(warm)) {
+      plan.problems.push({ field: `Cell ${cellName} status.warmZone`, message: `warm zone ${warm} does not exist` });
+    }
+
+    const sides: { zone: Zone; role: WorkloadRole; replicas: number }[] = [{ zone: activeZone, role: "active", replicas }];
+    if (standby) {
+      const isWarm = standby === warm;
+      sides.push({ zone: zoneByName.get(standby)!, role: isWarm ? "warm" : "standby", replicas: isWarm ? replicas : standbyReplicas });
+    }
+    if (warm && warm !== standby && zoneByName.has(warm)) {
+      sides.push({ zone: zoneByName.get(warm)!, role: "warm", replicas });
+    }
+    plan.cells.push({
+      cell: cellName,
+      activeZone: active,
+      ...(standby ? { standbyZone: standby } : {}),
+      workloads: sides.map((s) => workload(app, cell, s.zone, s.role, s.replicas, override, sidecar)),
+    });
+  }
+  return plan;
+}
+
+function selectorLabels(app: CellApp, cell: string, zone: string): Record<string, string> {
+  return { [Labels.app]: app.metadata.name, [Labels.cell]: cell, [Labels.zone]: zone };
+}
+
+function workloadLabels(app: CellApp, cell: Cell, zone: string, role: WorkloadRole): Record<string, string> {
+  return {
+    [Labels.managedBy]: MANAGED_BY,
+    [Labels.name]: app.metadata.name,
+    [Labels.appNamespace]: app.metadata.namespace ?? "",
+    ...(app.metadata.uid ? { [Labels.appUid]: app.metadata.uid } : {}),
+    [Labels.rule]: app.spec.shardingRule,
+    ...selectorLabels(app, cell.metadata.name, zone),
+    [Labels.role]: role,
+  };
+}
+
+/** Owner references work only inside one cluster: zones without a member cluster are the operator's own. */
+function ownerReferences(app: CellApp, zone: Zone): Obj[] | undefined {
+  if (zone.spec.cluster || !app.metadata.uid) return undefined;
+  return [
+    {
+      apiVersion: app.apiVersion,
+      kind: app.kind,
+      name: app.metadata.name,
+      uid: app.metadata.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
+}
+
+function zoneNodeSelector(zone: Zone): Record<string, string> {
+  return zone.spec.nodeSelector && Object.keys(zone.spec.nodeSelector).length > 0
+    ? zone.spec.nodeSelector
+    : { "topology.kubernetes.io/zone": zone.metadata.name };
+}
+
+function mergeEnv(base: readonly Obj[] | undefined, extra: readonly { name: string; value?: string }[]): Obj[] {
+  const out = (base ?? []).map((e) => ({ ...e }));
+  for (const e of extra) {
+    const i = out.findIndex((x) => x.name === e.name);
+    if (i >= 0) out[i] = { ...e };
+    else out.push({ ...e });
+  }
+  return out;
+}
+
+function workload(
+  app: CellApp,
+  cell: Cell,
+  zone: Zone,
+  role: WorkloadRole,
+  replicas: number,
+  override: CellOverride | undefined,
+  sidecar: SidecarSettings,
+): ZoneWorkload {
+  const zoneName = zone.metadata.name;
+  const name = workloadName(app.metadata.name, cell.metadata.name, zoneName);
+  const namespace = app.metadata.namespace;
+  const labels = workloadLabels(app, cell, zoneName, role);
+  const owners = ownerReferences(app, zone);
+  const metadata = { name, namespace, labels, ...(owners ? { ownerReferences: owners } : {}) };
+  const template = app.spec.template as { metadata?: Obj; spec: Obj & { containers: Obj[] } };
+  const podSpec = structuredClone(template.spec) as Obj & { containers: Obj[]; volumes?: Obj[]; nodeSelector?: Record<string, string> };
+
+  // Overrides apply to the first container, the app.
+  const [first, ...rest] = podSpec.containers;
+  const appContainer: Obj = { ...first };
+  if (override?.image) appContainer.image = override.image;
+  if (override?.resources) appContainer.resources = override.resources;
+  const cellEnv = [
+    { name: "LDC_CELL", value: cell.metadata.name },
+    { name: "LDC_ZONE", value: zoneName },
+    { name: "LDC_REGION", value: zone.spec.region },
+  ];
+  appContainer.env = mergeEnv(mergeEnv(appContainer.env as Obj[] | undefined, cellEnv), override?.env ?? []);
+  const containers = [appContainer, ...rest];
+  const volumes = [...(podSpec.volumes ?? [])];
+  if (app.spec.sidecar.enabled) {
+    containers.push(
+      sidecarContainer(
+        {
+          app: app.metadata.name,
+          namespace: namespace ?? "",
+          rule: app.spec.shardingRule,
+          cell: cell.metadata.name,
+          cellType: cell.spec.type,
+          zone: zoneName,
+          region: zone.spec.region,
+          port: app.spec.sidecar.port,
+          appPort: app.spec.sidecar.appPort,
+        },
+        sidecar,
+      ),
+    );
+    volumes.push(routingVolume(app.spec.shardingRule));
+  }
+  const templateMeta = (template.metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> };
+  const deployment: Obj = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata,
+    spec: {
+      replicas,
+      selector: { matchLabels: selectorLabels(app, cell.metadata.name, zoneName) },
+      template: {
+        metadata: {
+          labels: { ...(templateMeta.labels ?? {}), ...labels },
+          ...(templateMeta.annotations ? { annotations: templateMeta.annotations } : {}),
+        },
+        spec: {
+          ...podSpec,
+          containers,
+          ...(volumes.length ? { volumes } : {}),
+          nodeSelector: { ...(podSpec.nodeSelector ?? {}), ...zoneNodeSelector(zone) },
+        },
+      },
+    },
+  };
+  const targetPort = app.spec.service.targetPort ?? (app.spec.sidecar.enabled ? app.spec.sidecar.port : app.spec.sidecar.appPort);
+  const service: Obj = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata,
+    spec: {
+      selector: selectorLabels(app, cell.metadata.name, zoneName),
+      ports: [{ name: "http", port: app.spec.service.port, targetPort, protocol: "TCP" }],
+    },
+  };
+  return { zone: zoneName, role, replicas, deployment, service };
+}
+
+export interface ObservedDeployment {
+  zone: string;
+  cell: string;
+  replicas?: number;
+  readyReplicas?: number;
+}
+
+/** Status per cell from the plan and the Deployments observed in each zone. */
+export function cellAppStatusCells(
+  plan: CellAppPlan,
+  observed: readonly ObservedDeployment[],
+): { cells: Obj[]; readyCells: number; totalCells: number } {
+  const find = (cell: string, zone: string | undefined) =>
+    zone ? observed.find((d) => d.cell === cell && d.zone === zone) : undefined;
+  const cells = plan.cells.map((c) => {
+    const active = c.workloads.find((w) => w.role === "active")!;
+    const standbyReady = find(c.cell, c.standbyZone)?.readyReplicas ?? 0;
+    return {
+      cell: c.cell,
+      zone: c.activeZone,
+      desiredReplicas: active.replicas,
+      readyReplicas: find(c.cell, c.activeZone)?.readyReplicas ?? 0,
+      ...(c.standbyZone ? { standbyZone: c.standbyZone, standbyReadyReplicas: standbyReady } : {}),
+    };
+  });
+  const readyCells = cells.filter((c) => c.readyReplicas >= c.desiredReplicas).length;
+  return { cells, readyCells, totalCells: plan.scopeCells.length };
+}

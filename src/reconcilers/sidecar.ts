@@ -1,0 +1,73 @@
+// The cell-router sidecar's contract with the pods it is injected into: the
+// container, its flags and environment, the routing-table mount and ports.
+// The sidecar (src/sidecar) reads exactly these; a test holds both ends.
+import type { CellType } from "../api/index.ts";
+import { routingTableName } from "./naming.ts";
+
+export const SIDECAR_CONTAINER = "ldc-sidecar";
+export const ROUTING_VOLUME = "ldc-routing";
+export const ROUTING_MOUNT_PATH = "/etc/ldc/routing";
+/** The file name of the serialised table inside the routing ConfigMap. */
+export const ROUTING_TABLE_KEY = "table.json";
+
+export interface SidecarSettings {
+  /** Image of the sidecar, from the operator's configuration. */
+  image: string;
+  /** Base URL of the operator's routing API, for long-poll (omitted: the mounted table only). */
+  routingApiUrl?: string;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+}
+
+export interface SidecarPlacement {
+  app: string;
+  namespace: string;
+  rule: string;
+  cell: string;
+  cellType: CellType;
+  zone: string;
+  region: string;
+  port: number;
+  appPort: number;
+}
+
+/** Environment the sidecar reads (names are the contract). */
+export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): { name: string; value: string }[] {
+  const env = [
+    { name: "LDC_LISTEN", value: `0.0.0.0:${p.port}` },
+    { name: "LDC_APP_URL", value: `http://127.0.0.1:${p.appPort}` },
+    { name: "LDC_RULE", value: p.rule },
+    { name: "LDC_CELL", value: p.cell },
+    { name: "LDC_CELL_TYPE", value: p.cellType },
+    { name: "LDC_ZONE", value: p.zone },
+    { name: "LDC_REGION", value: p.region },
+    { name: "LDC_APP", value: p.app },
+    { name: "LDC_NAMESPACE", value: p.namespace },
+    { name: "LDC_TABLE_FILE", value: `${ROUTING_MOUNT_PATH}/${ROUTING_TABLE_KEY}` },
+  ];
+  if (settings.routingApiUrl) env.push({ name: "LDC_ROUTING_API", value: settings.routingApiUrl });
+  return env;
+}
+
+export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings): Record<string, unknown> {
+  return {
+    name: SIDECAR_CONTAINER,
+    image: settings.image,
+    env: sidecarEnv(p, settings),
+    ports: [{ name: "ldc-router", containerPort: p.port, protocol: "TCP" }],
+    readinessProbe: { httpGet: { path: "/__ldc/healthz", port: p.port }, periodSeconds: 5 },
+    volumeMounts: [{ name: ROUTING_VOLUME, mountPath: ROUTING_MOUNT_PATH, readOnly: true }],
+    resources: settings.resources ?? { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+  };
+}
+
+/** The volume with the rule's routing table (optional: pods start before the first publish). */
+export function routingVolume(rule: string): Record<string, unknown> {
+  return { name: ROUTING_VOLUME, configMap: { name: routingTableName(rule), optional: true } };
+}

@@ -1,0 +1,107 @@
+// The operator's HTTP server: /healthz, /readyz (fails while a watch is dead
+// or a cache has not synced, naming which), /metrics (prom-client). Callers
+// mount their own routes on `app` (the routing API).
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import express, { type Express } from "express";
+import { collectDefaultMetrics } from "prom-client";
+import { metricsRegistry } from "./metrics.ts";
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  message?: string;
+}
+
+/** A readiness or liveness check; sync or async. */
+export type Check = () => CheckResult[] | Promise<CheckResult[]>;
+
+export interface RuntimeServerOptions {
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default "0.0.0.0". */
+  host?: string;
+  /** Also export process/Node.js metrics. Default true. */
+  processMetrics?: boolean;
+}
+
+let defaultMetricsOn = false;
+
+export class RuntimeServer {
+  readonly app: Express;
+  readonly #readiness: Check[] = [];
+  readonly #liveness: Check[] = [];
+  readonly #opts: RuntimeServerOptions;
+  #server: Server | undefined;
+
+  constructor(opts: RuntimeServerOptions = {}) {
+    this.#opts = opts;
+    if ((opts.processMetrics ?? true) && !defaultMetricsOn) {
+      collectDefaultMetrics({ register: metricsRegistry });
+      defaultMetricsOn = true;
+    }
+    this.app = express();
+    this.app.disable("x-powered-by");
+    this.app.get("/healthz", async (_req, res) => {
+      const { ok, body } = await run(this.#liveness);
+      res
+        .status(ok ? 200 : 500)
+        .type("text/plain")
+        .send(body);
+    });
+    this.app.get("/readyz", async (_req, res) => {
+      const { ok, body } = await run(this.#readiness);
+      res
+        .status(ok ? 200 : 503)
+        .type("text/plain")
+        .send(body);
+    });
+    this.app.get("/metrics", async (_req, res) => {
+      res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
+    });
+  }
+
+  addReadinessCheck(check: Check): this {
+    this.#readiness.push(check);
+    return this;
+  }
+
+  addLivenessCheck(check: Check): this {
+    this.#liveness.push(check);
+    return this;
+  }
+
+  /** Listen; resolves with the bound port. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = this.app.listen(this.#opts.port ?? 8080, this.#opts.host ?? "0.0.0.0", (err?: Error) => {
+        if (err) reject(err);
+        else resolve((server.address() as AddressInfo).port);
+      });
+      this.#server = server;
+    });
+  }
+
+  async close(): Promise<void> {
+    const s = this.#server;
+    this.#server = undefined;
+    if (!s) return;
+    s.closeIdleConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
+
+async function run(checks: Check[]): Promise<{ ok: boolean; body: string }> {
+  const results: CheckResult[] = [];
+  for (const c of checks) {
+    try {
+      results.push(...(await c()));
+    } catch (err) {
+      results.push({ name: "check", ok: false, message: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  const ok = results.every((r) => r.ok);
+  const lines = results.map((r) => `[${r.ok ? "+" : "-"}]${r.name} ${r.ok ? "ok" : `failed: ${r.message ?? ""}`}`);
+  lines.push(ok ? "ok" : "not ready");
+  return { ok, body: `${lines.join("\n")}\n` };
+}

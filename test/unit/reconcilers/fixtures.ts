@@ -1,0 +1,22 @@
+// The examples/ topology, parsed through the API schemas (defaults applied),
+// as fixtures for the pure reconcilers.
+import { parseResource, type Cell, type CellApp, type KindName, type Zone } from "../../../src/api/index.ts";
+import { validExamples } from "../api/examples.ts";
+
+function all<K extends KindName>(kind: K) {
+  return validExamples()
+    .filter((e) => e.obj.kind === kind)
+    .map((e) => {
+      const r = parseResource(kind, { ...e.obj, metadata: { uid: `uid-${e.obj.metadata.name}`, ...e.obj.metadata } });
+      if (!r.ok) throw new Error(`${e.file}: ${r.errors.join("; ")}`);
+      return r.value;
+    });
+}
+
+export function topology(): { zones: Zone[]; cells: Cell[]; apps: CellApp[] } {
+  return { zones: all("Zone") as Zone[], cells: all("Cell") as Cell[], apps: all("CellApp") as CellApp[] };
+}
+
+export function withStatus<T extends { status?: unknown }>(obj: T, status: Record<string, unknown>): T {
+  return { ...obj, status: { ...(obj.status as object | undefined), ...status } };
+}

@@ -1,0 +1,186 @@
+import { IncomingMessage } from "node:http";
+import { Socket } from "node:net";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { KeySource, RequestLike } from "../../../src/routing/index.ts";
+import {
+  extractKey,
+  KEY_MALFORMED,
+  KEY_MISSING,
+  MAX_COOKIE_HEADER_BYTES,
+  normalizeKeySpec,
+} from "../../../src/routing/index.ts";
+import { requestArb } from "./arbitraries.ts";
+
+const header: KeySource = { type: "Header", name: "x-user-id" };
+const query: KeySource = { type: "Query", name: "uid" };
+const cookie: KeySource = { type: "Cookie", name: "uid" };
+const all = [header, query, cookie];
+
+const req = (url: string, headers: RequestLike["headers"] = {}): RequestLike => ({ method: "GET", url, headers });
+
+describe("extractKey", () => {
+  it("reads a header, a query parameter or a cookie", () => {
+    expect(extractKey([header], req("/", { "x-user-id": "1234" }))).toBe("1234");
+    expect(extractKey([query], req("/pay?a=1&uid=1234&b=2"))).toBe("1234");
+    expect(extractKey([cookie], req("/", { cookie: "sid=abc; uid=1234; theme=dark" }))).toBe("1234");
+  });
+
+  it("tries the sources in the rule's order; the first that carries a value decides", () => {
+    const r = req("/?uid=222", { "x-user-id": "111", cookie: "uid=333" });
+    expect(extractKey([header, query, cookie], r)).toBe("111");
+    expect(extractKey([query, header, cookie], r)).toBe("222");
+    expect(extractKey([cookie, query, header], r)).toBe("333");
+    expect(extractKey(all, req("/?uid=222"))).toBe("222");
+    expect(extractKey(all, req("/", { cookie: "uid=333" }))).toBe("333");
+    // A present but malformed value does not fall through to the next source.
+    expect(extractKey(all, req("/?uid=222", { "x-user-id": "1".repeat(300) }))).toBe(KEY_MALFORMED);
+  });
+
+  it("treats absent and empty values as missing", () => {
+    expect(extractKey(all, req("/"))).toBe(KEY_MISSING);
+    expect(extractKey(all, { headers: {} })).toBe(KEY_MISSING);
+    expect(extractKey(all, req("/?uid=&uid", { "x-user-id": "", cookie: 'uid=; uid=""' }))).toBe(KEY_MISSING);
+    expect(extractKey(all, req("/?uidx=1&xuid=2&UID=3", { cookie: "uidx=1; xuid=2" }))).toBe(KEY_MISSING);
+    expect(extractKey([query], req("/path#?uid=1"))).toBe(KEY_MISSING);
+    expect(extractKey([header], req("/", { "x-user-id": [] }))).toBe(KEY_MISSING);
+  });
+
+  it("percent-decodes query values (+ is a space), strictly", () => {
+    expect(extractKey([query], req("/?uid=%31%32%33"))).toBe("123");
+    expect(extractKey([query], req("/?uid=a+b%20c"))).toBe("a b c");
+    expect(extractKey([query], req("/?uid=%E7%94%A8%E6%88%B7"))).toBe("用户");
+    expect(extractKey([query], req("/?uid=12#frag"))).toBe("12");
+    expect(extractKey([query], req("http://gw.example/pay?uid=12"))).toBe("12");
+    expect(extractKey([query], req("/?uid=%zz"))).toBe(KEY_MALFORMED);
+    expect(extractKey([query], req("/?uid=%E7%94"))).toBe(KEY_MALFORMED); // not UTF-8
+    expect(extractKey([query], req("/?uid=%FF"))).toBe(KEY_MALFORMED);
+  });
+
+  it("takes repeated values only if they agree", () => {
+    expect(extractKey([query], req("/?uid=1&uid=1"))).toBe("1");
+    expect(extractKey([query], req("/?uid=1&uid=2"))).toBe(KEY_MALFORMED);
+    expect(extractKey([header], req("/", { "x-user-id": ["7", "7"] }))).toBe("7");
+    expect(extractKey([header], req("/", { "x-user-id": ["7", "8"] }))).toBe(KEY_MALFORMED);
+    // node:http joins repeated custom headers with ", ": malformed.
+    expect(extractKey([header], req("/", { "x-user-id": "7, 8" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([cookie], req("/", { cookie: "uid=1; uid=1" }))).toBe("1");
+    expect(extractKey([cookie], req("/", { cookie: "uid=1; uid=2" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([cookie], req("/", { cookie: ["uid=1", "a=b; uid=2"] }))).toBe(KEY_MALFORMED);
+    expect(extractKey([cookie], req("/", { cookie: ["a=b", "uid=2"] }))).toBe("2");
+  });
+
+  it("unquotes cookie values and trims spaces", () => {
+    expect(extractKey([cookie], req("/", { cookie: 'uid="42"' }))).toBe("42");
+    expect(extractKey([cookie], req("/", { cookie: "  a=1 ;  uid = 42 ; " }))).toBe("42");
+  });
+
+  it("bounds what it reads: keys over 256 bytes, cookies over 8 KiB, odd bytes are malformed", () => {
+    expect(extractKey([header], req("/", { "x-user-id": "1".repeat(256) }))).toBe("1".repeat(256));
+    expect(extractKey([header], req("/", { "x-user-id": "1".repeat(257) }))).toBe(KEY_MALFORMED);
+    expect(extractKey([header], req("/", { "x-user-id": "é" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([header], req("/", { "x-user-id": "12 34" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([query], req(`/?uid=${"1".repeat(257)}`))).toBe(KEY_MALFORMED);
+    expect(extractKey([query], req(`/?uid=${"%31".repeat(256)}`))).toBe("1".repeat(256));
+    expect(extractKey([query], req(`/?uid=${"%31".repeat(257)}`))).toBe(KEY_MALFORMED);
+    const big = `uid=1; pad=${"x".repeat(MAX_COOKIE_HEADER_BYTES)}`;
+    expect(extractKey([cookie], req("/", { cookie: big }))).toBe(KEY_MALFORMED);
+    expect(extractKey([cookie], req("/", { cookie: [big.slice(0, 5000), big.slice(5000)] }))).toBe(KEY_MALFORMED);
+    expect(extractKey([cookie], req("/", { cookie: `uid=1; pad=${"x".repeat(8000)}` }))).toBe("1");
+    expect(extractKey([cookie], req("/", { cookie: `uid=${"1".repeat(257)}` }))).toBe(KEY_MALFORMED);
+  });
+
+  it("works on a node:http IncomingMessage", () => {
+    const m = new IncomingMessage(new Socket());
+    m.method = "POST";
+    m.url = "/pay?uid=99";
+    m.headers = { "x-user-id": "1234", cookie: "uid=5" };
+    expect(extractKey(all, m)).toBe("1234");
+    expect(extractKey([query], m)).toBe("99");
+    m.destroy();
+  });
+
+  it("never throws and returns a bounded key, MISSING or MALFORMED for arbitrary requests", () => {
+    fc.assert(
+      fc.property(requestArb, fc.shuffledSubarray(all, { minLength: 1 }), (r, sources) => {
+        const k = extractKey(sources, r as RequestLike);
+        if (typeof k === "string") {
+          expect(k.length).toBeGreaterThan(0);
+          expect(k.length).toBeLessThanOrEqual(256);
+        } else expect([KEY_MISSING, KEY_MALFORMED]).toContain(k);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("survives hostile shapes", () => {
+    const odd = [
+      { headers: null },
+      { headers: { "x-user-id": 5 } },
+      { headers: { "x-user-id": [1, 2] } },
+      { headers: { cookie: [null] } },
+      { url: 42, headers: {} },
+      { url: "?".repeat(10_000) + "uid=1", headers: {} },
+      { url: "/?" + "&".repeat(100_000), headers: {} },
+    ];
+    for (const r of odd) expect(() => extractKey(all, r as unknown as RequestLike)).not.toThrow();
+  });
+});
+
+describe("normalizeKeySpec", () => {
+  it("accepts spec.key as in the API, or the bare sources list; sources keep their order", () => {
+    expect(
+      normalizeKeySpec({
+        sources: [
+          { type: "Query", name: "uid" },
+          { type: "Header", name: "X-User-Id" },
+        ],
+        pattern: "^[0-9]{4,20}$",
+        onInvalidKey: "Global",
+      }).spec,
+    ).toEqual({
+      sources: [
+        { type: "Query", name: "uid" },
+        { type: "Header", name: "x-user-id" },
+      ],
+      pattern: "^[0-9]{4,20}$",
+      onInvalidKey: "Global",
+    });
+    expect(normalizeKeySpec([{ type: "Cookie", name: "uid" }]).spec).toEqual({
+      sources: [{ type: "Cookie", name: "uid" }],
+      pattern: undefined,
+      onInvalidKey: undefined,
+    });
+  });
+
+  it("names the field for bad specs", () => {
+    const msg = (input: unknown): string =>
+      normalizeKeySpec(input)
+        .issues.map((i) => `${i.path}: ${i.message}`)
+        .join("; ");
+    expect(msg(undefined)).toContain("spec.key: required");
+    expect(msg({})).toContain("spec.key.sources: required");
+    expect(msg({ sources: [] })).toContain("spec.key.sources: lists no key source");
+    expect(msg({ sources: [{ type: "Body", name: "uid" }] })).toBe(
+      `spec.key.sources[0].type: unknown key source "Body"; allowed values: Header, Query, Cookie`,
+    );
+    expect(msg({ sources: [{ type: "Header", name: "bad header" }] })).toContain(
+      `spec.key.sources[0].name: "bad header" is not a valid header name`,
+    );
+    expect(msg({ sources: [{ type: "Query", name: "a&b" }] })).toContain("spec.key.sources[0].name");
+    expect(
+      msg({
+        sources: [
+          { type: "Header", name: "a" },
+          { type: "Header", name: "A" },
+        ],
+      }),
+    ).toContain(`spec.key.sources[1]: Header "a" is listed twice`);
+    expect(msg({ sources: [{ type: "Header", name: "a" }], pattern: "([0-9]" })).toContain(
+      "spec.key.pattern: not a valid regular expression",
+    );
+    expect(msg({ sources: [{ type: "Header", name: "a" }], onInvalidKey: "Drop" })).toContain(
+      `spec.key.onInvalidKey: unknown value "Drop"; allowed values: Global, Reject`,
+    );
+  });
+});
