@@ -80,7 +80,11 @@ export function planCellApp({ app, cells, zones, sidecar }: CellAppInputs): Cell
 
   for (const name of app.spec.cells ?? []) {
     const cell = cells.find((c) => c.metadata.name === name);
-    if (!cell) plan.problems.push({ field: "spec.cells", message: `Cell ${name} does not exist: create it or remove it from spec.cells` });
+    if (!cell)
+      plan.problems.push({
+        field: "spec.cells",
+        message: `Cell ${name} does not exist: create it or remove it from spec.cells`,
+      });
     else if (cell.spec.type !== app.spec.scope)
       plan.problems.push({
         field: "spec.cells",
@@ -116,10 +120,16 @@ export function planCellApp({ app, cells, zones, sidecar }: CellAppInputs): Cell
       plan.problems.push({ field: `Cell ${cellName} status.warmZone`, message: `warm zone ${warm} does not exist` });
     }
 
-    const sides: { zone: Zone; role: WorkloadRole; replicas: number }[] = [{ zone: activeZone, role: "active", replicas }];
+    const sides: { zone: Zone; role: WorkloadRole; replicas: number }[] = [
+      { zone: activeZone, role: "active", replicas },
+    ];
     if (standby) {
       const isWarm = standby === warm;
-      sides.push({ zone: zoneByName.get(standby)!, role: isWarm ? "warm" : "standby", replicas: isWarm ? replicas : standbyReplicas });
+      sides.push({
+        zone: zoneByName.get(standby)!,
+        role: isWarm ? "warm" : "standby",
+        replicas: isWarm ? replicas : standbyReplicas,
+      });
     }
     if (warm && warm !== standby && zoneByName.has(warm)) {
       sides.push({ zone: zoneByName.get(warm)!, role: "warm", replicas });
@@ -197,7 +207,11 @@ function workload(
   const owners = ownerReferences(app, zone);
   const metadata = { name, namespace, labels, ...(owners ? { ownerReferences: owners } : {}) };
   const template = app.spec.template as { metadata?: Obj; spec: Obj & { containers: Obj[] } };
-  const podSpec = structuredClone(template.spec) as Obj & { containers: Obj[]; volumes?: Obj[]; nodeSelector?: Record<string, string> };
+  const podSpec = structuredClone(template.spec) as Obj & {
+    containers: Obj[];
+    volumes?: Obj[];
+    nodeSelector?: Record<string, string>;
+  };
 
   // Overrides apply to the first container, the app.
   const [first, ...rest] = podSpec.containers;
@@ -231,7 +245,10 @@ function workload(
     );
     volumes.push(routingVolume(app.spec.shardingRule));
   }
-  const templateMeta = (template.metadata ?? {}) as { labels?: Record<string, string>; annotations?: Record<string, string> };
+  const templateMeta = (template.metadata ?? {}) as {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   const deployment: Obj = {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -253,7 +270,8 @@ function workload(
       },
     },
   };
-  const targetPort = app.spec.service.targetPort ?? (app.spec.sidecar.enabled ? app.spec.sidecar.port : app.spec.sidecar.appPort);
+  const targetPort =
+    app.spec.service.targetPort ?? (app.spec.sidecar.enabled ? app.spec.sidecar.port : app.spec.sidecar.appPort);
   const service: Obj = {
     apiVersion: "v1",
     kind: "Service",

@@ -48,7 +48,8 @@ export function zoneHealth(zone: Zone, o: ZoneObservation): ZoneHealth {
       requeueAfterMs: Math.max(1, thresholdMs - downMs),
     };
   }
-  if (!o.observed) return { phase: "Pending", reason: "Syncing", message: "waiting for the zone's cluster caches to sync" };
+  if (!o.observed)
+    return { phase: "Pending", reason: "Syncing", message: "waiting for the zone's cluster caches to sync" };
   if (o.totalNodes === 0) {
     return {
       phase: "Degraded",

@@ -71,6 +71,12 @@ export class RuntimeServer {
     return this;
   }
 
+  /** The bound port once listening (0 before). */
+  get port(): number {
+    const addr = this.#server?.address();
+    return addr && typeof addr === "object" ? addr.port : 0;
+  }
+
   /** Listen; resolves with the bound port. */
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {

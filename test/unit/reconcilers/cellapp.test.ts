@@ -18,7 +18,10 @@ describe("planCellApp", () => {
   it("stamps an active and a standby workload per cell in scope, in the right zones", () => {
     const { app, cells, zones } = account();
     const plan = planCellApp({ app, cells, zones, sidecar });
-    const regional = cells.filter((c) => c.spec.type === "Regional").map((c) => c.metadata.name).sort();
+    const regional = cells
+      .filter((c) => c.spec.type === "Regional")
+      .map((c) => c.metadata.name)
+      .sort();
     expect(plan.scopeCells).toEqual(regional);
     expect(plan.problems).toEqual([]);
     for (const c of plan.cells) {
@@ -30,7 +33,9 @@ describe("planCellApp", () => {
       expect(active.zone).toBe(cell.spec.zone);
       expect(standby.zone).toBe(cell.spec.standbyZones![0]);
       expect((active.deployment as Obj).metadata.name).toBe(workloadName(app.metadata.name, c.cell, active.zone));
-      expect((active.deployment as Obj).spec.template.spec.nodeSelector["topology.kubernetes.io/zone"]).toBe(active.zone);
+      expect((active.deployment as Obj).spec.template.spec.nodeSelector["topology.kubernetes.io/zone"]).toBe(
+        active.zone,
+      );
     }
   });
 
@@ -42,7 +47,14 @@ describe("planCellApp", () => {
       spec: {
         ...app.spec,
         overrides: [
-          { cell: target, replicas: 7, standbyReplicas: 3, image: "canary:2", env: [{ name: "MODE", value: "canary" }], resources: { requests: { cpu: "2" } } },
+          {
+            cell: target,
+            replicas: 7,
+            standbyReplicas: 3,
+            image: "canary:2",
+            env: [{ name: "MODE", value: "canary" }],
+            resources: { requests: { cpu: "2" } },
+          },
         ],
       },
     };
@@ -97,7 +109,11 @@ describe("planCellApp", () => {
         expect(d.metadata.labels[Labels.app]).toBe(app.metadata.name);
         expect(d.metadata.labels[Labels.cell]).toBe(c.cell);
         expect(d.metadata.labels[Labels.zone]).toBe(w.zone);
-        expect(d.spec.selector.matchLabels).toEqual({ [Labels.app]: app.metadata.name, [Labels.cell]: c.cell, [Labels.zone]: w.zone });
+        expect(d.spec.selector.matchLabels).toEqual({
+          [Labels.app]: app.metadata.name,
+          [Labels.cell]: c.cell,
+          [Labels.zone]: w.zone,
+        });
         expect((w.service as Obj).spec.selector).toEqual(d.spec.selector.matchLabels);
         const zone = zones.find((z) => z.metadata.name === w.zone)!;
         expect(Boolean(d.metadata.ownerReferences)).toBe(!zone.spec.cluster);
@@ -121,7 +137,12 @@ describe("planCellApp", () => {
 
   it("removing a cell from spec.cells removes it from the plan", () => {
     const { app, cells, zones } = account();
-    const plan = planCellApp({ app: { ...app, spec: { ...app.spec, cells: ["rz00", "rz02"] } }, cells, zones, sidecar });
+    const plan = planCellApp({
+      app: { ...app, spec: { ...app.spec, cells: ["rz00", "rz02"] } },
+      cells,
+      zones,
+      sidecar,
+    });
     expect(plan.cells.map((c) => c.cell)).toEqual(["rz00", "rz02"]);
   });
 

@@ -7,7 +7,15 @@ const zone = () => {
   return { ...z, spec: { ...z.spec, health: { failureThreshold: "10s", minReadyRatio: 0.5 } } };
 };
 const now = new Date("2026-11-21T10:00:00Z");
-const healthy: ZoneObservation = { now, reachable: true, totalNodes: 3, readyNodes: 3, activeCells: 2, readyCells: 2, observed: true };
+const healthy: ZoneObservation = {
+  now,
+  reachable: true,
+  totalNodes: 3,
+  readyNodes: 3,
+  activeCells: 2,
+  readyCells: 2,
+  observed: true,
+};
 
 describe("zoneHealth", () => {
   it("is Ready when reachable, nodes ready and every active cell ready", () => {
@@ -19,7 +27,12 @@ describe("zoneHealth", () => {
     expect(blip.phase).toBe("Degraded");
     expect(blip.reason).toBe("ProbeFailing");
     expect(blip.requeueAfterMs).toBe(6000);
-    const down = zoneHealth(zone(), { ...healthy, reachable: false, unreachableSince: new Date(now.getTime() - 10_000), probeError: "ECONNREFUSED" });
+    const down = zoneHealth(zone(), {
+      ...healthy,
+      reachable: false,
+      unreachableSince: new Date(now.getTime() - 10_000),
+      probeError: "ECONNREFUSED",
+    });
     expect(down.phase).toBe("Unreachable");
     expect(down.message).toMatch(/ECONNREFUSED/);
     expect(down.message).toMatch(/nothing in the zone is deleted/);

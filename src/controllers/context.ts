@@ -1,0 +1,72 @@
+// What every controller of the operator shares: the home cluster, the member
+// clusters by zone, the caches of the ldc.io kinds, events, settings.
+import type { Logger } from "pino";
+import {
+  Kinds,
+  type Cell,
+  type CellApp,
+  type Failover,
+  type KindName,
+  type ShardingRule,
+  type Zone,
+} from "../api/index.ts";
+import type { SidecarSettings } from "../reconcilers/sidecar.ts";
+import {
+  registerResource,
+  type Cluster,
+  type ClusterRegistry,
+  type EventRecorder,
+  type Informer,
+  type KubeObject,
+  type Resource,
+} from "../runtime/index.ts";
+
+/** The REST resource of each ldc.io kind, from the API's kind table. */
+export const LdcResources = Object.fromEntries(
+  Object.values(Kinds).map((k) => [
+    k.kind,
+    registerResource({
+      group: k.group,
+      version: k.version,
+      plural: k.plural,
+      kind: k.kind,
+      namespaced: k.scope === "Namespaced",
+    }),
+  ]),
+) as Record<KindName, Resource>;
+
+export const LOCAL_CLUSTER = "local";
+
+export interface LdcInformers {
+  zones: Informer<Zone & KubeObject>;
+  cells: Informer<Cell & KubeObject>;
+  rules: Informer<ShardingRule & KubeObject>;
+  apps: Informer<CellApp & KubeObject>;
+  failovers: Informer<Failover & KubeObject>;
+}
+
+export interface OperatorContext {
+  log: Logger;
+  /** The operator's own namespace: leases, member-cluster kubeconfig Secrets. */
+  namespace: string;
+  home: Cluster;
+  registry: ClusterRegistry;
+  ldc: LdcInformers;
+  events: EventRecorder;
+  sidecar: SidecarSettings;
+  /** Member-cluster probe period: Unreachable counts from the last successful probe. */
+  probeIntervalMs: number;
+}
+
+/** The cluster a zone's workloads live in: its member cluster, else the operator's own. */
+export function clusterOfZone(ctx: OperatorContext, zone: Zone): Cluster | undefined {
+  return zone.spec.cluster ? ctx.registry.get(memberClusterName(zone.metadata.name)) : ctx.home;
+}
+
+export function memberClusterName(zone: string): string {
+  return `zone-${zone}`;
+}
+
+export function zoneOfMemberCluster(cluster: string): string | undefined {
+  return cluster.startsWith("zone-") ? cluster.slice("zone-".length) : undefined;
+}

@@ -1,0 +1,196 @@
+// Zone controller: connects member clusters (kubeconfig Secrets in the
+// operator's namespace), and publishes each zone's health: reachability, its
+// zone-labelled nodes, the readiness of the cells active in it.
+import { setCondition, type Condition, type Zone } from "../api/index.ts";
+import { activeZoneOf } from "../reconcilers/cellapp.ts";
+import { zoneHealth, type ZoneObservation } from "../reconcilers/zone.ts";
+import {
+  Controller,
+  Resources,
+  statusEqual,
+  type Cluster,
+  type KubeObject,
+  type ReconcileContext,
+  type ReconcileResult,
+} from "../runtime/index.ts";
+import { clusterOfZone, memberClusterName, type OperatorContext } from "./context.ts";
+
+type NodeObj = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
+
+export function nodeInformer(cluster: Cluster) {
+  return cluster.informer<NodeObj>(Resources.Node);
+}
+
+export function zoneController(ctx: OperatorContext): Controller {
+  const controller = new Controller({
+    name: "zone",
+    kind: "Zone",
+    workers: 2,
+    logger: ctx.log,
+    reconcile: (key, r) => reconcileZone(ctx, key, r),
+  });
+  controller.watch(ctx.ldc.zones);
+  // Cells moving in or out, and their readiness, change a zone's health.
+  controller.watch(ctx.ldc.cells, (cell) => {
+    const c = cell as unknown as { spec?: { zone?: string }; status?: { activeZone?: string } };
+    return [c.status?.activeZone ?? c.spec?.zone].filter((z): z is string => Boolean(z));
+  });
+  return controller;
+}
+
+async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<ReconcileResult | void> {
+  const zone = ctx.ldc.zones.store.get(key) as (Zone & KubeObject) | undefined;
+  if (!zone) {
+    // A deleted zone's member cluster is disconnected; nothing in it is touched.
+    await ctx.registry.remove(memberClusterName(key));
+    return;
+  }
+  const now = new Date();
+  let conditions: Condition[] | undefined = zone.status?.conditions;
+  const gen = zone.metadata.generation;
+
+  if (zone.spec.cluster) {
+    const problem = await connectMember(ctx, zone);
+    if (problem) {
+      conditions = setCondition(
+        conditions,
+        {
+          type: "ClusterConnected",
+          status: "False",
+          reason: "KubeconfigUnavailable",
+          message: problem,
+          observedGeneration: gen,
+        },
+        now,
+      );
+      conditions = setCondition(
+        conditions,
+        { type: "Ready", status: "False", reason: "KubeconfigUnavailable", message: problem, observedGeneration: gen },
+        now,
+      );
+      await writeStatus(ctx, zone, {
+        ...(zone.status ?? {}),
+        observedGeneration: gen,
+        phase: "Pending",
+        reachable: false,
+        conditions,
+      });
+      await ctx.events.warning(zone, "KubeconfigUnavailable", problem);
+      return { requeueAfter: 30_000 };
+    }
+  }
+  const cluster = clusterOfZone(ctx, zone);
+  if (!cluster) return { requeueAfter: 1000 };
+
+  const state = cluster.state;
+  const reachable = cluster.local ? true : state.reachable === true;
+  const nodes = nodeInformer(cluster);
+  const selector =
+    zone.spec.nodeSelector && Object.keys(zone.spec.nodeSelector).length
+      ? zone.spec.nodeSelector
+      : { "topology.kubernetes.io/zone": zone.metadata.name };
+  const zoneNodes = nodes.store.listByLabels(selector);
+  const readyNodes = zoneNodes.filter((n) =>
+    n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  ).length;
+  const active = ctx.ldc.cells.store.list().filter((c) => activeZoneOf(c) === zone.metadata.name);
+  const readyCells = active.filter((c) => c.status?.phase === "Ready").length;
+  const obs: ZoneObservation = {
+    now,
+    reachable,
+    // Unreachable counts from the last successful probe, one period before the first failed one.
+    ...(!reachable && state.reachable === false
+      ? { unreachableSince: new Date(state.since.getTime() - ctx.probeIntervalMs) }
+      : {}),
+    ...(state.lastError ? { probeError: state.lastError } : {}),
+    totalNodes: zoneNodes.length,
+    readyNodes,
+    activeCells: active.length,
+    readyCells,
+    observed: nodes.synced || !reachable,
+  };
+  const health = zoneHealth(zone, obs);
+  if (zone.spec.cluster) {
+    conditions = setCondition(
+      conditions,
+      {
+        type: "ClusterConnected",
+        status: reachable ? "True" : "False",
+        reason: reachable ? "Reachable" : "Unreachable",
+        message: reachable ? `member cluster ${cluster.client.server} answers` : health.message,
+        observedGeneration: gen,
+      },
+      now,
+    );
+  }
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Ready",
+      status: health.phase === "Ready" ? "True" : "False",
+      reason: health.reason,
+      message: health.message,
+      observedGeneration: gen,
+    },
+    now,
+  );
+  const status = {
+    observedGeneration: gen,
+    phase: health.phase,
+    reachable,
+    readyNodes,
+    totalNodes: zoneNodes.length,
+    cells: active.length,
+    conditions,
+  };
+  const before = zone.status?.phase;
+  await writeStatus(ctx, zone, status);
+  if (before !== health.phase && before !== undefined) {
+    const warn = health.phase === "Unreachable" || health.phase === "Degraded";
+    await ctx.events[warn ? "warning" : "normal"](
+      zone,
+      `Zone${health.phase}`,
+      `zone ${zone.metadata.name} is ${health.phase}: ${health.message}`,
+    );
+    r.log.info({ from: before, to: health.phase, reason: health.reason }, "zone phase changed");
+  }
+  if (health.requeueAfterMs !== undefined) return { requeueAfter: health.requeueAfterMs };
+}
+
+async function writeStatus(
+  ctx: OperatorContext,
+  zone: Zone & KubeObject,
+  status: Record<string, unknown>,
+): Promise<void> {
+  if (statusEqual(status, zone.status)) return;
+  await ctx.home.client.applyStatus({
+    apiVersion: zone.apiVersion,
+    kind: zone.kind,
+    metadata: { name: zone.metadata.name },
+    status,
+  });
+}
+
+/** Reads the zone's kubeconfig Secret and (re)connects its member cluster; returns a problem, or undefined. */
+async function connectMember(ctx: OperatorContext, zone: Zone): Promise<string | undefined> {
+  const ref = zone.spec.cluster!.kubeconfigSecretRef;
+  if (ref.namespace !== ctx.namespace) {
+    return `spec.cluster.kubeconfigSecretRef.namespace is ${ref.namespace}, but the operator reads Secrets only in its own namespace ${ctx.namespace}: move the Secret there`;
+  }
+  const secret = await ctx.home.client.tryGet<KubeObject & { data?: Record<string, string> }>(
+    Resources.Secret,
+    ref.name,
+    ref.namespace,
+  );
+  if (!secret)
+    return `Secret ${ref.namespace}/${ref.name} (spec.cluster.kubeconfigSecretRef) does not exist: create it with the member cluster's kubeconfig under key "${ref.key}"`;
+  const data = secret.data?.[ref.key];
+  if (!data)
+    return `Secret ${ref.namespace}/${ref.name} has no key "${ref.key}" (spec.cluster.kubeconfigSecretRef.key): put the kubeconfig there`;
+  try {
+    await ctx.registry.setMember(memberClusterName(zone.metadata.name), Buffer.from(data, "base64").toString("utf8"));
+  } catch (err) {
+    return `the kubeconfig in Secret ${ref.namespace}/${ref.name} key "${ref.key}" cannot be used: ${(err as Error).message}`;
+  }
+  return undefined;
+}

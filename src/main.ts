@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// ldc-operator: the operator process. Flags win over environment variables.
+import { parseArgs } from "node:util";
+import { startOperator } from "./operator.ts";
+
+const USAGE = `usage: ldc-operator [flags]
+
+  --kubeconfig PATH        kubeconfig of the operator's own cluster      (env KUBECONFIG; default: in-cluster)
+  --namespace NS           namespace of the operator's own objects:      (env LDC_NAMESPACE, default ldc-system)
+                           leader-election Lease, member-cluster kubeconfig Secrets
+  --leader-elect           run only while holding the Lease              (env LDC_LEADER_ELECT=true)
+  --http-address HOST:PORT health (/healthz, /readyz), /metrics, routing API (env LDC_HTTP_ADDRESS, default 0.0.0.0:8080)
+  --log-level LEVEL        trace|debug|info|warn|error                   (env LDC_LOG_LEVEL, default info)
+  --sidecar-image IMAGE    the cell-router sidecar injected into apps    (env LDC_SIDECAR_IMAGE)
+  --routing-api-url URL    how sidecars reach this operator's routing API (env LDC_ROUTING_API_URL)
+  --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
+  -h, --help
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`ldc-operator: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) fail(`${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      kubeconfig: { type: "string" },
+      namespace: { type: "string" },
+      "leader-elect": { type: "boolean" },
+      "http-address": { type: "string" },
+      "log-level": { type: "string" },
+      "sidecar-image": { type: "string" },
+      "routing-api-url": { type: "string" },
+      qps: { type: "string" },
+      burst: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const env = process.env;
+  const address = values["http-address"] ?? env.LDC_HTTP_ADDRESS ?? "0.0.0.0:8080";
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) fail(`--http-address must be HOST:PORT (e.g. 0.0.0.0:8080), got "${address}"`);
+  const logLevel = values["log-level"] ?? env.LDC_LOG_LEVEL ?? "info";
+  if (!["trace", "debug", "info", "warn", "error", "fatal"].includes(logLevel))
+    fail(`--log-level must be one of trace, debug, info, warn, error; got "${logLevel}"`);
+  const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
+  const routingApiUrl = values["routing-api-url"] ?? env.LDC_ROUTING_API_URL;
+
+  const operator = await startOperator({
+    ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}),
+    namespace: values.namespace ?? env.LDC_NAMESPACE ?? "ldc-system",
+    leaderElection: values["leader-elect"] ?? env.LDC_LEADER_ELECT === "true",
+    httpHost: m[1] || "0.0.0.0",
+    httpPort: Number(m[2]),
+    logLevel,
+    sidecarImage: values["sidecar-image"] ?? env.LDC_SIDECAR_IMAGE ?? "ghcr.io/ldc-operator/ldc-operator:0.1.0",
+    ...(routingApiUrl ? { routingApiUrl } : {}),
+    qps: positiveInt("--qps", values.qps ?? env.LDC_QPS, 50),
+    burst: positiveInt("--burst", values.burst ?? env.LDC_BURST, 100),
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`ldc-operator: ${signal}: draining work queues and stopping\n`);
+    operator.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`ldc-operator: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
