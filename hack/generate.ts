@@ -1,10 +1,12 @@
-// Generates files derived from src/api (the single source of the API):
+// Generates files derived from src/api (the single source of the API) and
+// src/chart (the Helm chart's values and RBAC table):
 //
 //   node hack/generate.ts          write every output (and remove stale ones)
 //   node hack/generate.ts --check  exit 1, naming each file that differs
 //
-// Every output is a row of OUTPUTS; add rows (e.g. the Helm chart's CRDs in
-// charts/ldc-operator/crds/, or its values.schema.json) rather than code paths.
+// Every output is a row of OUTPUTS (the CRDs, the Helm chart's CRDs, Chart.yaml,
+// values.yaml, values.schema.json and RBAC rules, deploy/member-cluster-rbac.yaml);
+// add rows rather than code paths.
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -14,6 +16,14 @@ import { allKinds } from "../src/api/kinds.ts";
 import type { KindInfo } from "../src/api/kinds.ts";
 import { crdFor } from "../src/api/crd.ts";
 import type { CustomResourceDefinition } from "../src/api/crd.ts";
+import {
+  CHART_DIR,
+  chartYaml,
+  memberClusterRbacYaml,
+  rulesTpl,
+  valuesSchemaJson,
+  valuesYaml,
+} from "../src/chart/render.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -46,11 +56,25 @@ export function crdObjects(): CustomResourceDefinition[] {
   return allKinds.map(crdFor);
 }
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+}
+
 export const OUTPUTS: readonly Output[] = [
   ...allKinds.map((k) => ({ path: `crds/${crdFileName(k)}`, render: () => crdYaml(crdFor(k)) })),
+  // The chart ships the same CRDs in its crds/ folder (docs/adr/0003-crd-upgrades.md).
+  ...allKinds.map((k) => ({ path: `${CHART_DIR}/crds/${crdFileName(k)}`, render: () => crdYaml(crdFor(k)) })),
+  { path: `${CHART_DIR}/Chart.yaml`, render: () => chartYaml(packageVersion()) },
+  { path: `${CHART_DIR}/values.yaml`, render: valuesYaml },
+  { path: `${CHART_DIR}/values.schema.json`, render: valuesSchemaJson },
+  { path: `${CHART_DIR}/templates/_rules.tpl`, render: rulesTpl },
+  { path: "deploy/member-cluster-rbac.yaml", render: memberClusterRbacYaml },
 ];
 
-export const MANAGED_DIRS: readonly ManagedDir[] = [{ dir: "crds", pattern: /^ldc\.io_.*\.yaml$/ }];
+export const MANAGED_DIRS: readonly ManagedDir[] = [
+  { dir: "crds", pattern: /^ldc\.io_.*\.yaml$/ },
+  { dir: `${CHART_DIR}/crds`, pattern: /^ldc\.io_.*\.yaml$/ },
+];
 
 /** Paths (relative to root) of generated-looking files that no output produces. */
 export function staleFiles(root = ROOT): string[] {

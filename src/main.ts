@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // ldc-operator: the operator process. Flags win over environment variables.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startOperator } from "./operator.ts";
 
@@ -13,6 +14,8 @@ const USAGE = `usage: ldc-operator [flags]
   --log-level LEVEL        trace|debug|info|warn|error                   (env LDC_LOG_LEVEL, default info)
   --sidecar-image IMAGE    the cell-router sidecar injected into apps    (env LDC_SIDECAR_IMAGE)
   --routing-api-url URL    how sidecars reach this operator's routing API (env LDC_ROUTING_API_URL)
+  --routing-token-file F   file of bearer tokens (one per line) allowed  (env LDC_ROUTING_TOKEN_FILE)
+                           to write to the routing API (sidecar acks); without: read-only
   --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
   -h, --help
 `;
@@ -39,6 +42,7 @@ async function main(): Promise<void> {
       "log-level": { type: "string" },
       "sidecar-image": { type: "string" },
       "routing-api-url": { type: "string" },
+      "routing-token-file": { type: "string" },
       qps: { type: "string" },
       burst: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -57,6 +61,20 @@ async function main(): Promise<void> {
     fail(`--log-level must be one of trace, debug, info, warn, error; got "${logLevel}"`);
   const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
   const routingApiUrl = values["routing-api-url"] ?? env.LDC_ROUTING_API_URL;
+  const tokenFile = values["routing-token-file"] ?? env.LDC_ROUTING_TOKEN_FILE;
+  let routingTokens: string[] = [];
+  if (tokenFile) {
+    try {
+      routingTokens = readFileSync(tokenFile, "utf8")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    } catch (err) {
+      fail(
+        `--routing-token-file ${tokenFile} cannot be read (${(err as Error).message}): mount the token Secret there or drop the flag`,
+      );
+    }
+  }
 
   const operator = await startOperator({
     ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}),
@@ -67,6 +85,7 @@ async function main(): Promise<void> {
     logLevel,
     sidecarImage: values["sidecar-image"] ?? env.LDC_SIDECAR_IMAGE ?? "ghcr.io/ldc-operator/ldc-operator:0.1.0",
     ...(routingApiUrl ? { routingApiUrl } : {}),
+    routingTokens,
     qps: positiveInt("--qps", values.qps ?? env.LDC_QPS, 50),
     burst: positiveInt("--burst", values.burst ?? env.LDC_BURST, 100),
   });

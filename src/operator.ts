@@ -13,7 +13,13 @@ import {
   type LdcInformers,
   type OperatorContext,
 } from "./controllers/context.ts";
+import { drillScheduleController } from "./controllers/drillschedule.ts";
+import { autoFailoverController } from "./controllers/autofailover.ts";
+import { failoverController } from "./controllers/failover.ts";
+import { routingTableInformer, shardingRuleController } from "./controllers/shardingrule.ts";
 import { nodeInformer, zoneController } from "./controllers/zone.ts";
+import { Labels } from "./reconcilers/naming.ts";
+import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi, type TableStore } from "./routing-api/index.ts";
 import {
   ClusterRegistry,
   EventRecorder,
@@ -44,6 +50,11 @@ export interface OperatorOptions {
   sidecarImage: string;
   /** URL sidecars use to reach the operator's routing API (omitted: they follow the mounted table only). */
   routingApiUrl?: string;
+  /**
+   * Bearer tokens that may write to the routing API (sidecar acks). Without
+   * any, the API is read-only: reads are anonymous, every write is refused.
+   */
+  routingTokens?: string[];
   /** Member-cluster probe period and timeout (ms). Default 1000 each. */
   probeIntervalMs?: number;
   /** Called when leadership is lost (default: exit the process). */
@@ -55,6 +66,8 @@ export interface RunningOperator {
   port: number;
   context: OperatorContext;
   controllers: Controller[];
+  /** The routing tables served by the routing API. */
+  tables: TableStore;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -81,6 +94,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     rules: home.informer(LdcResources.ShardingRule),
     apps: home.informer(LdcResources.CellApp),
     failovers: home.informer(LdcResources.Failover),
+    drillSchedules: home.informer(LdcResources.DrillSchedule),
   };
   const events = new EventRecorder({ client, reportingController: "ldc-operator", logger: log });
   const ctx: OperatorContext = {
@@ -97,7 +111,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const zones = zoneController(ctx);
   const cells = cellController(ctx);
   const apps = cellAppController(ctx);
-  const controllers = [zones, cells, apps];
+  const tables = new MemoryTableStore();
+  const rules = shardingRuleController(ctx, tables);
+  const failovers = failoverController(ctx, tables);
+  const drills = drillScheduleController(ctx);
+  const autoFailover = autoFailoverController(ctx);
+  const controllers = [zones, cells, apps, rules, failovers, drills, autoFailover];
 
   const zonesOfCluster = (cluster: Cluster): string[] => {
     if (!cluster.local) {
@@ -122,7 +141,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     const nodes = nodeInformer(cluster);
     const toZones = () => zonesOfCluster(cluster).forEach((z) => zones.queue.add(z));
     nodes.on({ add: toZones, update: toZones, delete: toZones });
-    return [deployments, services, nodes] as Informer<KubeObject>[];
+    // A routing-table ConfigMap changed or deleted by hand is published again.
+    const tablesCache = routingTableInformer(cluster);
+    const toRule = (obj: KubeObject) => {
+      const rule = obj.metadata?.labels?.[Labels.rule];
+      if (rule) rules.queue.add(rule);
+    };
+    tablesCache.on({ add: toRule, update: (_, n) => toRule(n), delete: toRule });
+    return [deployments, services, nodes, tablesCache] as Informer<KubeObject>[];
   };
   const homeInformers = wire(home);
   registry.onChange((change) => {
@@ -130,6 +156,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     if (change.type === "added" || change.type === "replaced") wire(change.cluster);
     for (const z of zonesOfCluster(change.cluster)) zones.queue.add(z);
     for (const k of allAppKeys()) apps.queue.add(k);
+    for (const k of ldc.rules.store.keys()) rules.queue.add(k);
   });
 
   // Member-cluster kubeconfigs live in Secrets in the operator's namespace.
@@ -142,6 +169,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   secrets.on({ add: zonesUsingSecret, update: (_, n) => zonesUsingSecret(n), delete: zonesUsingSecret });
 
   const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
+  server.app.use(createRoutingApi(tables, { authenticate: bearerTokenAuthenticator(opts.routingTokens ?? []) }));
   const manager = new Manager({
     logger: log,
     server,
@@ -163,6 +191,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     port: server.port,
     context: ctx,
     controllers,
+    tables,
     metrics: () => metricsRegistry.metrics(),
     async stop() {
       await manager.stop();

@@ -14,6 +14,7 @@ export interface Versions {
   ETCD_VERSION: string;
   KWOK_VERSION: string;
   HELM_VERSION: string;
+  KUBE_SCORE_VERSION: string;
 }
 
 export function readVersions(): Versions {
@@ -41,6 +42,8 @@ export interface ToolPaths {
   kwok: string;
   kwokStagesDir: string;
   helm: string;
+  /** Lints rendered manifests (the Helm chart). */
+  kubeScore: string;
   /** Directories to put first on PATH so `kubectl` and `helm` are the pinned ones. */
   binDirs: string[];
 }
@@ -52,6 +55,7 @@ export function toolPaths(): ToolPaths {
   const etcd = path.join(bin, `etcd-${v.ETCD_VERSION}`);
   const kwok = path.join(bin, `kwok-${v.KWOK_VERSION}`);
   const helm = path.join(bin, `helm-${v.HELM_VERSION}`);
+  const kubeScore = path.join(bin, `kube-score-${v.KUBE_SCORE_VERSION}`);
   return {
     kubeApiserver: path.join(k8s, "kube-apiserver"),
     kubeControllerManager: path.join(k8s, "kube-controller-manager"),
@@ -61,6 +65,7 @@ export function toolPaths(): ToolPaths {
     kwok: path.join(kwok, "kwok"),
     kwokStagesDir: path.join(kwok, "stages"),
     helm: path.join(helm, "helm"),
+    kubeScore: path.join(kubeScore, "kube-score"),
     binDirs: [k8s, helm, kwok, etcd],
   };
 }
@@ -75,6 +80,7 @@ export function missingTools(paths = toolPaths()): string[] {
     paths.kwok,
     paths.kwokStagesDir,
     paths.helm,
+    paths.kubeScore,
   ];
   return required.filter((p) => !existsSync(p));
 }

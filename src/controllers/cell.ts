@@ -13,6 +13,7 @@ import {
   type ShardRange,
 } from "../api/index.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
+import { effectiveCells } from "../reconcilers/failover.ts";
 import { Controller, fieldManager, type KubeObject, type ReconcileContext } from "../runtime/index.ts";
 import { ownedStatusEqual } from "./compare.ts";
 import type { OperatorContext } from "./context.ts";
@@ -20,7 +21,18 @@ import type { OperatorContext } from "./context.ts";
 export const CELL_FIELD_MANAGER = fieldManager("cell");
 export const FAILOVER_FIELD_MANAGER = fieldManager("failover");
 /** Status fields the Cell controller owns (compared and applied by it alone). */
-const OWNED = ["observedGeneration", "phase", "shards", "shardCount", "epoch", "conditions"] as const;
+// failoverRef, warmZone and writeFrozen are shown from the running Failover (its status is the truth).
+const OWNED = [
+  "observedGeneration",
+  "phase",
+  "shards",
+  "shardCount",
+  "epoch",
+  "conditions",
+  "failoverRef",
+  "warmZone",
+  "writeFrozen",
+] as const;
 
 export function cellController(ctx: OperatorContext): Controller {
   const controller = new Controller({
@@ -34,6 +46,7 @@ export function cellController(ctx: OperatorContext): Controller {
   controller.watch(ctx.ldc.cells);
   controller.watch(ctx.ldc.zones, allCells);
   controller.watch(ctx.ldc.rules, allCells);
+  controller.watch(ctx.ldc.failovers, allCells);
   // An app's per-cell readiness is the cell's readiness.
   controller.watch(ctx.ldc.apps, (app) =>
     ((app as unknown as { status?: { cells?: { cell: string }[] } }).status?.cells ?? []).map((c) => c.cell),
@@ -42,13 +55,14 @@ export function cellController(ctx: OperatorContext): Controller {
 }
 
 async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<void> {
-  const cell = ctx.ldc.cells.store.get(key) as (Cell & KubeObject) | undefined;
-  if (!cell || cell.metadata.deletionTimestamp) return;
+  const stored = ctx.ldc.cells.store.get(key) as (Cell & KubeObject) | undefined;
+  if (!stored || stored.metadata.deletionTimestamp) return;
+  const cell = effectiveCells([stored], ctx.ldc.failovers.store.list())[0]!;
   const now = new Date();
   const gen = cell.metadata.generation;
   const zones = ctx.ldc.zones.store.list();
 
-  if (!cell.status?.activeZone) {
+  if (!stored.status?.activeZone) {
     // First sight: the cell is active in its home zone.
     await ctx.home.client.applyStatus(
       {
@@ -133,12 +147,15 @@ async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileCont
     ...(owned.length ? { shards: formatShardRanges(owned) } : {}),
     shardCount,
     ...(epoch !== undefined ? { epoch } : {}),
+    ...(cell.status?.failoverRef ? { failoverRef: cell.status.failoverRef } : {}),
+    ...(cell.status?.warmZone ? { warmZone: cell.status.warmZone } : {}),
+    ...(cell.status?.writeFrozen ? { writeFrozen: true } : {}),
     conditions,
   };
-  if (ownedStatusEqual(status, cell.status, OWNED)) return;
+  if (ownedStatusEqual(status, stored.status, OWNED)) return;
   await ctx.home.client.applyStatus(
     { apiVersion: cell.apiVersion, kind: cell.kind, metadata: { name: cell.metadata.name }, status },
     { fieldManager: CELL_FIELD_MANAGER },
   );
-  if (cell.status?.phase !== phase) r.log.info({ from: cell.status?.phase, to: phase, reason }, "cell phase changed");
+  if (stored.status?.phase !== phase) r.log.info({ from: cell.status?.phase, to: phase, reason }, "cell phase changed");
 }

@@ -4,6 +4,7 @@
 // labels plus a finalizer; nothing is deleted in a zone that is unreachable.
 import { setCondition, validateCellApp, type CellApp, type Condition } from "../api/index.ts";
 import { cellAppStatusCells, planCellApp, type ObservedDeployment } from "../reconcilers/cellapp.ts";
+import { effectiveCells } from "../reconcilers/failover.ts";
 import { CELLAPP_FINALIZER, Labels, MANAGED_BY } from "../reconcilers/naming.ts";
 import {
   Controller,
@@ -41,6 +42,7 @@ export function cellAppController(ctx: OperatorContext): Controller {
   controller.watch(ctx.ldc.apps);
   controller.watch(ctx.ldc.cells, allApps);
   controller.watch(ctx.ldc.zones, allApps);
+  controller.watch(ctx.ldc.failovers, allApps);
   controller.watch(ctx.ldc.rules, (rule) =>
     ctx.ldc.apps.store
       .list()
@@ -74,7 +76,8 @@ async function reconcileCellApp(
   if (!app) return;
   const now = new Date();
   const zones = ctx.ldc.zones.store.list();
-  const cells = ctx.ldc.cells.store.list();
+  // Running Failovers warm up destinations and move active sides.
+  const cells = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list());
 
   if (app.metadata.deletionTimestamp) return finalize(ctx, app, r);
   if (!app.metadata.finalizers?.includes(CELLAPP_FINALIZER)) {

@@ -5,6 +5,7 @@ import {
   Kinds,
   type Cell,
   type CellApp,
+  type DrillSchedule,
   type Failover,
   type KindName,
   type ShardingRule,
@@ -43,6 +44,7 @@ export interface LdcInformers {
   rules: Informer<ShardingRule & KubeObject>;
   apps: Informer<CellApp & KubeObject>;
   failovers: Informer<Failover & KubeObject>;
+  drillSchedules: Informer<DrillSchedule & KubeObject>;
 }
 
 export interface OperatorContext {

@@ -3,6 +3,7 @@
 // zone-labelled nodes, the readiness of the cells active in it.
 import { setCondition, type Condition, type Zone } from "../api/index.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
+import { effectiveCells } from "../reconcilers/failover.ts";
 import { zoneHealth, type ZoneObservation } from "../reconcilers/zone.ts";
 import {
   Controller,
@@ -93,7 +94,9 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   const readyNodes = zoneNodes.filter((n) =>
     n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
   ).length;
-  const active = ctx.ldc.cells.store.list().filter((c) => activeZoneOf(c) === zone.metadata.name);
+  const active = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list()).filter(
+    (c) => activeZoneOf(c) === zone.metadata.name,
+  );
   const readyCells = active.filter((c) => c.status?.phase === "Ready").length;
   const obs: ZoneObservation = {
     now,

@@ -195,12 +195,17 @@ export class KubeClient {
     return list;
   }
 
-  /** All pages of a list, `pageSize` items per request (default 500). */
+  /**
+   * All pages of a list, `pageSize` items per request (default 500). `map`
+   * is applied to each page's items as it arrives, so a transform that
+   * shrinks them (an informer's) lets each page's full objects be collected
+   * before the next page is read.
+   */
   async listAll<T extends KubeObject>(
     res: Resource,
-    opts: Omit<ListOptions, "limit" | "continue"> & { pageSize?: number } = {},
+    opts: Omit<ListOptions, "limit" | "continue"> & { pageSize?: number; map?: (item: T) => T } = {},
   ): Promise<ObjectList<T>> {
-    const { pageSize = 500, ...rest } = opts;
+    const { pageSize = 500, map, ...rest } = opts;
     const items: T[] = [];
     let cont: string | undefined;
     let first: ObjectList<T> | undefined;
@@ -211,7 +216,8 @@ export class KubeClient {
         ...(cont ? { continue: cont, resourceVersion: undefined, resourceVersionMatch: undefined } : {}),
       });
       first ??= page;
-      items.push(...page.items);
+      for (const item of page.items) items.push(map ? map(item) : item);
+      page.items = [];
       cont = page.metadata.continue || undefined;
     } while (cont);
     return { ...first, metadata: { resourceVersion: first.metadata.resourceVersion }, items };

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { KubeClient, type ClientOptions } from "./client.ts";
-import { Informer, type InformerOptions } from "./informer.ts";
+import { Informer, stripManagedFields, type InformerOptions } from "./informer.ts";
 import { silentLogger } from "./logger.ts";
 import { clusterReachable } from "./metrics.ts";
 import { sleep } from "./ratelimit.ts";
@@ -71,7 +71,13 @@ export class Cluster {
     ]);
     let inf = this.#informers.get(key);
     if (!inf) {
-      inf = new Informer<KubeObject>(this.client, resource, { ...this.#informerDefaults, ...opts, cluster: this.name });
+      // Caches drop managedFields unless told otherwise (transform: undefined keeps them).
+      inf = new Informer<KubeObject>(this.client, resource, {
+        transform: stripManagedFields,
+        ...this.#informerDefaults,
+        ...opts,
+        cluster: this.name,
+      });
       this.#informers.set(key, inf);
       inf.start();
     }
@@ -114,7 +120,7 @@ export interface ClusterRegistryOptions {
   probeTimeoutMs?: number;
   /** Options of member clusters' clients (the local one is passed in). */
   clientOptions?: ClientOptions;
-  /** Defaults for every informer created through Cluster.informer(). */
+  /** Defaults for every informer created through Cluster.informer(); the default transform is stripManagedFields. */
   informerDefaults?: InformerOptions;
 }
 

@@ -31,6 +31,25 @@ export function labelIndex<T extends KubeObject>(label: string): IndexFunc<T> {
   };
 }
 
+/** kubectl's client-side-apply annotation: a full copy of the last applied object. */
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * A transform (InformerOptions.transform) that drops what controllers never
+ * read from a cache: metadata.managedFields (often half an object's size) and
+ * kubectl's last-applied annotation. Mutates and returns its argument.
+ */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  const md = obj.metadata;
+  if (!md) return obj;
+  delete md.managedFields;
+  if (md.annotations && LAST_APPLIED_ANNOTATION in md.annotations) {
+    delete md.annotations[LAST_APPLIED_ANNOTATION];
+    if (Object.keys(md.annotations).length === 0) delete md.annotations;
+  }
+  return obj;
+}
+
 /** An index by namespace. */
 export const namespaceIndex: IndexFunc<KubeObject> = (obj) => (obj.metadata?.namespace ? [obj.metadata.namespace] : []);
 
@@ -123,7 +142,7 @@ export class Store<T extends KubeObject> {
   }
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   /** Watch one namespace; default all. */
   namespace?: string;
   labelSelector?: string;
@@ -142,6 +161,12 @@ export interface InformerOptions {
   backoffMaxMs?: number;
   /** List page size. Default 500. */
   pageSize?: number;
+  /**
+   * Applied to every listed or watched object before it is cached and handed
+   * to handlers, as client-go's SetTransform: e.g. stripManagedFields, to keep
+   * the cache small. It gets a fresh object (it may mutate it) and must not throw.
+   */
+  transform?: (obj: T) => T;
 }
 
 export interface InformerStatus {
@@ -175,11 +200,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   readonly name: string;
   readonly #opts: Required<
     Pick<
-      InformerOptions,
+      InformerOptions<T>,
       "staleAfterMs" | "relistIntervalMs" | "deadAfterMs" | "backoffInitialMs" | "backoffMaxMs" | "pageSize"
     >
   > &
-    InformerOptions;
+    InformerOptions<T>;
   readonly #handlers: EventHandlers<T>[] = [];
   readonly #log: Logger | undefined;
   readonly #syncWaiters: (() => void)[] = [];
@@ -197,7 +222,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   #forceRv: string | undefined;
   #eventsInWatch = 0;
 
-  constructor(client: KubeClient, resource: Resource, opts: InformerOptions = {}) {
+  constructor(client: KubeClient, resource: Resource, opts: InformerOptions<T> = {}) {
     this.client = client;
     this.resource = resource;
     this.#opts = {
@@ -360,6 +385,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       labelSelector: this.#opts.labelSelector,
       fieldSelector: this.#opts.fieldSelector,
       pageSize: this.#opts.pageSize,
+      ...(this.#opts.transform ? { map: this.#opts.transform } : {}),
     });
     if (stop.aborted) return;
     this.#lists++;
@@ -459,6 +485,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   #apply(ev: WatchEvent<T>): void {
     const rv = ev.object.metadata?.resourceVersion;
     if (rv) this.#rv = rv;
+    if (ev.type !== "BOOKMARK" && this.#opts.transform) ev.object = this.#opts.transform(ev.object);
     switch (ev.type) {
       case "BOOKMARK":
         return;

@@ -9,6 +9,7 @@ describe("hack tooling", () => {
     expect(v.ETCD_VERSION).toMatch(/^v3\.6\.\d+$/);
     expect(v.KWOK_VERSION).toMatch(/^v\d+\.\d+\.\d+$/);
     expect(v.HELM_VERSION).toMatch(/^v3\.\d+\.\d+$/);
+    expect(v.KUBE_SCORE_VERSION).toMatch(/^v\d+\.\d+\.\d+$/);
   });
 
   it("keys the binary cache by version, outside the repo", () => {
@@ -17,6 +18,7 @@ describe("hack tooling", () => {
     expect(paths.kubeApiserver).toContain(`kubernetes-${v.KUBERNETES_VERSION}`);
     expect(paths.etcd).toContain(`etcd-${v.ETCD_VERSION}`);
     expect(paths.helm).toContain(`helm-${v.HELM_VERSION}`);
+    expect(paths.kubeScore).toContain(`kube-score-${v.KUBE_SCORE_VERSION}`);
     expect(paths.kubectl.startsWith(process.cwd() + "/")).toBe(false);
   });
 

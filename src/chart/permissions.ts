@@ -1,0 +1,180 @@
+// What the operator may do, in one table: the Helm chart's ClusterRole and
+// Role (charts/ldc-operator/templates/_rules.tpl) and the member-cluster
+// manifest (deploy/member-cluster-rbac.yaml) are generated from it by
+// hack/generate.ts. A permission the code needs is added here, with why;
+// nothing is granted with `*`.
+//
+// Not listed because every authenticated user has them already: discovery
+// (system:discovery) and GET /readyz, /healthz, /version (system:public-info-viewer),
+// which the cluster registry's reachability probe uses.
+
+import { allKinds } from "../api/kinds.ts";
+
+export type Verb = "get" | "list" | "watch" | "create" | "update" | "patch" | "delete";
+
+export interface PermissionRule {
+  apiGroups: readonly string[];
+  resources: readonly string[];
+  verbs: readonly Verb[];
+  /** What the operator does with it (shown as a comment in the generated RBAC). */
+  why: string;
+  /**
+   * "cluster": a ClusterRole (every namespace, and cluster-scoped resources);
+   * "namespace": a Role in the operator's own namespace only.
+   */
+  scope: "cluster" | "namespace";
+}
+
+const READ: readonly Verb[] = ["get", "list", "watch"];
+const MANAGE: readonly Verb[] = ["get", "list", "watch", "create", "patch", "delete"];
+
+const plurals = allKinds.map((k) => k.plural);
+
+/**
+ * Stamping workloads and publishing routing tables: the same in the
+ * operator's own cluster (`home`) and in member clusters.
+ */
+const workloadRules = (home: boolean): PermissionRule[] => [
+  {
+    apiGroups: ["apps"],
+    resources: ["deployments"],
+    verbs: MANAGE,
+    why: "stamp each CellApp's Deployment per cell and zone (server-side apply), scale standbys, delete what a CellApp no longer wants",
+    scope: "cluster",
+  },
+  {
+    apiGroups: [""],
+    resources: ["services"],
+    verbs: MANAGE,
+    why: "stamp each CellApp's Service per cell and zone, delete what a CellApp no longer wants",
+    scope: "cluster",
+  },
+  {
+    apiGroups: [""],
+    resources: ["configmaps"],
+    verbs: MANAGE,
+    why:
+      "publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps" +
+      (home ? "; read the automatic-failover settings ConfigMap in the operator's namespace" : ""),
+    scope: "cluster",
+  },
+  {
+    apiGroups: [""],
+    resources: ["nodes"],
+    verbs: READ,
+    why: "zone health: Ready nodes carrying the zone's node selector",
+    scope: "cluster",
+  },
+  {
+    apiGroups: [""],
+    resources: ["pods"],
+    verbs: ["list", "watch"],
+    why: "zone and cell health: ready pods of the stamped workloads",
+    scope: "cluster",
+  },
+  {
+    apiGroups: [""],
+    resources: ["events"],
+    verbs: ["create", "patch"],
+    why: "record Events (core/v1), bumping the count of a repeated one",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["events.k8s.io"],
+    resources: ["events"],
+    verbs: ["create", "patch"],
+    why: "record Events (events.k8s.io/v1), bumping the series of a repeated one",
+    scope: "cluster",
+  },
+];
+
+/** Everything the operator's ServiceAccount is granted in its own cluster. */
+export const OPERATOR_RULES: readonly PermissionRule[] = [
+  {
+    apiGroups: ["ldc.io"],
+    resources: plurals,
+    verbs: READ,
+    why: "watch every ldc.io kind (informer caches)",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["ldc.io"],
+    resources: plurals.map((p) => `${p}/status`),
+    verbs: ["patch"],
+    why: "write each kind's status (server-side apply of the status subresource)",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["ldc.io"],
+    resources: ["shardingrules/status", "failovers/status"],
+    verbs: ["update"],
+    why: "bump a ShardingRule's epoch and advance a Failover's state machine with updates checked against resourceVersion, so two leaders can never both take the same step",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["ldc.io"],
+    resources: ["cellapps"],
+    verbs: ["patch", "update"],
+    why: "add and remove the ldc.io/cleanup finalizer on CellApps",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["ldc.io"],
+    resources: ["cellapps/finalizers"],
+    verbs: ["update"],
+    why: "owner references with blockOwnerDeletion to a CellApp on its Deployments and Services (required where the OwnerReferencesPermissionEnforcement admission plugin is on)",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["ldc.io"],
+    resources: ["failovers"],
+    verbs: ["create", "delete"],
+    why: "automatic failover and drill schedules create a Failover, so every failover is visible and auditable; a drill schedule deletes its finished drills beyond spec.historyLimit",
+    scope: "cluster",
+  },
+  ...workloadRules(true),
+  {
+    apiGroups: [""],
+    resources: ["namespaces"],
+    verbs: ["get"],
+    why: "check that a CellApp's namespace exists before publishing a routing table into it",
+    scope: "cluster",
+  },
+  {
+    apiGroups: ["coordination.k8s.io"],
+    resources: ["leases"],
+    verbs: ["get", "create", "update"],
+    why: "leader election on a Lease in the operator's namespace",
+    scope: "namespace",
+  },
+  {
+    apiGroups: [""],
+    resources: ["secrets"],
+    verbs: READ,
+    why: "member-cluster kubeconfigs (Zone spec.cluster.kubeconfigSecretRef), kept in the operator's namespace only",
+    scope: "namespace",
+  },
+];
+
+/** What a zone's kubeconfig must be allowed in a member cluster (deploy/member-cluster-rbac.yaml). */
+export const MEMBER_CLUSTER_RULES: readonly PermissionRule[] = [
+  ...workloadRules(false),
+  {
+    apiGroups: [""],
+    resources: ["namespaces"],
+    verbs: ["get", "create"],
+    why: "create a CellApp's namespace in a member cluster before its first workload lands there",
+    scope: "cluster",
+  },
+];
+
+/** A rule as it appears in a ClusterRole or Role. */
+export interface K8sPolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+export function toPolicyRule(r: PermissionRule): K8sPolicyRule {
+  return { apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] };
+}

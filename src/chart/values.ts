@@ -1,0 +1,239 @@
+// The Helm chart's values, as one zod schema: hack/generate.ts writes
+// charts/ldc-operator/values.schema.json (every object closed with
+// `additionalProperties: false`, so a typo fails `helm install` naming the
+// key) and charts/ldc-operator/values.yaml (the defaults, commented with the
+// descriptions below) from it.
+
+import { z } from "zod";
+
+/** Container images are built from this repo's Dockerfile (docs/image.md). */
+export const DEFAULT_OPERATOR_IMAGE = "ghcr.io/ldc-operator/ldc-operator";
+export const DEFAULT_SIDECAR_IMAGE = "ghcr.io/ldc-operator/ldc-sidecar";
+
+/** The port the operator's HTTP server listens on: /healthz, /readyz, /metrics and the routing API. */
+export const OPERATOR_HTTP_PORT = 8080;
+
+const quantity = (what: string) =>
+  z
+    .union([z.string().regex(/^[0-9.]+[a-zA-Z]*$/), z.number().positive()])
+    .optional()
+    .describe(what);
+
+const ResourceList = z.strictObject({
+  cpu: quantity("CPU, e.g. 100m."),
+  memory: quantity("Memory, e.g. 128Mi."),
+  "ephemeral-storage": quantity("Local ephemeral storage, e.g. 64Mi."),
+});
+
+const Resources = (defaults: { requests: z.input<typeof ResourceList>; limits: z.input<typeof ResourceList> }) =>
+  z
+    .strictObject({
+      requests: ResourceList.default(defaults.requests).describe("Requests (what the scheduler reserves)."),
+      limits: ResourceList.default(defaults.limits).describe("Limits."),
+    })
+    .prefault({});
+
+const Image = (repository: string, what: string) =>
+  z
+    .strictObject({
+      repository: z.string().min(1).default(repository).describe("Image repository."),
+      tag: z.string().default("").describe("Image tag; empty: the chart's appVersion."),
+      digest: z
+        .string()
+        .regex(/^(sha256:[0-9a-f]{64})?$/)
+        .default("")
+        .describe("Image digest (sha256:...); set, it wins over the tag."),
+      pullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent").describe("Image pull policy."),
+    })
+    .prefault({})
+    .describe(what);
+
+const stringMap = (what: string) => z.record(z.string(), z.string()).default({}).describe(what);
+
+/** A Kubernetes object passed through to the rendered manifest unchecked (the API server validates it). */
+const k8sObject = z.looseObject({});
+
+const WhenUnsatisfiable = z.enum(["DoNotSchedule", "ScheduleAnyway"]);
+
+export const Values = z
+  .strictObject({
+    nameOverride: z.string().max(63).default("").describe("Replaces the chart name in object names."),
+    fullnameOverride: z
+      .string()
+      .max(63)
+      .default("")
+      .describe(
+        "Replaces the whole object name prefix (default: the release name, plus `-ldc-operator` unless it contains it).",
+      ),
+    memberCluster: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Install into a member cluster (a zone's cluster) instead: renders only the member-cluster ClusterRole, a ServiceAccount bound to it and a token Secret for the zone's kubeconfig. Use with --skip-crds.",
+          ),
+      })
+      .prefault({})
+      .describe("Member-cluster mode."),
+    image: Image(DEFAULT_OPERATOR_IMAGE, "The operator's image (target `operator` of the Dockerfile)."),
+    imagePullSecrets: z
+      .array(z.strictObject({ name: z.string().min(1) }))
+      .default([])
+      .describe("Secrets for pulling the operator's image."),
+    replicaCount: z
+      .int()
+      .min(1)
+      .max(9)
+      .default(2)
+      .describe(
+        "Operator replicas: one leads (leader election), the others stand by and serve /metrics and the routing API.",
+      ),
+    leaderElection: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe("Run controllers only while holding the Lease; required with more than one replica."),
+      })
+      .prefault({})
+      .describe(
+        "Leader election on the coordination.k8s.io Lease `ldc-operator` in the release namespace (one operator per namespace).",
+      ),
+    logLevel: z
+      .enum(["trace", "debug", "info", "warn", "error", "fatal"])
+      .default("info")
+      .describe("Log level (JSON logs on stdout)."),
+    resources: Resources({
+      requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "64Mi" },
+      limits: { cpu: "1", memory: "512Mi", "ephemeral-storage": "256Mi" },
+    }).describe("The operator container's resource requests and limits."),
+    sidecar: z
+      .strictObject({
+        image: Image(
+          DEFAULT_SIDECAR_IMAGE,
+          "The cell-router sidecar's image (target `sidecar` of the Dockerfile), injected into every CellApp pod.",
+        ),
+      })
+      .prefault({})
+      .describe("The cell-router sidecar the operator injects into CellApp pods."),
+    routingApi: z
+      .strictObject({
+        url: z
+          .string()
+          .regex(/^(https?:\/\/\S+)?$/)
+          .default("")
+          .describe(
+            "URL sidecars long-poll for routing tables. Empty: this release's Service (http://<fullname>.<namespace>.svc:<service.port>), reachable from the operator's own cluster only; set an address reachable from member clusters when zones have their own clusters.",
+          ),
+        writeTokensSecret: z
+          .string()
+          .regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$/)
+          .max(253)
+          .default("")
+          .describe(
+            "A Secret in the release namespace whose key `tokens` holds the bearer tokens (one per line) allowed to write to the routing API (sidecar acknowledgements). Empty: the routing API is read-only.",
+          ),
+      })
+      .prefault({})
+      .describe("The routing API the operator serves on its HTTP port."),
+    client: z
+      .strictObject({
+        qps: z.int().min(1).default(50).describe("Requests per second to each cluster's API server."),
+        burst: z.int().min(1).default(100).describe("Burst above qps."),
+      })
+      .prefault({})
+      .describe("The operator's Kubernetes client rate limit, per cluster."),
+    service: z
+      .strictObject({
+        type: z.enum(["ClusterIP", "LoadBalancer"]).default("ClusterIP").describe("Service type."),
+        port: z
+          .int()
+          .min(1)
+          .max(65535)
+          .default(OPERATOR_HTTP_PORT)
+          .describe("Service port (metrics and the routing API)."),
+        annotations: stringMap("Service annotations (e.g. for a load balancer)."),
+      })
+      .prefault({})
+      .describe("The Service in front of the operator: /metrics and the routing API."),
+    serviceMonitor: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe("Create a prometheus-operator ServiceMonitor (needs the monitoring.coreos.com CRDs)."),
+        interval: z
+          .string()
+          .regex(/^[0-9]+(ms|s|m|h)$/)
+          .default("30s")
+          .describe("Scrape interval."),
+        scrapeTimeout: z
+          .string()
+          .regex(/^[0-9]+(ms|s|m|h)$/)
+          .default("10s")
+          .describe("Scrape timeout."),
+        labels: stringMap("Extra labels, e.g. the one your Prometheus selects ServiceMonitors by."),
+      })
+      .prefault({})
+      .describe("Prometheus scraping."),
+    networkPolicy: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe("Create a NetworkPolicy restricting ingress to the operator's pods to its HTTP port."),
+        from: z
+          .array(k8sObject)
+          .default([])
+          .describe(
+            "NetworkPolicyPeers allowed to reach the HTTP port. Empty: any source, on that port only (sidecars in every app namespace and in member clusters long-poll the routing API; Prometheus scrapes /metrics).",
+          ),
+      })
+      .prefault({})
+      .describe("Ingress NetworkPolicy for the operator's pods."),
+    podDisruptionBudget: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe("Create a PodDisruptionBudget."),
+        maxUnavailable: z
+          .int()
+          .min(1)
+          .default(1)
+          .describe("Pods that voluntary disruptions (drains) may take down at once."),
+      })
+      .prefault({})
+      .describe("PodDisruptionBudget for the operator's pods."),
+    topologySpread: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe("Spread replicas across zones and nodes."),
+        zone: WhenUnsatisfiable.default("ScheduleAnyway").describe("Across topology.kubernetes.io/zone."),
+        node: WhenUnsatisfiable.default("DoNotSchedule").describe("Across kubernetes.io/hostname."),
+      })
+      .prefault({})
+      .describe("Topology spread constraints of the operator's pods (labelSelector: the chart's pod labels)."),
+    serviceAccount: z
+      .strictObject({ annotations: stringMap("ServiceAccount annotations.") })
+      .prefault({})
+      .describe("The operator's ServiceAccount (always created; named like the release)."),
+    podAnnotations: stringMap("Extra pod annotations."),
+    podLabels: stringMap("Extra pod labels."),
+    nodeSelector: stringMap("Pod nodeSelector."),
+    tolerations: z.array(k8sObject).default([]).describe("Pod tolerations."),
+    affinity: k8sObject.default({}).describe("Pod affinity."),
+    priorityClassName: z.string().default("").describe("Pod priorityClassName."),
+  })
+  .describe("Values of the ldc-operator Helm chart.");
+
+export type ChartValues = z.output<typeof Values>;
+export type ChartValuesInput = z.input<typeof Values>;
+
+/** The chart's default values. */
+export function defaultValues(): ChartValues {
+  return Values.parse({});
+}
+
+/** values.schema.json: JSON Schema draft-07 (what Helm validates values against). */
+export function valuesJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(Values, { target: "draft-7", io: "input" }) as Record<string, unknown>;
+  return { ...schema, title: "ldc-operator chart values" };
+}

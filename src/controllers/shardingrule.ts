@@ -1,0 +1,228 @@
+// ShardingRule controller: resolves each rule against the cells into a
+// routing table, bumps the epoch on every change (recorded in status with
+// optimistic concurrency before anything is published, so it never repeats
+// or goes back, also across restarts and leader changes), publishes it as a
+// ConfigMap in every zone's cluster where the rule's apps run and to the
+// operator's routing API, and reports how many sidecars hold it.
+import { setCondition, type Condition, type ShardingRule } from "../api/index.ts";
+import { Annotations, Labels, MANAGED_BY, routingTableName } from "../reconcilers/naming.ts";
+import { effectiveCells } from "../reconcilers/failover.ts";
+import { chooseEpoch, ownershipSummary, resolveRule, routingInput } from "../reconcilers/routing.ts";
+import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
+import { buildTable, diffTables, summarizeDiff, type RoutingTable } from "../routing/index.ts";
+import type { MemoryTableStore } from "../routing-api/index.ts";
+import {
+  Controller,
+  Resources,
+  isConflict,
+  statusEqual,
+  type Cluster,
+  type KubeObject,
+  type ReconcileContext,
+  type ReconcileResult,
+} from "../runtime/index.ts";
+import { clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
+
+type ConfigMapObj = KubeObject & { data?: Record<string, string> };
+const TABLE_SELECTOR = `${Labels.managedBy}=${MANAGED_BY},${Labels.routingTable}`;
+
+export function routingTableInformer(cluster: Cluster) {
+  return cluster.informer<ConfigMapObj>(Resources.ConfigMap, { labelSelector: TABLE_SELECTOR });
+}
+
+export function shardingRuleController(ctx: OperatorContext, store: MemoryTableStore): Controller {
+  const controller = new Controller({
+    name: "shardingrule",
+    kind: "ShardingRule",
+    workers: 2,
+    logger: ctx.log,
+    reconcile: (key, r) => reconcileRule(ctx, store, key, r),
+  });
+  const allRules = () => ctx.ldc.rules.store.keys();
+  controller.watch(ctx.ldc.rules);
+  controller.watch(ctx.ldc.cells, allRules);
+  controller.watch(ctx.ldc.zones, allRules);
+  controller.watch(ctx.ldc.failovers, allRules);
+  controller.watch(ctx.ldc.apps, (app) => (app as unknown as { spec?: { shardingRule?: string } }).spec?.shardingRule);
+  return controller;
+}
+
+async function reconcileRule(
+  ctx: OperatorContext,
+  store: MemoryTableStore,
+  key: string,
+  r: ReconcileContext,
+): Promise<ReconcileResult | void> {
+  const rule = ctx.ldc.rules.store.get(key) as (ShardingRule & KubeObject) | undefined;
+  if (!rule) return;
+  const now = new Date();
+  const gen = rule.metadata.generation;
+  // Running Failovers decide where their cells are active and which shards are frozen.
+  const cells = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list());
+  const zones = ctx.ldc.zones.store.list();
+  let conditions: Condition[] | undefined = rule.status?.conditions;
+
+  const resolved = resolveRule(rule, cells, zones);
+  if (!resolved.table) {
+    // Keep serving the last good table; say what is wrong.
+    const message = resolved.problems.map((p) => `${p.field}: ${p.message}`).join("; ");
+    conditions = setCondition(
+      conditions,
+      { type: "Valid", status: "False", reason: "InvalidRule", message, observedGeneration: gen },
+      now,
+    );
+    const status = { ...(rule.status ?? {}), observedGeneration: gen, conditions };
+    if (!statusEqual(status, rule.status)) {
+      await writeStatus(ctx, rule, status);
+      await ctx.events.warning(
+        rule,
+        "InvalidRule",
+        `${message} (the last published epoch ${rule.status?.epoch ?? "-"} stays in force)`,
+      );
+    }
+    return;
+  }
+
+  // The epoch: unchanged content keeps it; a change takes one above all ever seen.
+  const hash = resolved.table.contentHash;
+  const seen = publishedEpochs(ctx, rule.metadata.name);
+  const current = store.get(rule.metadata.name);
+  if (current) seen.push(current.epoch);
+  const epoch = chooseEpoch(hash, rule.status ?? {}, seen);
+  if (epoch !== rule.status?.epoch || hash !== rule.status?.tableHash) {
+    // Record before publishing: a conflicting writer (another leader) makes this fail and retry.
+    try {
+      await ctx.home.client.update(
+        LdcResources.ShardingRule,
+        { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash: hash } },
+        { subresource: "status" },
+      );
+    } catch (err) {
+      if (isConflict(err)) return { requeue: true };
+      throw err;
+    }
+    r.log.info({ epoch, hash: hash.slice(0, 12) }, "new routing epoch");
+    return; // the status update re-triggers this key with fresh state
+  }
+
+  const table = buildTable(routingInput(rule, cells, zones, epoch));
+  if (!current || current.epoch < epoch) {
+    store.publish(table);
+    const change = current ? summarizeDiff(diffTables(current, table)) : ownershipSummary(table);
+    await ctx.events.normal(rule, "EpochPublished", `routing epoch ${epoch}: ${change}`.slice(0, 1000));
+  }
+
+  // Publish the table in every zone's cluster, in each namespace with an app of the rule.
+  const namespaces = [
+    ...new Set(
+      ctx.ldc.apps.store
+        .list()
+        .filter((a) => a.spec.shardingRule === rule.metadata.name)
+        .map((a) => a.metadata.namespace!),
+    ),
+  ].sort();
+  const publishedZones: string[] = [];
+  const pending: string[] = [];
+  for (const zone of zones) {
+    const cluster = clusterOfZone(ctx, zone);
+    if (!cluster || (!cluster.local && !cluster.reachable)) {
+      pending.push(zone.metadata.name);
+      continue;
+    }
+    await publishToCluster(cluster, rule.metadata.name, namespaces, table);
+    publishedZones.push(zone.metadata.name);
+  }
+
+  const convergence = store.convergence(rule.metadata.name);
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Valid",
+      status: "True",
+      reason: "Valid",
+      message: `every shard owned by exactly one cell: ${ownershipSummary(table)}`.slice(0, 2000),
+      observedGeneration: gen,
+    },
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    pending.length
+      ? {
+          type: "Published",
+          status: "False",
+          reason: "ZonesUnreachable",
+          message: `epoch ${epoch} not yet in zone(s) ${pending.join(", ")} (unreachable); sidecars there keep their last table`,
+          observedGeneration: gen,
+        }
+      : {
+          type: "Published",
+          status: "True",
+          reason: "Published",
+          message: `epoch ${epoch} published to ${publishedZones.length} zone(s) in namespace(s) ${namespaces.join(", ") || "(no apps yet)"}`,
+          observedGeneration: gen,
+        },
+    now,
+  );
+  const status = {
+    ...(rule.status ?? {}),
+    observedGeneration: gen,
+    epoch,
+    tableHash: hash,
+    publishedZones: publishedZones.sort(),
+    sidecars: { total: convergence.total, converged: convergence.converged },
+    conditions,
+  };
+  if (!statusEqual(status, rule.status)) await writeStatus(ctx, rule, status);
+  if (pending.length) return { requeueAfter: 10_000 };
+  // Sidecar acks arrive over HTTP, not as watch events: look again while some lag.
+  return { requeueAfter: convergence.converged < convergence.total ? 1000 : 15_000 };
+}
+
+async function writeStatus(
+  ctx: OperatorContext,
+  rule: ShardingRule & KubeObject,
+  status: Record<string, unknown>,
+): Promise<void> {
+  await ctx.home.client.update(LdcResources.ShardingRule, { ...rule, status }, { subresource: "status" });
+}
+
+/** Epochs of this rule's tables published in any cluster (a restarted operator never goes below them). */
+function publishedEpochs(ctx: OperatorContext, rule: string): number[] {
+  const out: number[] = [];
+  for (const cluster of ctx.registry.list()) {
+    for (const cm of routingTableInformer(cluster).store.list()) {
+      if (cm.metadata?.labels?.[Labels.rule] !== rule) continue;
+      const e = Number(cm.metadata?.annotations?.[Annotations.epoch]);
+      if (Number.isInteger(e)) out.push(e);
+    }
+  }
+  return out;
+}
+
+async function publishToCluster(
+  cluster: Cluster,
+  rule: string,
+  namespaces: readonly string[],
+  table: RoutingTable,
+): Promise<void> {
+  const cache = routingTableInformer(cluster);
+  const name = routingTableName(rule);
+  for (const ns of namespaces) {
+    const existing = cache.store.getByName(name, ns);
+    const existingEpoch = Number(existing?.metadata?.annotations?.[Annotations.epoch] ?? -1);
+    if (existingEpoch >= table.epoch) continue; // never overwrite a newer or the same epoch
+    if (!existing && !cluster.local && !(await cluster.client.tryGet(Resources.Namespace, ns))) continue; // the app's namespace comes with its workloads
+    await cluster.client.apply({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name,
+        namespace: ns,
+        labels: { [Labels.managedBy]: MANAGED_BY, [Labels.routingTable]: "true", [Labels.rule]: rule },
+        annotations: { [Annotations.epoch]: String(table.epoch), [Annotations.tableHash]: table.contentHash },
+      },
+      data: { [ROUTING_TABLE_KEY]: table.serialize() },
+    });
+  }
+}

@@ -1,0 +1,174 @@
+// Failover planning: which cells move, where to, and the order of steps.
+// Pure; the Failover controller persists every decision in status.
+import type { Cell, Failover, FailoverStep, Zone } from "../api/index.ts";
+import { activeZoneOf } from "./cellapp.ts";
+import { isFailoverDestination } from "./zone.ts";
+
+export interface Move {
+  cell: string;
+  from: string;
+  to: string;
+}
+
+export interface MovePlan {
+  moves: Move[];
+  /** Why the failover cannot start, naming the field and the fix. */
+  problems: string[];
+}
+
+/**
+ * The cells a failover moves and each one's destination: spec.destination,
+ * else the cell's first standby (home zone first when failing back) that is
+ * Ready and not cordoned. Never a zone that is not healthy.
+ */
+export function planMoves(spec: Failover["spec"], cells: readonly Cell[], zones: readonly Zone[]): MovePlan {
+  const zoneByName = new Map(zones.map((z) => [z.metadata.name, z]));
+  const problems: string[] = [];
+  let targets: Cell[];
+  if (spec.target.cells) {
+    targets = [];
+    for (const name of spec.target.cells) {
+      const c = cells.find((x) => x.metadata.name === name);
+      if (!c) problems.push(`spec.target.cells: Cell ${name} does not exist: fix the name`);
+      else targets.push(c);
+    }
+  } else {
+    const zone = spec.target.zone!;
+    if (!zoneByName.has(zone)) problems.push(`spec.target.zone: Zone ${zone} does not exist: fix the name`);
+    targets = cells.filter((c) => activeZoneOf(c) === zone);
+    if (zoneByName.has(zone) && targets.length === 0)
+      problems.push(`spec.target.zone: no cell is active in zone ${zone}: nothing to move`);
+  }
+  const moves: Move[] = [];
+  for (const cell of [...targets].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const from = activeZoneOf(cell);
+    const candidates = spec.destination?.zone
+      ? [spec.destination.zone]
+      : [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].filter((z) => z !== from);
+    const healthy = candidates.find((z) => {
+      const zone = zoneByName.get(z);
+      return z !== from && zone !== undefined && isFailoverDestination(zone);
+    });
+    if (!healthy) {
+      const why = candidates
+        .map((z) => {
+          const zone = zoneByName.get(z);
+          if (z === from) return `${z} (the cell is already there)`;
+          if (!zone) return `${z} (no such Zone)`;
+          return `${z} (${zone.spec.cordoned ? "cordoned" : (zone.status?.phase ?? "not yet observed")})`;
+        })
+        .join(", ");
+      problems.push(
+        `Cell ${cell.metadata.name}: no healthy destination among ${why || "(no standby zones)"}: ` +
+          (spec.destination?.zone
+            ? "choose another spec.destination.zone"
+            : "add a healthy standby zone to the cell or set spec.destination.zone"),
+      );
+      continue;
+    }
+    moves.push({ cell: cell.metadata.name, from, to: healthy });
+  }
+  return { moves, problems };
+}
+
+/** The steps of one leg (out, or back for a drill's failback). */
+export const LEG: readonly FailoverStep[] = [
+  "ScaleUpStandby",
+  "Freeze",
+  "WaitReplication",
+  "Switch",
+  "WaitAcknowledge",
+  "ScaleDownOld",
+];
+
+/** The step after `step`: legs, then the drill wait and the failback leg, then Done. */
+export function nextStep(step: FailoverStep, drill: boolean, failingBack: boolean): FailoverStep {
+  if (step === "Preflight") return "ScaleUpStandby";
+  if (step === "DrillWait") return "Failback";
+  if (step === "Failback") return "ScaleUpStandby";
+  const i = LEG.indexOf(step);
+  if (i >= 0 && i < LEG.length - 1) return LEG[i + 1]!;
+  if (step === "ScaleDownOld") return drill && !failingBack ? "DrillWait" : "Done";
+  return "Done";
+}
+
+/** Before the switch a failure (or an abort) rolls back to the previous owner; after it, it cannot. */
+export function isBeforeSwitch(step: FailoverStep): boolean {
+  return step === "Preflight" || step === "ScaleUpStandby" || step === "Freeze" || step === "WaitReplication";
+}
+
+/** The moves of the current leg: out, or reversed for the failback. */
+export function legMoves(moves: readonly Move[], failingBack: boolean): Move[] {
+  return failingBack ? moves.map((m) => ({ cell: m.cell, from: m.to, to: m.from })) : [...moves];
+}
+
+export type CellFailoverState = { activeZone: string; warmZone?: string; writeFrozen?: boolean; failoverRef?: string };
+
+/** Whether a Failover's status records the failback leg as started. */
+export function isFailingBack(fo: Pick<Failover, "status">): boolean {
+  return (fo.status?.steps ?? []).some((s) => s.name === "Failback");
+}
+
+/**
+ * What a running Failover says about one cell, from its persisted step: the
+ * Failover's status is the source of truth while it runs, so each step costs
+ * one write however many cells move. Undefined: the Failover does not touch
+ * the cell (or is finished).
+ */
+export function failoverStateOf(fo: Failover, cell: string): CellFailoverState | undefined {
+  const st = fo.status;
+  if (st?.phase !== "Running" || !st.step) return undefined;
+  const move = st.cells?.find((c) => c.cell === cell);
+  if (!move) return undefined;
+  const back = isFailingBack(fo);
+  const { from, to } = legMoves([move], back)[0]!;
+  const ref = fo.metadata.name;
+  switch (st.step) {
+    case "Preflight":
+      return { activeZone: from, failoverRef: ref };
+    case "ScaleUpStandby":
+      return { activeZone: from, warmZone: to, failoverRef: ref };
+    case "Freeze":
+    case "WaitReplication":
+      return { activeZone: from, warmZone: to, writeFrozen: true, failoverRef: ref };
+    case "Switch":
+    case "WaitAcknowledge":
+      // The old side stays warm until the routers have all moved.
+      return { activeZone: to, warmZone: from, failoverRef: ref };
+    case "ScaleDownOld":
+    case "Done":
+      return { activeZone: to, failoverRef: ref };
+    case "DrillWait":
+    case "Failback":
+      return { activeZone: move.to, failoverRef: ref };
+  }
+}
+
+/**
+ * The cells as the running Failovers make them: active/warm zone, write
+ * freeze, failoverRef. Those three are derived (the Cell controller only
+ * shows them), so a stored value is dropped unless a running Failover says so.
+ */
+export function effectiveCells<C extends Cell>(cells: readonly C[], failovers: readonly Failover[]): C[] {
+  const running = failovers.filter((f) => f.status?.phase === "Running" && f.status.cells?.length);
+  return cells.map((c) => {
+    let state: CellFailoverState | undefined;
+    for (const fo of running) {
+      state = failoverStateOf(fo, c.metadata.name);
+      if (state) break;
+    }
+    const derived = c.status && ("warmZone" in c.status || "writeFrozen" in c.status || "failoverRef" in c.status);
+    if (!state && !derived) return c;
+    const status = { ...(c.status ?? {}) } as NonNullable<Cell["status"]>;
+    delete status.warmZone;
+    delete status.writeFrozen;
+    delete status.failoverRef;
+    if (state) {
+      status.activeZone = state.activeZone;
+      if (state.warmZone) status.warmZone = state.warmZone;
+      if (state.writeFrozen) status.writeFrozen = true;
+      status.failoverRef = state.failoverRef;
+    }
+    return { ...c, status };
+  });
+}

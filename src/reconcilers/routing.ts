@@ -1,0 +1,124 @@
+// ShardingRule -> routing table: resolve the rule against the cells (their
+// active zones and write freezes) and zones, and pick the epoch. Pure.
+import type { Cell, ShardingRule, Zone } from "../api/index.ts";
+import {
+  buildTable,
+  formatRanges,
+  RoutingRuleError,
+  type RoutingTable,
+  type RoutingTableInput,
+} from "../routing/index.ts";
+import { activeZoneOf } from "./cellapp.ts";
+
+export interface ResolvedRule {
+  /** The table at a placeholder epoch (content and hash are what matter). */
+  table?: RoutingTable;
+  /** What is wrong, each naming the field and the fix. */
+  problems: { field: string; message: string }[];
+}
+
+/** The routing-table input of a rule, at `epoch`. */
+export function routingInput(
+  rule: ShardingRule,
+  cells: readonly Cell[],
+  zones: readonly Zone[],
+  epoch: number,
+): RoutingTableInput {
+  const regionOf = new Map(zones.map((z) => [z.metadata.name, z.spec.region]));
+  // Every cell the table may route to: the assigned ones, the global cell, every City cell.
+  const wanted = new Set<string>([
+    ...rule.spec.assignments.map((a) => a.cell),
+    ...(rule.spec.globalCell ? [rule.spec.globalCell] : []),
+  ]);
+  const routed = cells.filter((c) => wanted.has(c.metadata.name) || c.spec.type === "City");
+  const frozen: string[] = [];
+  for (const a of rule.spec.assignments) {
+    const cell = cells.find((c) => c.metadata.name === a.cell);
+    if (cell?.status?.writeFrozen) frozen.push(a.shards);
+  }
+  return {
+    ruleName: rule.metadata.name,
+    shards: rule.spec.shards,
+    function: rule.spec.function,
+    key: rule.spec.key,
+    assignments: rule.spec.assignments,
+    globalCell: rule.spec.globalCell,
+    unitProtection: rule.spec.unitProtection,
+    writeMethods: rule.spec.writeMethods,
+    onInvalidKey: rule.spec.key.onInvalidKey,
+    cells: routed.map((c) => {
+      const zone = activeZoneOf(c);
+      return { name: c.metadata.name, type: c.spec.type, zone, region: regionOf.get(zone) ?? "unknown" };
+    }),
+    ...(frozen.length ? { frozenShards: frozen.join(",") } : {}),
+    epoch,
+  };
+}
+
+export function resolveRule(rule: ShardingRule, cells: readonly Cell[], zones: readonly Zone[]): ResolvedRule {
+  const problems: ResolvedRule["problems"] = [];
+  const names = new Set(cells.map((c) => c.metadata.name));
+  for (const a of rule.spec.assignments) {
+    if (!names.has(a.cell))
+      problems.push({
+        field: `spec.assignments[cell=${a.cell}]`,
+        message: `Cell ${a.cell} does not exist: create it or assign its shards to an existing cell`,
+      });
+  }
+  if (rule.spec.globalCell && !names.has(rule.spec.globalCell)) {
+    problems.push({
+      field: "spec.globalCell",
+      message: `Cell ${rule.spec.globalCell} does not exist: create it or fix spec.globalCell`,
+    });
+  }
+  const zoneNames = new Set(zones.map((z) => z.metadata.name));
+  for (const c of cells) {
+    if (
+      names.has(c.metadata.name) &&
+      !zoneNames.has(activeZoneOf(c)) &&
+      (rule.spec.assignments.some((a) => a.cell === c.metadata.name) || rule.spec.globalCell === c.metadata.name)
+    ) {
+      problems.push({
+        field: `Cell ${c.metadata.name}`,
+        message: `its active zone ${activeZoneOf(c)} does not exist: create the Zone`,
+      });
+    }
+  }
+  if (problems.length) return { problems };
+  try {
+    return { table: buildTable(routingInput(rule, cells, zones, 0)), problems };
+  } catch (err) {
+    if (err instanceof RoutingRuleError)
+      return { problems: err.issues.map((i) => ({ field: i.path, message: i.message })) };
+    return { problems: [{ field: "spec", message: (err as Error).message }] };
+  }
+}
+
+/**
+ * The epoch to publish: the recorded one while the content is unchanged,
+ * else one above everything ever seen (status, published objects, memory),
+ * so epochs never repeat or go back, across restarts and leader changes.
+ */
+export function chooseEpoch(
+  contentHash: string,
+  recorded: { epoch?: number; tableHash?: string },
+  seenEpochs: readonly number[],
+): number {
+  if (recorded.epoch !== undefined && recorded.tableHash === contentHash) return recorded.epoch;
+  return Math.max(recorded.epoch ?? 0, ...seenEpochs, 0) + 1;
+}
+
+/** Per-cell ownership, for messages: "rz00 0-24, rz01 25-49". */
+export function ownershipSummary(table: RoutingTable): string {
+  const byCell = new Map<string, number[]>();
+  for (let s = 0; s < table.shards; s++) {
+    const owner = table.ownerOf(s);
+    if (!owner) continue;
+    const list = byCell.get(owner.name) ?? [];
+    list.push(s);
+    byCell.set(owner.name, list);
+  }
+  return [...byCell.entries()]
+    .map(([c, shards]) => `${c} ${formatRanges(shards.map((s) => [s, s] as [number, number]))}`)
+    .join(", ");
+}

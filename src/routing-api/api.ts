@@ -1,0 +1,385 @@
+// The operator's routing API: sidecars and gateways read routing tables here
+// (long-poll for fast push) and report the epoch they hold. An express Router
+// the operator mounts on its RuntimeServer; it reads a TableStore and has no
+// Kubernetes dependency.
+//
+//   GET  /v1/rules                                   list: name, epoch, hash, etag
+//   GET  /v1/rules/:rule/table                       the serialised table (ETag, If-None-Match -> 304)
+//   GET  /v1/rules/:rule/table?waitForEpochAfter=E&timeoutSeconds=30
+//                                                    long-poll: at once if epoch > E, else when a newer
+//                                                    table is published, or 304 at the timeout
+//   GET  /v1/rules/:rule/lookup?key=K                debug: key -> shard, cell, zone, frozen
+//   GET  /v1/rules/:rule/convergence                 sidecars seen recently and the epochs they hold
+//   POST /v1/rules/:rule/acks                        a sidecar reports its epoch (authenticated)
+//
+// Reads are anonymous; writes need an identity from opts.authenticate (401
+// otherwise). Errors are JSON `{error, field?, fix?}`.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import express from "express";
+import type { NextFunction, Request, Response, Router } from "express";
+import type { RoutingTable } from "../routing/index.ts";
+import { MAX_KEY_BYTES } from "../routing/index.ts";
+import type { TableStore } from "./store.ts";
+
+/** The principal that sent a request (a name for audit), or a falsy value for "not authenticated". */
+export type AuthResult = string | undefined | null | false;
+
+export interface RoutingApiOptions {
+  /**
+   * Checks the credentials of a write (the bearer token in `Authorization`).
+   * Returns the caller's name, or a falsy value to refuse. Without it every
+   * write is refused.
+   */
+  authenticate?: (req: IncomingMessage) => AuthResult | Promise<AuthResult>;
+  /** Long-poll timeouts above this are lowered to it. Default 60 s. */
+  maxTimeoutSeconds?: number;
+  /** Long-poll timeout when the caller gives none. Default 30 s. */
+  defaultTimeoutSeconds?: number;
+  /** Most concurrent long-polls per rule; more are answered 503 + Retry-After. Default 10,000. */
+  maxWaitersPerRule?: number;
+  /** Largest request body (acks). Default "16kb". */
+  bodyLimit?: string | number;
+  /** Called with unexpected errors (they are answered 500). */
+  onError?: (err: unknown, req: Request) => void;
+}
+
+export interface ApiError {
+  error: string;
+  field?: string;
+  fix?: string;
+}
+
+/** Answers `{error, field?, fix?}` with `status`. */
+function fail(res: Response, status: number, body: ApiError): void {
+  res.status(status).set("Cache-Control", "no-store").json(body);
+}
+
+const EPOCH = /^(0|[1-9][0-9]{0,15})$/;
+const SECONDS = /^[0-9]{1,9}(\.[0-9]{1,6})?$/;
+const MAX_ID = 253;
+
+/**
+ * A bearer-token authenticator for `authenticate`: accepts any of `tokens`
+ * (a list, or a function returning the current list, e.g. re-read from a
+ * Secret), compared in constant time. The principal is `name` (default "sidecar").
+ */
+export function bearerTokenAuthenticator(
+  tokens: Iterable<string> | (() => Iterable<string>),
+  name = "sidecar",
+): (req: IncomingMessage) => AuthResult {
+  const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+  return (req) => {
+    const token = bearerToken(req);
+    if (token === undefined) return undefined;
+    const got = digest(token);
+    let ok = false;
+    for (const t of typeof tokens === "function" ? tokens() : tokens) {
+      if (t.length > 0 && timingSafeEqual(got, digest(t))) ok = true;
+    }
+    return ok ? name : undefined;
+  };
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if any. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== "string") return undefined;
+  const m = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i.exec(h);
+  return m?.[1];
+}
+
+/** One query parameter: undefined when absent; an ApiError when repeated. */
+function queryParam(req: Request, name: string): string | undefined | ApiError {
+  const v: unknown = (req.query as Record<string, unknown>)[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") {
+    return { error: `query parameter ${name} is given more than once`, field: name, fix: `pass ${name} once` };
+  }
+  return v;
+}
+
+const isApiError = (v: unknown): v is ApiError => typeof v === "object" && v !== null && "error" in v;
+
+/** Whether `If-None-Match` matches `etag` (strong or weak form, a list, or "*"). */
+function noneMatch(req: Request, etag: string): boolean {
+  const h = req.headers["if-none-match"];
+  if (typeof h !== "string" || h.length > 4096) return false;
+  for (const part of h.split(",")) {
+    const t = part.trim();
+    if (t === "*" || t === etag || t === `W/${etag}`) return true;
+  }
+  return false;
+}
+
+function sendTable(res: Response, table: RoutingTable): void {
+  res
+    .status(200)
+    .set({
+      "Content-Type": "application/json; charset=utf-8",
+      ETag: table.etag,
+      "Cache-Control": "no-cache",
+      "X-Ldc-Epoch": String(table.epoch),
+    })
+    .end(table.serialize());
+}
+
+function notModified(res: Response, table: RoutingTable): void {
+  res
+    .status(304)
+    .set({ ETag: table.etag, "Cache-Control": "no-cache", "X-Ldc-Epoch": String(table.epoch) })
+    .end();
+}
+
+/** Why `key` is malformed for `table` (the lookup endpoint's 400). */
+function keyProblem(table: RoutingTable, key: string): ApiError {
+  const fn = table.function.type;
+  const base = { field: "key" };
+  if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) {
+    return { ...base, error: `key is longer than ${MAX_KEY_BYTES} UTF-8 bytes`, fix: "pass the routing key itself" };
+  }
+  if (table.keyPattern !== undefined && !new RegExp(table.keyPattern, "u").test(key)) {
+    return {
+      ...base,
+      error: `key ${JSON.stringify(key)} does not match the rule's key pattern /${table.keyPattern}/`,
+      fix: "pass a key matching spec.key.pattern",
+    };
+  }
+  if (fn === "Digits" || fn === "Modulo") {
+    return {
+      ...base,
+      error: `key ${JSON.stringify(key)} is not a decimal id: the ${fn} shard function takes 1 to 256 ASCII digits 0-9`,
+      fix: "pass a decimal user id, e.g. key=2088001234",
+    };
+  }
+  return { ...base, error: `key ${JSON.stringify(key)} is malformed for the ${fn} shard function` };
+}
+
+/** The routing API as an express Router; mount it at the server's root. */
+export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}): Router {
+  const maxTimeout = opts.maxTimeoutSeconds ?? 60;
+  const defaultTimeout = Math.min(opts.defaultTimeoutSeconds ?? 30, maxTimeout);
+  const maxWaiters = opts.maxWaitersPerRule ?? 10_000;
+  const router = express.Router();
+  const json = express.json({ limit: opts.bodyLimit ?? "16kb", type: ["application/json", "application/*+json"] });
+
+  /** The rule's table, or a 404 naming the known rules. */
+  const tableOr404 = (req: Request, res: Response): RoutingTable | undefined => {
+    const rule = String(req.params.rule);
+    const table = store.get(rule);
+    if (table === undefined) {
+      const known = store.rules().map((r) => r.name);
+      fail(res, 404, {
+        error: `no routing table for rule ${JSON.stringify(rule.slice(0, 256))}`,
+        field: "rule",
+        fix:
+          known.length === 0
+            ? "no rule has a table yet: create a valid ShardingRule and wait for its first epoch"
+            : `known rules: ${known.slice(0, 20).join(", ")}${known.length > 20 ? ", …" : ""} (GET /v1/rules lists them)`,
+      });
+    }
+    return table;
+  };
+
+  const requireAuth = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    if (bearerToken(req) === undefined) {
+      res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api"');
+      fail(res, 401, {
+        error: "authentication required: writes to the routing API need a bearer token",
+        field: "Authorization",
+        fix: "send Authorization: Bearer <token> (the sidecar reads it from LDC_ROUTING_TOKEN or LDC_ROUTING_TOKEN_FILE)",
+      });
+      return;
+    }
+    const who = opts.authenticate === undefined ? undefined : await opts.authenticate(req);
+    if (!who) {
+      res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api", error="invalid_token"');
+      fail(res, 401, {
+        error:
+          opts.authenticate === undefined
+            ? "this routing API accepts no writes: it has no authenticator configured"
+            : "invalid bearer token",
+        field: "Authorization",
+        fix: "use the token the operator issued for sidecars",
+      });
+      return;
+    }
+    res.locals.principal = who;
+    next();
+  };
+
+  router.get("/v1/rules", (_req, res) => {
+    res.set("Cache-Control", "no-cache").json({ rules: store.rules() });
+  });
+
+  router.get("/v1/rules/:rule/table", async (req, res) => {
+    const table = tableOr404(req, res);
+    if (table === undefined) return;
+    const after = queryParam(req, "waitForEpochAfter");
+    const timeoutParam = queryParam(req, "timeoutSeconds");
+    if (isApiError(after)) return fail(res, 400, after);
+    if (isApiError(timeoutParam)) return fail(res, 400, timeoutParam);
+    if (after === undefined) {
+      if (timeoutParam !== undefined) {
+        return fail(res, 400, {
+          error: "timeoutSeconds is only meaningful with waitForEpochAfter",
+          field: "timeoutSeconds",
+          fix: "add waitForEpochAfter=<the epoch you hold>",
+        });
+      }
+      if (noneMatch(req, table.etag)) return notModified(res, table);
+      return sendTable(res, table);
+    }
+    if (!EPOCH.test(after)) {
+      return fail(res, 400, {
+        error: `waitForEpochAfter must be a non-negative integer, got ${JSON.stringify(after.slice(0, 64))}`,
+        field: "waitForEpochAfter",
+        fix: "pass the epoch you hold, e.g. waitForEpochAfter=7 (omit it to get the table at once)",
+      });
+    }
+    let timeout = defaultTimeout;
+    if (timeoutParam !== undefined) {
+      if (!SECONDS.test(timeoutParam)) {
+        return fail(res, 400, {
+          error: `timeoutSeconds must be a non-negative number of seconds, got ${JSON.stringify(timeoutParam.slice(0, 64))}`,
+          field: "timeoutSeconds",
+          fix: `pass e.g. timeoutSeconds=30 (at most ${maxTimeout}; larger values are lowered)`,
+        });
+      }
+      timeout = Math.min(Number(timeoutParam), maxTimeout);
+    }
+    const epoch = Number(after);
+    if (table.epoch > epoch) return sendTable(res, table);
+    const rule = table.ruleName;
+    if (store.waiters(rule) >= maxWaiters) {
+      res.set("Retry-After", "5");
+      return fail(res, 503, {
+        error: `too many long-polls waiting on rule ${rule} (${maxWaiters})`,
+        fix: "retry after the Retry-After delay",
+      });
+    }
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeout * 1000);
+    const onClose = (): void => ac.abort();
+    res.on("close", onClose);
+    let newer: RoutingTable | undefined;
+    try {
+      newer = await store.waitForNewer(rule, epoch, ac.signal);
+    } finally {
+      clearTimeout(timer);
+      res.off("close", onClose);
+    }
+    if (res.destroyed || res.writableEnded || req.socket.destroyed) return; // the caller went away
+    if (newer !== undefined) return sendTable(res, newer);
+    const current = store.get(rule);
+    if (current === undefined) {
+      return fail(res, 404, { error: `rule ${rule} was deleted`, field: "rule" });
+    }
+    if (current.epoch > epoch) return sendTable(res, current);
+    return notModified(res, current);
+  });
+
+  router.get("/v1/rules/:rule/lookup", (req, res) => {
+    const table = tableOr404(req, res);
+    if (table === undefined) return;
+    const key = queryParam(req, "key");
+    if (isApiError(key)) return fail(res, 400, key);
+    if (key === undefined || key === "") {
+      return fail(res, 400, { error: "query parameter key is required", field: "key", fix: "pass ?key=<routing key>" });
+    }
+    const shard = key.length > 4 * MAX_KEY_BYTES ? -1 : table.shardOf(key);
+    if (shard < 0) return fail(res, 400, keyProblem(table, key));
+    const owner = table.ownerOf(shard);
+    res.set("Cache-Control", "no-cache").json({
+      rule: table.ruleName,
+      epoch: table.epoch,
+      key,
+      shard,
+      cell: owner.name,
+      zone: owner.zone,
+      region: owner.region,
+      frozen: table.isFrozen(shard),
+    });
+  });
+
+  router.get("/v1/rules/:rule/convergence", (req, res) => {
+    const table = tableOr404(req, res);
+    if (table === undefined) return;
+    res.set("Cache-Control", "no-cache").json({ rule: table.ruleName, ...store.convergence(table.ruleName) });
+  });
+
+  router.post("/v1/rules/:rule/acks", requireAuth, json, (req, res) => {
+    const table = tableOr404(req, res);
+    if (table === undefined) return;
+    const body: unknown = req.body;
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      return fail(res, 400, {
+        error: "expected a JSON object {sidecar, cell, zone, epoch}",
+        field: "body",
+        fix: "send Content-Type: application/json with the sidecar's id, cell, zone and epoch",
+      });
+    }
+    const b = body as Record<string, unknown>;
+    for (const f of ["sidecar", "cell", "zone"] as const) {
+      const v = b[f];
+      if (typeof v !== "string" || v.length === 0 || v.length > MAX_ID || !/^[\x21-\x7e]+$/.test(v)) {
+        return fail(res, 400, {
+          error: `${f} must be a non-empty string of at most ${MAX_ID} visible ASCII characters`,
+          field: f,
+          fix:
+            f === "sidecar" ? "send the pod name (or host:port)" : `send the sidecar's ${f} (LDC_${f.toUpperCase()})`,
+        });
+      }
+    }
+    const epoch = b.epoch;
+    if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0) {
+      return fail(res, 400, {
+        error: "epoch must be a non-negative integer",
+        field: "epoch",
+        fix: "send the epoch of the table the sidecar holds",
+      });
+    }
+    store.recordAck({
+      rule: table.ruleName,
+      sidecar: b.sidecar as string,
+      cell: b.cell as string,
+      zone: b.zone as string,
+      epoch,
+      principal: String(res.locals.principal),
+    });
+    res
+      .set("Cache-Control", "no-store")
+      .json({ rule: table.ruleName, epoch: table.epoch, current: epoch >= table.epoch });
+  });
+
+  router.use("/v1", (req, res) => {
+    fail(res, 404, {
+      error: `no such endpoint: ${req.method} ${req.baseUrl}${req.path}`.slice(0, 300),
+      fix: "endpoints: GET /v1/rules, GET /v1/rules/<rule>/table, GET /v1/rules/<rule>/lookup?key=K, GET /v1/rules/<rule>/convergence, POST /v1/rules/<rule>/acks",
+    });
+  });
+
+  // Errors from body parsing and anything unexpected: JSON, never a stack.
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const e = err as { type?: string; status?: number; limit?: number; message?: string };
+    if (e.type === "entity.too.large") {
+      return fail(res, 413, {
+        error: `request body too large (limit ${e.limit ?? opts.bodyLimit ?? "16kb"} bytes)`,
+        field: "body",
+        fix: "an ack is a small JSON object {sidecar, cell, zone, epoch}",
+      });
+    }
+    if (e.type === "entity.parse.failed") {
+      return fail(res, 400, { error: `body is not valid JSON: ${e.message ?? ""}`.slice(0, 300), field: "body" });
+    }
+    if (typeof e.status === "number" && e.status >= 400 && e.status < 500) {
+      return fail(res, e.status, { error: String(e.message ?? "bad request").slice(0, 300) });
+    }
+    opts.onError?.(err, req);
+    return fail(res, 500, { error: "internal error in the routing API" });
+  });
+
+  return router;
+}

@@ -1,0 +1,15 @@
+// The operator's HTTP routing API (tables, long-poll, lookups, sidecar acks)
+// and the table store it serves. No Kubernetes dependency.
+
+export type { ApiError, AuthResult, RoutingApiOptions } from "./api.ts";
+export { bearerToken, bearerTokenAuthenticator, createRoutingApi } from "./api.ts";
+export type {
+  Convergence,
+  MemoryTableStoreOptions,
+  PublishErrorCode,
+  RecordedAck,
+  RuleSummary,
+  SidecarAck,
+  TableStore,
+} from "./store.ts";
+export { MemoryTableStore, TablePublishError, isTablePublishError } from "./store.ts";

@@ -1,0 +1,268 @@
+// The sidecar's request handling: route each request with the held table and
+// serve it locally (the app container), forward it to the owning cell, or
+// answer it here (reject, frozen, invalid key, no table). node:http only, no
+// framework on the hot path.
+//
+// Loop protection: a forwarded request carries `x-ldc-hops` (the number of
+// forwards so far) and `x-ldc-forwarded-by` (cell@zone of each forwarding
+// sidecar). A request that already carries either is never forwarded again:
+// the receiving sidecar serves it if its own table says this cell owns it
+// (and this zone is the cell's active zone); otherwise it answers 421
+// Misdirected Request naming the owner it believes in. That only happens
+// while two sidecars hold different epochs; the caller retries.
+
+import http from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { RouteDecision } from "../routing/index.ts";
+import type { Outcome, SidecarMetrics } from "./metrics.ts";
+import type { PeerResolver, Target } from "./peers.ts";
+import type { TableHolder } from "./tables.ts";
+
+export const HOPS_HEADER = "x-ldc-hops";
+export const FORWARDED_BY_HEADER = "x-ldc-forwarded-by";
+export const EPOCH_HEADER = "x-ldc-epoch";
+export const ADMIN_PREFIX = "/__ldc/";
+
+/** Hop-by-hop headers (RFC 9110 section 7.6.1): never passed on. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+export interface ProxyOptions {
+  readonly holder: TableHolder;
+  readonly app: Target;
+  readonly peers: PeerResolver;
+  readonly metrics: SidecarMetrics;
+  readonly log: Logger;
+  /** cell@zone of this sidecar, for x-ldc-forwarded-by. */
+  readonly self: string;
+  readonly upstreamTimeoutMs: number;
+  /** Answers /__ldc/* requests. */
+  readonly admin: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+function copyHeaders(src: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const conn = src.connection;
+  const listed = typeof conn === "string" && conn !== "close" && conn !== "keep-alive" ? conn.toLowerCase() : undefined;
+  const out: OutgoingHttpHeaders = {};
+  for (const name in src) {
+    if (HOP_BY_HOP.has(name)) continue;
+    if (listed !== undefined && listed.split(",").some((t) => t.trim() === name)) continue;
+    out[name] = src[name];
+  }
+  return out;
+}
+
+/** Writes a JSON answer produced by the sidecar itself. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: Record<string, unknown>,
+  headers?: OutgoingHttpHeaders,
+): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(data),
+    "cache-control": "no-store",
+  });
+  res.end(data);
+}
+
+export interface Proxy {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Requests in progress. */
+  readonly inFlight: number;
+  /** Set while shutting down: answers carry Connection: close. */
+  draining: boolean;
+  close(): void;
+}
+
+export function createProxy(opts: ProxyOptions): Proxy {
+  const { holder, metrics, log } = opts;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: "lifo" });
+  let inFlight = 0;
+
+  const proxy: Proxy = {
+    draining: false,
+    get inFlight() {
+      return inFlight;
+    },
+    close() {
+      agent.destroy();
+    },
+    handle(req, res) {
+      const url = req.url ?? "/";
+      if (url.startsWith(ADMIN_PREFIX)) return opts.admin(req, res);
+      const start = performance.now();
+      inFlight++;
+      const st: RequestState = { outcome: "error" };
+      res.once("close", () => {
+        inFlight--;
+        metrics.request(st.outcome, (performance.now() - start) / 1000);
+      });
+      if (proxy.draining) res.shouldKeepAlive = false;
+      try {
+        st.outcome = dispatch(req, res, st);
+      } catch (e) {
+        // Never expected (route() does not throw); never crash the sidecar for it.
+        log.error({ err: e }, "request handling failed");
+        st.outcome = "error";
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error in the ldc sidecar" });
+        else res.destroy();
+      }
+    },
+  };
+
+  /** Routes one request; returns its outcome (a failed local or forwarded request turns it into "error" later). */
+  function dispatch(req: IncomingMessage, res: ServerResponse, st: RequestState): Outcome {
+    const cur = holder.current;
+    if (cur === undefined) {
+      sendJson(
+        res,
+        503,
+        {
+          error: "no routing table yet",
+          fix: "the sidecar is waiting for its table file or the operator's routing API",
+        },
+        { "retry-after": "1" },
+      );
+      return "error";
+    }
+    const d: RouteDecision = cur.route(req);
+    const epoch = cur.table.epoch;
+    switch (d.kind) {
+      case "Local":
+        return pass(req, res, st, opts.app, undefined, epoch);
+      case "Forward": {
+        if (req.headers[HOPS_HEADER] !== undefined || req.headers[FORWARDED_BY_HEADER] !== undefined) {
+          sendJson(res, 421, {
+            error: `misdirected request: already forwarded (by ${String(req.headers[FORWARDED_BY_HEADER] ?? "another sidecar").slice(0, 200)}), but at epoch ${epoch} cell ${d.cell} in zone ${d.zone} owns it, not ${opts.self}; it is not forwarded twice`,
+            ownerCell: d.cell,
+            zone: d.zone,
+            epoch,
+            fix: "retry: the sidecars are converging on a new routing table",
+          });
+          return "rejected";
+        }
+        const target = opts.peers(d.cell, d.zone);
+        if (target === undefined) {
+          sendJson(res, 502, {
+            error: `no address for cell ${d.cell} in zone ${d.zone}`,
+            fix: "set LDC_APP and LDC_NAMESPACE (peer Service names) or map the cell in LDC_PEERS",
+          });
+          return "error";
+        }
+        metrics.forwarded(d.cell);
+        return pass(req, res, st, target, d.cell, epoch);
+      }
+      case "Reject":
+        sendJson(
+          res,
+          d.status,
+          { error: d.reason, ownerCell: d.ownerCell, zone: d.zone, via: d.via, epoch },
+          { "x-ldc-owner-cell": d.ownerCell, "x-ldc-owner-zone": d.zone },
+        );
+        return "rejected";
+      case "Frozen":
+        sendJson(
+          res,
+          503,
+          {
+            error: "writes to this key's shard are frozen while its cell moves; retry after Retry-After seconds",
+            epoch,
+            retryAfterSeconds: d.retryAfterSeconds,
+          },
+          { "retry-after": String(d.retryAfterSeconds) },
+        );
+        return "frozen";
+      case "InvalidKey": {
+        const where = cur.table.key.map((k) => `${k.type.toLowerCase()} ${k.name}`).join(", ");
+        sendJson(res, 400, {
+          error: d.reason === "missing" ? "the routing key is missing" : "the routing key is malformed",
+          fix: `send the routing key in ${where}${cur.table.keyPattern ? ` matching /${cur.table.keyPattern}/` : ""}`,
+          epoch,
+        });
+        return "invalid_key";
+      }
+      case "Unroutable":
+        sendJson(res, 503, { error: d.reason, epoch });
+        return "error";
+    }
+  }
+
+  /** Streams the request to `target` and its answer back. `forwardTo` set: a forward to another cell. */
+  function pass(
+    req: IncomingMessage,
+    res: ServerResponse,
+    st: RequestState,
+    target: Target,
+    forwardTo: string | undefined,
+    epoch: number,
+  ): Outcome {
+    const headers = copyHeaders(req.headers);
+    if (forwardTo !== undefined) {
+      headers[HOPS_HEADER] = "1";
+      headers[FORWARDED_BY_HEADER] = opts.self;
+    }
+    headers[EPOCH_HEADER] = String(epoch);
+    const remote = req.socket.remoteAddress;
+    if (remote !== undefined) {
+      const xff = req.headers["x-forwarded-for"];
+      headers["x-forwarded-for"] = typeof xff === "string" ? `${xff}, ${remote}` : remote;
+    }
+    const path = target.basePath + (req.url ?? "/");
+    const up = http.request({
+      host: target.host,
+      port: target.port,
+      method: req.method,
+      path,
+      headers,
+      agent,
+      timeout: opts.upstreamTimeoutMs,
+    });
+    let failed = false;
+    const fail = (status: number, why: string): void => {
+      if (failed) return;
+      failed = true;
+      st.outcome = "error";
+      up.destroy();
+      if (!res.headersSent) {
+        sendJson(res, status, {
+          error: `${forwardTo === undefined ? "the local app" : `cell ${forwardTo}`} at ${target.url}: ${why}`,
+        });
+      } else res.destroy();
+    };
+    up.on("timeout", () => fail(504, `no answer within ${opts.upstreamTimeoutMs / 1000}s`));
+    up.on("error", (e: NodeJS.ErrnoException) => fail(502, `unreachable (${e.code ?? e.message})`));
+    up.on("response", (ur) => {
+      const h = copyHeaders(ur.headers);
+      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, h);
+      ur.pipe(res);
+      ur.on("error", () => res.destroy());
+    });
+    res.once("close", () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    req.pipe(up);
+    req.on("error", () => up.destroy());
+    return failed ? "error" : forwardTo === undefined ? "local" : "forwarded";
+  }
+
+  return proxy;
+}
+
+/** Per request: its outcome, read when the response closes. */
+interface RequestState {
+  outcome: Outcome;
+}

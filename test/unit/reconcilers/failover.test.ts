@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import type { Cell, Failover, Zone } from "../../../src/api/index.ts";
+import { decideAutomaticFailover } from "../../../src/reconcilers/autofailover.ts";
+import { effectiveCells, failoverStateOf, nextStep, planMoves } from "../../../src/reconcilers/failover.ts";
+import { topology, withStatus } from "./fixtures.ts";
+
+const ready = (z: Zone): Zone => withStatus(z, { phase: "Ready" });
+const now = new Date("2026-11-21T10:00:00Z");
+
+function world() {
+  const t = topology();
+  return { ...t, zones: t.zones.map(ready) };
+}
+
+function failover(name: string, status: NonNullable<Failover["status"]>, spec: Partial<Failover["spec"]> = {}): Failover {
+  return {
+    apiVersion: "ldc.io/v1alpha1",
+    kind: "Failover",
+    metadata: { name },
+    spec: { type: "Emergency", target: { cells: ["rz00"] }, writeFreeze: "0s", abort: false, ...spec },
+    status,
+  } as unknown as Failover;
+}
+
+describe("planMoves", () => {
+  it("moves every cell active in the target zone to its first healthy standby", () => {
+    const { cells, zones } = world();
+    const plan = planMoves({ target: { zone: "hz-a" }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"], cells, zones);
+    expect(plan.problems).toEqual([]);
+    expect(plan.moves).toEqual([
+      { cell: "gz00", from: "hz-a", to: "hz-b" },
+      { cell: "rz00", from: "hz-a", to: "hz-b" },
+    ]);
+  });
+
+  it("never picks a zone that is not healthy or is cordoned, and says why", () => {
+    const { cells, zones } = world();
+    const sick = zones.map((z) => (z.metadata.name === "hz-b" ? withStatus(z, { phase: "Unreachable" }) : z.metadata.name === "sh-a" ? { ...z, spec: { ...z.spec, cordoned: true } } : z));
+    const plan = planMoves({ target: { cells: ["rz00"] }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"], cells, sick);
+    expect(plan.moves).toEqual([]);
+    expect(plan.problems[0]).toMatch(/hz-b \(Unreachable\).*sh-a \(cordoned\)/);
+  });
+});
+
+describe("the failover state machine's overlay", () => {
+  const moving = (step: NonNullable<Failover["status"]>["step"], steps: string[] = []) =>
+    failover("fo", { phase: "Running", step, cells: [{ cell: "rz00", from: "hz-a", to: "hz-b" }], steps: steps.map((name) => ({ name, phase: "Succeeded" })) } as NonNullable<Failover["status"]>);
+
+  it("each cell has exactly one active zone at every step, and writes are frozen only before the switch", () => {
+    const expected: [string, string, boolean][] = [
+      ["ScaleUpStandby", "hz-a", false],
+      ["Freeze", "hz-a", true],
+      ["WaitReplication", "hz-a", true],
+      ["Switch", "hz-b", false],
+      ["WaitAcknowledge", "hz-b", false],
+      ["ScaleDownOld", "hz-b", false],
+      ["DrillWait", "hz-b", false],
+    ];
+    for (const [step, zone, frozen] of expected) {
+      const s = failoverStateOf(moving(step as never), "rz00")!;
+      expect([step, s.activeZone, Boolean(s.writeFrozen)]).toEqual([step, zone, frozen]);
+    }
+  });
+
+  it("runs the failback leg in reverse after the Failback marker", () => {
+    const s = failoverStateOf(moving("Freeze", ["Preflight", "DrillWait", "Failback"]), "rz00")!;
+    expect(s).toMatchObject({ activeZone: "hz-b", warmZone: "hz-a", writeFrozen: true });
+    expect(failoverStateOf(moving("Switch", ["Failback"]), "rz00")!.activeZone).toBe("hz-a");
+  });
+
+  it("disappears when the failover ends, also dropping derived fields a Cell still shows", () => {
+    const { cells } = world();
+    const rz00 = withStatus(cells.find((c) => c.metadata.name === "rz00")!, { activeZone: "hz-a", failoverRef: "fo", writeFrozen: true });
+    const [after] = effectiveCells([rz00], [failover("fo", { phase: "RolledBack" })]);
+    expect(after!.status).toMatchObject({ activeZone: "hz-a" });
+    expect(after!.status?.failoverRef).toBeUndefined();
+    expect(after!.status?.writeFrozen).toBeUndefined();
+  });
+
+  it("steps through a drill: out, wait, failback, back, done", () => {
+    const seq: string[] = ["Preflight"];
+    let back = false;
+    while (seq.at(-1) !== "Done" && seq.length < 40) {
+      const s = nextStep(seq.at(-1) as never, true, back);
+      if (s === "Failback") back = true;
+      seq.push(s);
+    }
+    expect(seq.join(",")).toBe(
+      "Preflight,ScaleUpStandby,Freeze,WaitReplication,Switch,WaitAcknowledge,ScaleDownOld,DrillWait,Failback,ScaleUpStandby,Freeze,WaitReplication,Switch,WaitAcknowledge,ScaleDownOld,Done",
+    );
+  });
+});
+
+describe("decideAutomaticFailover", () => {
+  function lost() {
+    const { cells, zones } = world();
+    const zone = withStatus(zones.find((z) => z.metadata.name === "hz-a")!, { phase: "Unreachable" });
+    return { cells: cells as Cell[], zones: zones.map((z) => (z.metadata.name === "hz-a" ? zone : z)), zone };
+  }
+
+  it("moves only the Automatic cells of a lost zone, into a healthy zone", () => {
+    const { cells, zones, zone } = lost();
+    const d = decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: false });
+    // rz00 is Automatic in the examples; gz00 is Manual.
+    expect(d.cells).toEqual(["rz00"]);
+    expect(d.reason).toMatch(/Unreachable/);
+  });
+
+  it("holds back when paused, when another zone is failing over, or during the cooldown", () => {
+    const { cells, zones, zone } = lost();
+    expect(decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: true }).cells).toEqual([]);
+    const other = failover("auto-sh-a", { phase: "Running" });
+    other.metadata.labels = { "ldc.io/automatic": "true", "ldc.io/zone": "sh-a" };
+    expect(decideAutomaticFailover({ now, zone, zones, cells, failovers: [other], paused: false }).cells).toEqual([]);
+    const cooled = cells.map((c) => (c.metadata.name === "rz00" ? withStatus(c, { lastFailoverTime: new Date(now.getTime() - 60_000).toISOString() }) : c));
+    const d = decideAutomaticFailover({ now, zone, zones, cells: cooled, failovers: [], paused: false });
+    expect(d.cells).toEqual([]);
+    expect(d.held[0]!.why).toMatch(/cooldown/);
+    expect(d.recheckAfterMs).toBeGreaterThan(0);
+  });
+
+  it("does nothing for a healthy zone", () => {
+    const { cells, zones } = world();
+    expect(decideAutomaticFailover({ now, zone: zones[0]!, zones, cells, failovers: [], paused: false }).cells).toEqual([]);
+  });
+});

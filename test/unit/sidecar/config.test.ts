@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig, usage } from "../../../src/sidecar/index.ts";
+import { sidecarEnv } from "../../../src/reconcilers/sidecar.ts";
+
+const placement = {
+  app: "account",
+  namespace: "payments",
+  rule: "users",
+  cell: "rz01",
+  cellType: "Regional" as const,
+  zone: "hz-a",
+  region: "hangzhou",
+  port: 15001,
+  appPort: 8080,
+};
+
+function envOf(list: { name: string; value: string }[]): Record<string, string> {
+  return Object.fromEntries(list.map((e) => [e.name, e.value]));
+}
+
+function error(env: Record<string, string>, argv: string[] = []): string {
+  try {
+    parseConfig(env, argv);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("sidecar configuration", () => {
+  it("reads exactly the environment the operator injects", () => {
+    const env = envOf(sidecarEnv(placement, { image: "x", routingApiUrl: "http://ldc-operator.ldc-system.svc:8080" }));
+    const c = parseConfig({ ...env, POD_NAME: "account-rz01-hz-a-abc" }, []);
+    expect(c).toMatchObject({
+      listenHost: "0.0.0.0",
+      listenPort: 15001,
+      appUrl: "http://127.0.0.1:8080",
+      rule: "users",
+      cell: "rz01",
+      cellType: "Regional",
+      zone: "hz-a",
+      region: "hangzhou",
+      app: "account",
+      namespace: "payments",
+      tableFile: "/etc/ldc/routing/table.json",
+      routingApi: "http://ldc-operator.ldc-system.svc:8080",
+      sidecarId: "account-rz01-hz-a-abc",
+      peerPort: 15001,
+      ackIntervalSeconds: 10,
+    });
+  });
+
+  it("flags win over the environment; --help", () => {
+    const env = envOf(sidecarEnv(placement, { image: "x" }));
+    const c = parseConfig(env, [
+      "--cell",
+      "rz02",
+      "--listen=127.0.0.1:0",
+      "--peers",
+      '{"rz03@sh-a":"http://127.0.0.1:9003"}',
+    ]);
+    expect(c).toMatchObject({
+      cell: "rz02",
+      listenHost: "127.0.0.1",
+      listenPort: 0,
+      peers: { "rz03@sh-a": "http://127.0.0.1:9003" },
+    });
+    expect(parseConfig({}, ["--help"])).toBe("help");
+    expect(usage()).toContain("LDC_ROUTING_TOKEN_FILE");
+  });
+
+  it("names the setting and the fix for invalid values", () => {
+    const env = envOf(sidecarEnv(placement, { image: "x" }));
+    expect(error({ ...env, LDC_APP_URL: "" })).toContain("LDC_APP_URL (--app-url) is required");
+    expect(error({ ...env, LDC_APP_URL: "https://x" })).toContain("must be an http:// URL");
+    expect(error({ ...env, LDC_LISTEN: "nope" })).toContain("LDC_LISTEN (--listen)");
+    expect(error({ ...env, LDC_CELL_TYPE: "Zonal" })).toContain("not one of Regional, Global, City");
+    expect(error({ ...env, LDC_CELL: "RZ01" })).toContain("LDC_CELL (--cell)");
+    expect(error({ ...env, LDC_TABLE_FILE: "" })).toContain("no routing table source");
+    expect(error({ ...env, LDC_PEERS: "[1]" })).toContain("LDC_PEERS (--peers): expected a JSON object");
+    expect(error({ ...env, LDC_PEERS: '{"rz01":"ftp://x"}' })).toContain('LDC_PEERS (--peers)["rz01"]');
+    expect(error({ ...env, LDC_ACK_INTERVAL_SECONDS: "0" })).toContain("LDC_ACK_INTERVAL_SECONDS (--ack-interval)");
+    const { LDC_APP: _a, ...noApp } = env;
+    expect(error(noApp)).toContain("LDC_APP (--app) and LDC_NAMESPACE (--namespace) are required");
+    expect(error(env, ["--bogus"])).toContain('unknown argument "--bogus"');
+    expect(error(env, ["--cell"])).toContain("--cell needs a value");
+  });
+});

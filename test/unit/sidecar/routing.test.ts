@@ -1,0 +1,289 @@
+// Several sidecars, one recording backend per cell: every request reaches
+// exactly the cell that owns its key, and nothing else does.
+import fc from "fast-check";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RoutingTable } from "../../../src/routing/index.ts";
+import type { Sidecar, SidecarConfig } from "../../../src/sidecar/index.ts";
+import { createPeerResolver, sidecarConfig, startSidecar } from "../../../src/sidecar/index.ts";
+import type { Backend } from "./helpers.ts";
+import { rawRequest, request, startBackend, uidFor, usersTable } from "./helpers.ts";
+import { CELLS } from "../routing/fixtures.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+interface Cluster {
+  backends: Map<string, Backend>;
+  sidecars: Map<string, Sidecar>;
+  close(): Promise<void>;
+}
+
+/** A sidecar + backend per cell of the fixture, each in its active zone; peers by an in-memory map. */
+async function cluster(table: RoutingTable, over: Partial<SidecarConfig> = {}): Promise<Cluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), "ldc-sidecar-"));
+  const file = path.join(dir, "table.json");
+  writeFileSync(file, table.serialize());
+  const backends = new Map<string, Backend>();
+  const sidecars = new Map<string, Sidecar>();
+  const peerUrls: Record<string, string> = {};
+  const resolveFromMap = createPeerResolver({ peers: peerUrls, app: undefined, namespace: undefined, peerPort: 0 });
+  for (const c of CELLS) {
+    const b = await startBackend(c.name);
+    backends.set(c.name, b);
+    const s = await startSidecar(
+      sidecarConfig({
+        appUrl: b.url,
+        rule: "users",
+        cell: c.name,
+        cellType: c.type,
+        zone: c.zone,
+        region: c.region,
+        tableFile: file,
+        ...over,
+      }),
+      // The peer map is filled once every sidecar listens; the resolver caches, so resolve late.
+      { peers: (cell, zone) => (peerUrls[`${cell}@${zone}`] ? resolveFromMap(cell, zone) : undefined) },
+    );
+    sidecars.set(c.name, s);
+    peerUrls[`${c.name}@${c.zone}`] = s.url;
+  }
+  return {
+    backends,
+    sidecars,
+    close: async () => {
+      await Promise.all([...sidecars.values()].map((s) => s.close()));
+      await Promise.all([...backends.values()].map((b) => b.close()));
+    },
+  };
+}
+
+const served = (c: Cluster) =>
+  Object.fromEntries([...c.backends].map(([name, b]) => [name, b.served.length]).filter(([, n]) => n !== 0));
+const reset = (c: Cluster) => c.backends.forEach((b) => (b.served.length = 0));
+
+describe("sidecar routing (Forward)", () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await cluster(usersTable({ epoch: 7, frozenShards: "20-24" }));
+  });
+  afterAll(() => c.close());
+  afterEach(() => reset(c));
+
+  it("sends every shard's requests, from any sidecar, to exactly the owning cell's backend", async () => {
+    const t = c.sidecars.get("rz01")!.table()!;
+    for (let shard = 0; shard < 100; shard++) {
+      const owner = t.ownerOf(shard).name;
+      for (const entry of ["rz01", "rz02", "rz03"]) {
+        reset(c);
+        const via = c.sidecars.get(entry)!;
+        const r = await request(`${via.url}/pay?x=1`, { headers: { "x-user-id": uidFor(shard) } });
+        expect(r.status, `shard ${shard} via ${entry}`).toBe(200);
+        expect(r.json()).toEqual({ served: owner });
+        expect(served(c)).toEqual({ [owner]: 1 });
+        const got = c.backends.get(owner)!.served[0]!;
+        expect(got.url).toBe("/pay?x=1");
+        expect(got.headers["x-ldc-epoch"]).toBe("7");
+        if (entry === owner) expect(got.headers["x-ldc-hops"]).toBeUndefined();
+        else expect(got.headers["x-ldc-forwarded-by"]).toBe(`${entry}@${CELLS.find((x) => x.name === entry)!.zone}`);
+      }
+    }
+  });
+
+  it("passes bodies, methods and the query key through", async () => {
+    const r = await request(`${c.sidecars.get("rz01")!.url}/orders?uid=${uidFor(65)}`, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+      body: "hello",
+    });
+    expect(r.json()).toEqual({ served: "rz03" });
+    expect(c.backends.get("rz03")!.served[0]).toMatchObject({ method: "PUT", body: "hello" });
+  });
+
+  it("refuses writes to frozen shards (503 + Retry-After, never passed on) and lets reads through", async () => {
+    for (const entry of ["rz01", "rz02"]) {
+      const url = c.sidecars.get(entry)!.url;
+      const w = await request(`${url}/pay`, { method: "POST", headers: { "x-user-id": uidFor(22) }, body: "{}" });
+      expect(w.status).toBe(503);
+      expect(w.headers["retry-after"]).toBe("1");
+      expect(w.json().error).toContain("frozen");
+      expect(served(c)).toEqual({});
+      const rd = await request(`${url}/pay`, { headers: { "x-user-id": uidFor(22) } });
+      expect(rd.status).toBe(200);
+      expect(rd.json()).toEqual({ served: "rz02" });
+      reset(c);
+    }
+  });
+
+  it("invalid keys go to the global cell (onInvalidKey Global)", async () => {
+    const r = await request(`${c.sidecars.get("rz03")!.url}/x`, { headers: { "x-user-id": "abc" } });
+    expect(r.json()).toEqual({ served: "gz00" });
+  });
+
+  it("Global-scope sidecars send to the global cell; City-scope reads stay in the region, writes go global", async () => {
+    const gz = await request(`${c.sidecars.get("gz00")!.url}/config`);
+    expect(gz.json()).toEqual({ served: "gz00" });
+    const czRead = await request(`${c.sidecars.get("cz-sh")!.url}/catalog`);
+    expect(czRead.json()).toEqual({ served: "cz-sh" });
+    const czWrite = await request(`${c.sidecars.get("cz-sh")!.url}/catalog`, { method: "POST", body: "x" });
+    expect(czWrite.json()).toEqual({ served: "gz00" });
+  });
+
+  it("loop protection: a forwarded request is served only by its owner, else 421, never forwarded twice", async () => {
+    const rz01 = c.sidecars.get("rz01")!.url;
+    const mine = await request(`${rz01}/pay`, { headers: { "x-user-id": uidFor(5), "x-ldc-hops": "1" } });
+    expect(mine.json()).toEqual({ served: "rz01" });
+    reset(c);
+    const notMine = await request(`${rz01}/pay`, {
+      headers: { "x-user-id": uidFor(70), "x-ldc-forwarded-by": "rz02@hz-b" },
+    });
+    expect(notMine.status).toBe(421);
+    expect(notMine.json()).toMatchObject({ ownerCell: "rz03", zone: "sh-a", epoch: 7 });
+    expect(notMine.json().error).toContain("not forwarded twice");
+    expect(served(c)).toEqual({});
+  });
+
+  it("answers health and metrics; 431 for huge headers; 502 when the app is down; nothing crashes", async () => {
+    const s = c.sidecars.get("rz01")!;
+    expect((await request(`${s.url}/__ldc/healthz`)).json()).toMatchObject({ status: "ok", epoch: 7 });
+    await request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(1) } });
+    const m = (await request(`${s.url}/__ldc/metrics`)).body;
+    expect(m).toContain('ldc_sidecar_requests_total{outcome="local"}');
+    expect(m).toContain("ldc_sidecar_table_epoch 7");
+    expect(m).toContain("ldc_sidecar_request_duration_seconds_bucket");
+    expect((await request(`${s.url}/__ldc/nope`)).status).toBe(404);
+    const big = await rawRequest(s.port, `GET /pay HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(40_000)}\r\n\r\n`);
+    expect(big).toMatch(/^HTTP\/1\.1 431 /);
+    expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(200);
+  });
+
+  it("fuzz: random methods, paths and headers never crash a sidecar", async () => {
+    const s = c.sidecars.get("rz02")!;
+    const token = fc.stringMatching(/^[a-z][a-z0-9-]{0,15}$/);
+    const visible = fc.string({ maxLength: 80 }).map((v) => v.replace(/[^\x20-\x7e]/g, "").trim());
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FOO"),
+        fc.string({ maxLength: 60 }).map((p) => `/${p.replace(/[^\x21-\x7e]/g, "")}`),
+        fc.array(fc.tuple(token, visible), { maxLength: 6 }),
+        fc.option(fc.oneof(fc.integer({ min: 0, max: 99 }).map(uidFor), visible)),
+        async (method, p, headers, uid) => {
+          const lines = headers
+            .filter(([n]) => !["content-length", "transfer-encoding", "host", "connection", "expect"].includes(n))
+            .map(([n, v]) => `${n}: ${v}\r\n`)
+            .join("");
+          const key = uid === null ? "" : `x-user-id: ${uid}\r\n`;
+          const raw = `${method} ${p} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n${key}${lines}\r\n`;
+          const r = await rawRequest(s.port, raw);
+          expect(r).toMatch(/^HTTP\/1\.1 [1-5][0-9][0-9] /);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(200);
+  });
+});
+
+describe("sidecar routing (Reject)", () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await cluster(usersTable({ epoch: 3, unitProtection: "Reject", onInvalidKey: "Reject" }));
+  });
+  afterAll(() => c.close());
+  afterEach(() => reset(c));
+
+  it("serves its own shards and rejects others naming the owner: 421 for reads, 403 for writes", async () => {
+    const url = c.sidecars.get("rz01")!.url;
+    expect((await request(`${url}/pay`, { headers: { "x-user-id": uidFor(10) } })).json()).toEqual({ served: "rz01" });
+    reset(c);
+    const read = await request(`${url}/pay`, { headers: { "x-user-id": uidFor(30) } });
+    expect(read.status).toBe(421);
+    expect(read.json()).toMatchObject({ ownerCell: "rz02", zone: "hz-b", epoch: 3 });
+    expect(read.headers["x-ldc-owner-cell"]).toBe("rz02");
+    const write = await request(`${url}/pay`, { method: "POST", headers: { "x-user-id": uidFor(30) }, body: "" });
+    expect(write.status).toBe(403);
+    expect(write.json().error).toContain("owned by cell rz02 in zone hz-b");
+    expect(served(c)).toEqual({});
+  });
+
+  it("answers 400 for a missing or malformed key (onInvalidKey Reject)", async () => {
+    const url = c.sidecars.get("rz01")!.url;
+    const missing = await request(`${url}/pay`);
+    expect(missing.status).toBe(400);
+    expect(missing.json().error).toBe("the routing key is missing");
+    expect(missing.json().fix).toContain("header x-user-id, query uid");
+    const bad = await request(`${url}/pay`, { headers: { "x-user-id": "12 34" } });
+    expect(bad.json().error).toBe("the routing key is malformed");
+    expect(served(c)).toEqual({});
+  });
+});
+
+describe("sidecar edge cases", () => {
+  it("without a table answers 503 'no routing table yet' except for health", async () => {
+    const b = await startBackend("rz01");
+    const s = await startSidecar(
+      sidecarConfig({
+        appUrl: b.url,
+        rule: "users",
+        cell: "rz01",
+        zone: "hz-a",
+        region: "hangzhou",
+        tableFile: path.join(tmpdir(), "does-not-exist", "table.json"),
+      }),
+    );
+    try {
+      const r = await request(`${s.url}/pay`, { headers: { "x-user-id": "1234" } });
+      expect(r.status).toBe(503);
+      expect(r.json().error).toBe("no routing table yet");
+      expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(503);
+      expect((await request(`${s.url}/__ldc/healthz?live=1`)).status).toBe(200);
+      expect(b.served).toEqual([]);
+    } finally {
+      await s.close();
+      await b.close();
+    }
+  });
+
+  it("a forward to an unreachable cell or a dead app is a 502 naming it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ldc-sidecar-"));
+    writeFileSync(path.join(dir, "table.json"), usersTable().serialize());
+    const s = await startSidecar(
+      sidecarConfig({
+        appUrl: "http://127.0.0.1:1",
+        rule: "users",
+        cell: "rz01",
+        zone: "hz-a",
+        region: "hangzhou",
+        tableFile: path.join(dir, "table.json"),
+        peers: { rz02: "http://127.0.0.1:1" },
+      }),
+    );
+    try {
+      const local = await request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(1) } });
+      expect(local.status).toBe(502);
+      expect(local.json().error).toContain("the local app at http://127.0.0.1:1: unreachable (ECONNREFUSED)");
+      const fwd = await request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(21) } });
+      expect(fwd.status).toBe(502);
+      expect(fwd.json().error).toContain("cell rz02");
+      const none = await request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(61) } });
+      expect(none.status).toBe(502);
+      expect(none.json().error).toContain("no address for cell rz03 in zone sh-a");
+      const m = (await request(`${s.url}/__ldc/metrics`)).body;
+      expect(m).toContain('ldc_sidecar_requests_total{outcome="error"} 3');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("the default peer resolver names the cell's Service in its zone; LDC_PEERS overrides by cell@zone, then cell", () => {
+    const r = createPeerResolver({
+      peers: { "rz02@hz-b": "http://127.0.0.1:9002/", rz03: "http://127.0.0.1:9003/base" },
+      app: "account",
+      namespace: "payments",
+      peerPort: 8080,
+    });
+    expect(r("rz01", "hz-a")).toMatchObject({ host: "account-rz01-hz-a.payments.svc", port: 8080, basePath: "" });
+    expect(r("rz02", "hz-b")).toMatchObject({ host: "127.0.0.1", port: 9002, basePath: "" });
+    expect(r("rz02", "hz-a")?.host).toBe("account-rz02-hz-a.payments.svc");
+    expect(r("rz03", "sh-a")).toMatchObject({ port: 9003, basePath: "/base" });
+  });
+});
