@@ -30,6 +30,24 @@ export default tseslint.config(
       ],
     },
   },
+  // The sidecar runs alone in app pods, and the routing API is served by it too: no Kubernetes client.
+  {
+    files: ["src/sidecar/**/*.ts", "src/routing-api/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["@kubernetes/*", "**/controllers/**", "**/runtime/**", "**/operator*"],
+              message:
+                "the sidecar and the routing API stay free of Kubernetes code (the sidecar runs alone in app pods).",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ["src/reconcilers/**/*.ts"],
     rules: {

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     httpHost: m[1] || "0.0.0.0",
     httpPort: Number(m[2]),
     logLevel,
-    sidecarImage: values["sidecar-image"] ?? env.LDC_SIDECAR_IMAGE ?? "ghcr.io/ldc-operator/ldc-operator:0.1.0",
+    sidecarImage: values["sidecar-image"] ?? env.LDC_SIDECAR_IMAGE ?? "ghcr.io/ldc-operator/ldc-sidecar:0.1.0",
     ...(routingApiUrl ? { routingApiUrl } : {}),
     routingTokens,
     qps: positiveInt("--qps", values.qps ?? env.LDC_QPS, 50),

@@ -447,7 +447,7 @@ function writeKwokConfig(dc: DatacenterState, tools: ToolPaths): void {
 
 function fakeNode(dc: DatacenterState, i: number): unknown {
   const name = `${dc.zone}-node-${i}`;
-  const resources = { cpu: "64", memory: "256Gi", pods: "2000" };
+  const resources = { cpu: "64", memory: "256Gi", "ephemeral-storage": "1Ti", pods: "2000" };
   return {
     apiVersion: "v1",
     kind: "Node",

@@ -30,13 +30,16 @@ export interface AutoFailoverDecision {
   recheckAfterMs?: number;
 }
 
-const isActive = (f: Failover) => f.status?.phase === undefined || f.status.phase === "Pending" || f.status.phase === "Running";
+const isActive = (f: Failover) =>
+  f.status?.phase === undefined || f.status.phase === "Pending" || f.status.phase === "Running";
 
 /** Why the zone needs its cells moved, or undefined (and when to look again). */
 export function zoneFailure(zone: Zone, cells: readonly Cell[], now: Date): { why?: string; recheckAfterMs?: number } {
   const threshold = parseDuration(zone.spec.health.failureThreshold);
   if (zone.status?.phase === "Unreachable") {
-    return { why: `zone ${zone.metadata.name} is Unreachable (${zone.status.conditions?.find((c) => c.type === "Ready")?.message ?? "no answer"})` };
+    return {
+      why: `zone ${zone.metadata.name} is Unreachable (${zone.status.conditions?.find((c) => c.type === "Ready")?.message ?? "no answer"})`,
+    };
   }
   // Cells active here that have been unhealthy (not Ready, not moving) for longer than the threshold.
   let soonest: number | undefined;
@@ -49,12 +52,19 @@ export function zoneFailure(zone: Zone, cells: readonly Cell[], now: Date): { wh
     if (since >= threshold) sick.push(c.metadata.name);
     else soonest = Math.min(soonest ?? Infinity, threshold - since);
   }
-  if (sick.length) return { why: `cells ${sick.join(", ")} in zone ${zone.metadata.name} unhealthy for more than ${zone.spec.health.failureThreshold}` };
+  if (sick.length)
+    return {
+      why: `cells ${sick.join(", ")} in zone ${zone.metadata.name} unhealthy for more than ${zone.spec.health.failureThreshold}`,
+    };
   return soonest !== undefined ? { recheckAfterMs: soonest } : {};
 }
 
 export function decideAutomaticFailover(i: AutoFailoverInputs): AutoFailoverDecision {
-  const none = (reason: string, held: AutoFailoverDecision["held"] = [], recheckAfterMs?: number): AutoFailoverDecision => ({
+  const none = (
+    reason: string,
+    held: AutoFailoverDecision["held"] = [],
+    recheckAfterMs?: number,
+  ): AutoFailoverDecision => ({
     cells: [],
     reason,
     held,
@@ -65,18 +75,36 @@ export function decideAutomaticFailover(i: AutoFailoverInputs): AutoFailoverDeci
   const zoneName = i.zone.metadata.name;
   const unreachable = i.zone.status?.phase === "Unreachable";
   const candidates = i.cells.filter(
-    (c) => c.spec.failover.mode === "Automatic" && activeZoneOf(c) === zoneName && (unreachable || c.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True"),
+    (c) =>
+      c.spec.failover.mode === "Automatic" &&
+      activeZoneOf(c) === zoneName &&
+      (unreachable || c.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True"),
   );
   if (candidates.length === 0) return none(`${failure.why}; no cell there has failover mode Automatic`);
-  if (i.paused) return none(`${failure.why}; automatic failover is paused cluster-wide`, candidates.map((c) => ({ cell: c.metadata.name, why: "automation paused" })));
+  if (i.paused)
+    return none(
+      `${failure.why}; automatic failover is paused cluster-wide`,
+      candidates.map((c) => ({ cell: c.metadata.name, why: "automation paused" })),
+    );
 
   // At most one zone failing over automatically at a time.
-  const otherZone = i.failovers.find((f) => isActive(f) && f.metadata.labels?.[AUTOMATIC_LABEL] === "true" && f.metadata.labels?.[ZONE_LABEL] !== zoneName);
+  const otherZone = i.failovers.find(
+    (f) =>
+      isActive(f) && f.metadata.labels?.[AUTOMATIC_LABEL] === "true" && f.metadata.labels?.[ZONE_LABEL] !== zoneName,
+  );
   if (otherZone) {
-    return none(`${failure.why}; waiting: automatic Failover ${otherZone.metadata.name} (zone ${otherZone.metadata.labels?.[ZONE_LABEL]}) is still running`, candidates.map((c) => ({ cell: c.metadata.name, why: "another zone is failing over" })), 5000);
+    return none(
+      `${failure.why}; waiting: automatic Failover ${otherZone.metadata.name} (zone ${otherZone.metadata.labels?.[ZONE_LABEL]}) is still running`,
+      candidates.map((c) => ({ cell: c.metadata.name, why: "another zone is failing over" })),
+      5000,
+    );
   }
   const held: AutoFailoverDecision["held"] = [];
-  const busy = new Set(i.failovers.filter(isActive).flatMap((f) => [...(f.status?.cells ?? []).map((c) => c.cell), ...(f.spec.target.cells ?? [])]));
+  const busy = new Set(
+    i.failovers
+      .filter(isActive)
+      .flatMap((f) => [...(f.status?.cells ?? []).map((c) => c.cell), ...(f.spec.target.cells ?? [])]),
+  );
   let recheck: number | undefined;
   const go: Cell[] = [];
   for (const c of candidates) {
@@ -89,16 +117,33 @@ export function decideAutomaticFailover(i: AutoFailoverInputs): AutoFailoverDeci
     const cooldown = parseDuration(c.spec.failover.cooldown);
     if (last !== undefined && i.now.getTime() - last < cooldown) {
       const left = cooldown - (i.now.getTime() - last);
-      held.push({ cell: name, why: `in cooldown for ${Math.ceil(left / 1000)}s more (spec.failover.cooldown ${c.spec.failover.cooldown})` });
+      held.push({
+        cell: name,
+        why: `in cooldown for ${Math.ceil(left / 1000)}s more (spec.failover.cooldown ${c.spec.failover.cooldown})`,
+      });
       recheck = Math.min(recheck ?? Infinity, left);
       continue;
     }
     go.push(c);
   }
   // Never into a zone that is not healthy: planMoves only picks Ready, uncordoned zones.
-  const plan = planMoves({ target: { cells: go.map((c) => c.metadata.name) }, type: "Emergency", writeFreeze: "5s", abort: false } as Failover["spec"], i.cells, i.zones);
+  const plan = planMoves(
+    {
+      target: { cells: go.map((c) => c.metadata.name) },
+      type: "Emergency",
+      writeFreeze: "5s",
+      abort: false,
+    } as Failover["spec"],
+    i.cells,
+    i.zones,
+  );
   const movable = new Set(plan.moves.map((m) => m.cell));
-  for (const c of go) if (!movable.has(c.metadata.name)) held.push({ cell: c.metadata.name, why: plan.problems.find((p) => p.includes(`Cell ${c.metadata.name}`)) ?? "no healthy destination" });
+  for (const c of go)
+    if (!movable.has(c.metadata.name))
+      held.push({
+        cell: c.metadata.name,
+        why: plan.problems.find((p) => p.includes(`Cell ${c.metadata.name}`)) ?? "no healthy destination",
+      });
   return {
     cells: [...movable].sort(),
     reason: failure.why,

@@ -239,6 +239,7 @@ function workload(
           region: zone.spec.region,
           port: app.spec.sidecar.port,
           appPort: app.spec.sidecar.appPort,
+          servicePort: app.spec.service.port,
         },
         sidecar,
       ),

@@ -146,7 +146,6 @@ const MAX_COUNTED = 1000;
 /** What to do for one DrillSchedule now. */
 export function planDrillSchedule(o: DrillScheduleObservation): DrillSchedulePlan {
   const ds = o.schedule;
-  const name = ds.metadata.name;
   const gen = ds.metadata.generation;
   const now = o.now;
   const tz = ds.spec.timeZone ?? "UTC";

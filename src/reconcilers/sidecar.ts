@@ -9,6 +9,12 @@ export const ROUTING_VOLUME = "ldc-routing";
 export const ROUTING_MOUNT_PATH = "/etc/ldc/routing";
 /** The file name of the serialised table inside the routing ConfigMap. */
 export const ROUTING_TABLE_KEY = "table.json";
+/**
+ * The Secret (in the app's namespace) whose key `token` the sidecar sends as
+ * its bearer token when acknowledging epochs; optional: without it the
+ * sidecar routes but cannot report, and the rule's status counts it out.
+ */
+export const ROUTING_TOKEN_SECRET = "ldc-routing-token";
 
 export interface SidecarSettings {
   /** Image of the sidecar, from the operator's configuration. */
@@ -28,11 +34,15 @@ export interface SidecarPlacement {
   region: string;
   port: number;
   appPort: number;
+  /** Port of the per-cell Services (where a forward to another cell goes). */
+  servicePort: number;
 }
 
 /** Environment the sidecar reads (names are the contract). */
-export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): { name: string; value: string }[] {
-  const env = [
+type EnvVar = { name: string; value?: string; valueFrom?: Record<string, unknown> };
+
+export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): EnvVar[] {
+  const env: EnvVar[] = [
     { name: "LDC_LISTEN", value: `0.0.0.0:${p.port}` },
     { name: "LDC_APP_URL", value: `http://127.0.0.1:${p.appPort}` },
     { name: "LDC_RULE", value: p.rule },
@@ -43,6 +53,12 @@ export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): { na
     { name: "LDC_APP", value: p.app },
     { name: "LDC_NAMESPACE", value: p.namespace },
     { name: "LDC_TABLE_FILE", value: `${ROUTING_MOUNT_PATH}/${ROUTING_TABLE_KEY}` },
+    { name: "LDC_PEER_PORT", value: String(p.servicePort) },
+    { name: "LDC_SIDECAR_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    {
+      name: "LDC_ROUTING_TOKEN",
+      valueFrom: { secretKeyRef: { name: ROUTING_TOKEN_SECRET, key: "token", optional: true } },
+    },
   ];
   if (settings.routingApiUrl) env.push({ name: "LDC_ROUTING_API", value: settings.routingApiUrl });
   return env;

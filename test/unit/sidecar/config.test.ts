@@ -12,10 +12,12 @@ const placement = {
   region: "hangzhou",
   port: 15001,
   appPort: 8080,
+  servicePort: 80,
 };
 
-function envOf(list: { name: string; value: string }[]): Record<string, string> {
-  return Object.fromEntries(list.map((e) => [e.name, e.value]));
+/** What the kubelet hands the container: literal values; valueFrom ones resolved here as a pod would. */
+function envOf(list: { name: string; value?: string; valueFrom?: unknown }[]): Record<string, string> {
+  return Object.fromEntries(list.filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
 }
 
 function error(env: Record<string, string>, argv: string[] = []): string {
@@ -31,7 +33,7 @@ function error(env: Record<string, string>, argv: string[] = []): string {
 describe("sidecar configuration", () => {
   it("reads exactly the environment the operator injects", () => {
     const env = envOf(sidecarEnv(placement, { image: "x", routingApiUrl: "http://ldc-operator.ldc-system.svc:8080" }));
-    const c = parseConfig({ ...env, POD_NAME: "account-rz01-hz-a-abc" }, []);
+    const c = parseConfig({ ...env, LDC_SIDECAR_ID: "account-rz01-hz-a-abc", LDC_ROUTING_TOKEN: "from-the-secret" }, []);
     expect(c).toMatchObject({
       listenHost: "0.0.0.0",
       listenPort: 15001,
@@ -46,7 +48,7 @@ describe("sidecar configuration", () => {
       tableFile: "/etc/ldc/routing/table.json",
       routingApi: "http://ldc-operator.ldc-system.svc:8080",
       sidecarId: "account-rz01-hz-a-abc",
-      peerPort: 15001,
+      peerPort: 80,
       ackIntervalSeconds: 10,
     });
   });
