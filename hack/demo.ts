@@ -4,24 +4,15 @@
 //   dc1 = zone hz-a (the operator's own cluster), dc2 = hz-b, dc3 = sh-a
 //   (member clusters, connected by kubeconfig Secrets in ldc-system).
 // Options: --keep-running (leave the operator running until Ctrl-C).
-import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startOperator } from "../src/operator.ts";
 import { DEFAULT_STATE_DIR, up } from "./lib/controlplane.ts";
-import { REPO_DIR, toolPaths } from "./lib/tools.ts";
+import { OPERATOR_NAMESPACE, installExamples, kubectl } from "./lib/examples.ts";
+import { REPO_DIR } from "./lib/tools.ts";
 
 const t0 = Date.now();
 const say = (m: string) => process.stderr.write(`[demo ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${m}\n`);
-
-function kubectl(kubeconfig: string, args: string[], input?: string): string {
-  return execFileSync(toolPaths().kubectl, ["--kubeconfig", kubeconfig, ...args], {
-    cwd: REPO_DIR,
-    encoding: "utf8",
-    ...(input !== undefined ? { input } : {}),
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { "keep-running": { type: "boolean", default: false } } });
@@ -33,49 +24,12 @@ async function main(): Promise<void> {
     (typeof state.datacenters)[0],
   ];
 
-  say("applying the CRDs to dc1 (hz-a) and waiting for them to be Established");
-  kubectl(dc1.kubeconfigPath, ["apply", "--server-side", "--force-conflicts", "-f", "crds/"]);
-  kubectl(dc1.kubeconfigPath, [
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd",
-    "-l",
-    "app.kubernetes.io/part-of=ldc-operator",
-  ]);
-
-  say("connecting hz-b (dc2) and sh-a (dc3) as member clusters: kubeconfig Secrets in ldc-system");
-  kubectl(
-    dc1.kubeconfigPath,
-    ["apply", "-f", "-"],
-    kubectl(dc1.kubeconfigPath, ["create", "namespace", "ldc-system", "--dry-run=client", "-o", "yaml"]),
-  );
-  for (const [dc, name] of [
-    [dc2, "zone-hz-b"],
-    [dc3, "zone-sh-a"],
-  ] as const) {
-    const secret = kubectl(dc1.kubeconfigPath, [
-      "create",
-      "secret",
-      "generic",
-      name,
-      "-n",
-      "ldc-system",
-      `--from-file=kubeconfig=${dc.kubeconfigPath}`,
-      "--dry-run=client",
-      "-o",
-      "yaml",
-    ]);
-    kubectl(dc1.kubeconfigPath, ["apply", "-f", "-"], secret);
-  }
-
-  say("applying examples/ (zones, cells, sharding rule, apps, a drill) to dc1");
-  kubectl(dc1.kubeconfigPath, ["apply", "-f", "examples/"]);
+  installExamples(state, { log: say });
 
   say("starting the operator");
   const operator = await startOperator({
     kubeconfigPath: dc1.kubeconfigPath,
-    namespace: "ldc-system",
+    namespace: OPERATOR_NAMESPACE,
     httpHost: "127.0.0.1",
     httpPort: 0,
     leaderElection: false,

@@ -1,0 +1,277 @@
+// Issue 4: a member cluster going down (its zone Unreachable within the
+// failure threshold, nothing deleted, healed when it is back), bad CellApps
+// (a clear condition and a Warning Event, the others keep reconciling),
+// cells leaving and joining an app's scope, and deleting a CellApp.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../harness.ts";
+import {
+  APP_NAMESPACE,
+  DC_OF_ZONE,
+  EXPECTED,
+  OperatorEnv,
+  condition,
+  deploymentReady,
+  deploymentsPath,
+  ldcPath,
+  privateDatacentersAvailable,
+  waitConverged,
+  workloadName,
+  type CellAppObj,
+  type CellObj,
+  type DcName,
+  type Deployment,
+  type Meta,
+  type ZoneObj,
+} from "./setup.ts";
+
+const DCS: readonly DcName[] = ["dc1", "dc2", "dc3"];
+/** How much later than its failure threshold a zone may be reported Unreachable (probe period, reconcile, polling). */
+const UNREACHABLE_SLACK_MS = 10_000;
+
+interface CoreEvent {
+  type: string;
+  reason: string;
+  message: string;
+  involvedObject: { kind: string; name: string };
+}
+
+describe.skipIf(!privateDatacentersAvailable())("operator: outages, bad objects, scope and deletion", () => {
+  const env = new OperatorEnv("lifecycle");
+  const zone = (name: string) => env.get<ZoneObj>("dc1", ldcPath("zones", name));
+  const cellApp = (name: string) => env.get<CellAppObj>("dc1", ldcPath("cellapps", name, APP_NAMESPACE));
+  const patchApp = (name: string, patch: unknown) =>
+    env.kubectl("dc1", ["patch", "cellapp", name, "-n", APP_NAMESPACE, "--type=merge", "-p", JSON.stringify(patch)]);
+  /** uid of every object the operator stamped for `app` (every app when omitted), by "<dc>/<kind>/<name>". */
+  const stamped = async (app?: string, dcs: readonly DcName[] = DCS): Promise<Map<string, string>> => {
+    const selector = encodeURIComponent(app ? `ldc.io/app=${app}` : "ldc.io/app");
+    const out = new Map<string, string>();
+    for (const dc of dcs) {
+      for (const [kind, p] of [
+        ["Deployment", deploymentsPath()],
+        ["Service", `/api/v1/namespaces/${APP_NAMESPACE}/services`],
+      ] as const) {
+        for (const o of await env.list<{ metadata: Meta }>(dc, `${p}?labelSelector=${selector}`)) {
+          out.set(`${dc}/${kind}/${o.metadata.name}`, o.metadata.uid);
+        }
+      }
+    }
+    return out;
+  };
+  const warningEvents = async (name: string) =>
+    (
+      await env.list<CoreEvent>(
+        "dc1",
+        `/api/v1/namespaces/${APP_NAMESPACE}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`,
+      )
+    ).filter((e) => e.type === "Warning");
+
+  beforeAll(async () => {
+    await env.start();
+    await waitConverged(env);
+  });
+  afterAll(async () => {
+    await env.stop();
+  });
+
+  it("marks a zone whose member cluster goes down Unreachable within its failure threshold, deletes nothing, heals when it is back", async () => {
+    // shorten sh-a's threshold (20s in the examples) to keep the test short
+    await env.kubectl("dc1", [
+      "patch",
+      "zone",
+      "sh-a",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { health: { failureThreshold: "5s" } } }),
+    ]);
+    await eventually("sh-a reconciled with the new threshold", async () => {
+      const z = await zone("sh-a");
+      return (
+        z?.status?.phase === "Ready" &&
+        z.metadata.generation === 2 &&
+        condition(z, "Ready")?.status === "True" &&
+        (z.status as { observedGeneration?: number }).observedGeneration === 2
+      );
+    });
+    const thresholdMs = 5_000;
+    const before = await stamped();
+    expect([...before.keys()].filter((k) => k.startsWith("dc3/"))).toHaveLength(
+      2 * EXPECTED.filter((w) => w.zone === "sh-a").length,
+    );
+
+    const outageStart = Date.now();
+    await env.stopDatacenter("dc3");
+    try {
+      const down = await eventually(
+        "zone sh-a Unreachable",
+        async () => {
+          const z = await zone("sh-a");
+          return z?.status?.phase === "Unreachable" && z;
+        },
+        thresholdMs + UNREACHABLE_SLACK_MS + 30_000,
+      );
+      const tookMs = Date.now() - outageStart;
+      expect(tookMs, "Unreachable after the outage began").toBeLessThanOrEqual(thresholdMs + UNREACHABLE_SLACK_MS);
+      expect(down.status?.reachable).toBe(false);
+      expect(condition(down, "Ready")).toMatchObject({ status: "False", reason: "ClusterUnreachable" });
+      expect(condition(down, "Ready")?.message).toMatch(/nothing in the zone is deleted/);
+      expect(condition(down, "ClusterConnected")).toMatchObject({ status: "False" });
+      // the cells active there are unavailable, the apps say why they are not ready
+      await eventually("cells active in sh-a Unavailable", async () => {
+        const cells = await env.list<CellObj>("dc1", ldcPath("cells"));
+        return cells.filter((c) => c.spec.zone === "sh-a").every((c) => c.status?.phase === "Unavailable");
+      });
+      await eventually("account reports the unreachable zone", async () => {
+        const c = condition(await cellApp("account"), "Ready");
+        return c?.status === "False" && c.reason === "ZoneUnreachable" && /sh-a unreachable/.test(c.message);
+      });
+      // the other clusters keep everything while sh-a is down
+      const reachableNow = await stamped(undefined, ["dc1", "dc2"]);
+      for (const [k, uid] of before) if (!k.startsWith("dc3/")) expect(reachableNow.get(k), k).toBe(uid);
+    } finally {
+      await env.startDatacenter("dc3");
+    }
+    await eventually(
+      "zone sh-a Ready again",
+      async () => {
+        const z = await zone("sh-a");
+        return z?.status?.phase === "Ready" && z.status.reachable === true;
+      },
+      120_000,
+    );
+    // nothing was deleted anywhere: every object is the very one that existed before
+    const after = await stamped();
+    for (const [k, uid] of before) expect(after.get(k), k).toBe(uid);
+    await waitConverged(env);
+  });
+
+  it("reports bad CellApps (missing ShardingRule, override outside the scope) with a condition and a Warning Event, and keeps reconciling the others", async () => {
+    const template = { spec: { containers: [{ name: "app", image: "registry.example.com/bad:1" }] } };
+    const bad = [
+      {
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "CellApp",
+        metadata: { name: "bad-rule", namespace: APP_NAMESPACE },
+        spec: { shardingRule: "no-such-rule", scope: "Regional", template },
+      },
+      {
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "CellApp",
+        metadata: { name: "bad-override", namespace: APP_NAMESPACE },
+        spec: {
+          shardingRule: "users",
+          scope: "City",
+          cells: ["cz-hangzhou"],
+          template,
+          overrides: [{ cell: "rz00", replicas: 4 }],
+        },
+      },
+    ];
+    await env.kubectl("dc1", ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: bad }));
+
+    const invalid = (name: string) =>
+      eventually(`${name} Valid=False`, async () => {
+        const app = await cellApp(name);
+        const c = condition(app, "Valid");
+        return c?.status === "False" && app;
+      });
+    const badRule = await invalid("bad-rule");
+    expect(condition(badRule, "Valid")).toMatchObject({ reason: "ShardingRuleNotFound" });
+    expect(condition(badRule, "Valid")?.message).toMatch(
+      /^spec\.shardingRule: ShardingRule no-such-rule does not exist: create it/,
+    );
+    expect(condition(badRule, "Ready")).toMatchObject({ status: "False", reason: "InvalidSpec" });
+    const badOverride = await invalid("bad-override");
+    expect(condition(badOverride, "Valid")?.message).toMatch(
+      /spec\.overrides\[cell=rz00\]\.cell: Cell rz00 is Regional, but spec\.scope is City: use City cells only/,
+    );
+    expect(condition(badOverride, "Valid")?.message).toMatch(/add the cell to spec\.cells or remove the override/);
+
+    for (const name of ["bad-rule", "bad-override"]) {
+      const events = await eventually(`a Warning Event for ${name}`, async () => {
+        const e = await warningEvents(name);
+        return e.length > 0 && e;
+      });
+      expect(events[0]).toMatchObject({ reason: "InvalidSpec", involvedObject: { kind: "CellApp", name } });
+      expect(events[0]!.message).toBe(condition(await cellApp(name), "Valid")?.message);
+      // invalid: nothing stamped
+      expect((await stamped(name)).size, name).toBe(0);
+    }
+
+    // a good app still reconciles while the bad ones exist
+    await patchApp("profile-query", { spec: { replicas: 3 } });
+    for (const [dc, name] of [
+      ["dc2", "profile-query-cz-hangzhou-hz-b"],
+      ["dc3", "profile-query-cz-shanghai-sh-a"],
+    ] as const) {
+      await eventually(`${name} scaled to 3`, async () =>
+        deploymentReady(await env.get<Deployment>(dc, deploymentsPath(APP_NAMESPACE, name)), 3),
+      );
+    }
+    // the operator is alive and well
+    expect((await fetch(`http://127.0.0.1:${env.operator!.port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${env.operator!.port}/readyz`)).status).toBe(200);
+
+    // fixing the reference clears the condition and stamps the app
+    await patchApp("bad-rule", { spec: { shardingRule: "users", replicas: 1, standbyReplicas: 0 } });
+    await eventually("bad-rule valid and ready", async () => {
+      const app = await cellApp("bad-rule");
+      return condition(app, "Valid")?.status === "True" && app?.status?.readyCells === 4;
+    });
+    expect((await stamped("bad-rule")).size).toBe(2 * 2 * 4);
+
+    // clean up: both go, with whatever they stamped
+    await env.kubectl("dc1", ["delete", "cellapp", "bad-rule", "bad-override", "-n", APP_NAMESPACE, "--wait=false"]);
+    await eventually("bad apps deleted", async () => !(await cellApp("bad-rule")) && !(await cellApp("bad-override")));
+    await eventually("bad-rule's workloads removed", async () => (await stamped("bad-rule")).size === 0);
+    await patchApp("profile-query", { spec: { replicas: 2 } });
+    await waitConverged(env);
+  });
+
+  it("removes a cell's workloads when it leaves an app's scope, and creates them when it comes back", async () => {
+    const rz02 = EXPECTED.filter((w) => w.app === "account" && w.cell === "rz02");
+    const keys = rz02.flatMap((w) => {
+      const dc = DC_OF_ZONE[w.zone];
+      return [`${dc}/Deployment/${workloadName(w)}`, `${dc}/Service/${workloadName(w)}`];
+    });
+    const before = await stamped("account");
+    for (const k of keys) expect(before.has(k), k).toBe(true);
+
+    await patchApp("account", { spec: { cells: ["rz00", "rz01", "rz03"] } });
+    await eventually("rz02's account workloads removed from hz-a and sh-a", async () => {
+      const now = await stamped("account");
+      return keys.every((k) => !now.has(k));
+    });
+    // the other cells' workloads are untouched
+    const during = await stamped("account");
+    for (const [k, uid] of before) if (!keys.includes(k)) expect(during.get(k), k).toBe(uid);
+    await eventually("account status without rz02", async () => {
+      const s = (await cellApp("account"))?.status;
+      return s?.totalCells === 3 && s.readyCells === 3 && !s.cells?.some((c) => c.cell === "rz02");
+    });
+
+    await patchApp("account", { spec: { cells: null } });
+    await eventually("rz02's account workloads back", async () => {
+      const now = await stamped("account");
+      return keys.every((k) => now.has(k));
+    });
+    await waitConverged(env);
+  });
+
+  it("removes a deleted CellApp's workloads from every cluster (finalizer), then the CellApp", async () => {
+    const before = await stamped("profile-query");
+    // own cluster (hz-a standbys) and both member clusters
+    expect(new Set([...before.keys()].map((k) => k.split("/")[0]))).toEqual(new Set(DCS));
+    await env.kubectl("dc1", ["delete", "cellapp", "profile-query", "-n", APP_NAMESPACE, "--wait=false"]);
+    await eventually("profile-query deleted", async () => !(await cellApp("profile-query")));
+    await eventually(
+      "profile-query's workloads removed everywhere",
+      async () => (await stamped("profile-query")).size === 0,
+    );
+    // the other apps are untouched
+    const others = await stamped();
+    for (const w of EXPECTED.filter((x) => x.app !== "profile-query")) {
+      const dc = DC_OF_ZONE[w.zone];
+      expect(others.has(`${dc}/Deployment/${workloadName(w)}`), workloadName(w)).toBe(true);
+    }
+  });
+});
