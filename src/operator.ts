@@ -1,11 +1,10 @@
 // Wires the operator: clients and caches per cluster, the controllers, the
 // HTTP server (health, metrics), leader election. `startOperator` is what the
 // ldc-operator command, the demo, the tests and the benchmarks run.
-import { KubeConfig } from "@kubernetes/client-node";
 import pino, { type Logger } from "pino";
 import { Kinds, type CellApp, type Zone } from "./api/index.ts";
 import { cellController } from "./controllers/cell.ts";
-import { appKeyOfWorkload, cellAppController, workloadInformers } from "./controllers/cellapp.ts";
+import { appKeyOfWorkload, cellAppController, observeWorkload, workloadInformers } from "./controllers/cellapp.ts";
 import {
   LOCAL_CLUSTER,
   LdcResources,
@@ -22,6 +21,8 @@ import { Labels } from "./reconcilers/naming.ts";
 import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi, type TableStore } from "./routing-api/index.ts";
 import {
   ClusterRegistry,
+  connectionFromFile,
+  defaultConnection,
   EventRecorder,
   KubeClient,
   Manager,
@@ -74,12 +75,12 @@ export interface RunningOperator {
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
   const log = opts.logger ?? pino({ level: opts.logLevel ?? "info", base: { component: "ldc-operator" } });
-  const kc = new KubeConfig();
-  if (opts.kubeconfigPath) kc.loadFromFile(opts.kubeconfigPath);
-  else kc.loadFromDefault();
+  const connection = opts.kubeconfigPath ? connectionFromFile(opts.kubeconfigPath) : defaultConnection();
   const qps = opts.qps ?? 50;
   const burst = opts.burst ?? 100;
-  const client = await KubeClient.fromKubeConfig(kc, { qps, burst });
+  const client = await KubeClient.fromConnection(connection, { qps, burst });
+  // The failover critical path gets its own rate limit (see OperatorContext.critical).
+  const critical = await KubeClient.fromConnection(connection, { qps, burst, userAgent: "ldc-operator/critical" });
   const probeIntervalMs = opts.probeIntervalMs ?? 1000;
   const registry = new ClusterRegistry({
     logger: log,
@@ -101,6 +102,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     log,
     namespace: opts.namespace,
     home,
+    critical,
     registry,
     ldc,
     events,
@@ -133,11 +135,17 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Workloads and nodes of a cluster feed the CellApp and Zone controllers.
   const wire = (cluster: Cluster): Informer<KubeObject>[] => {
     const { deployments, services } = workloadInformers(cluster);
-    const toApp = (obj: KubeObject) => {
-      const key = appKeyOfWorkload(obj);
-      if (key) apps.queue.add(key);
-    };
-    for (const inf of [deployments, services]) inf.on({ add: toApp, update: (_, n) => toApp(n), delete: toApp });
+    for (const [kind, inf] of [
+      ["Deployment", deployments],
+      ["Service", services],
+    ] as const) {
+      const toApp = (obj: KubeObject) => {
+        observeWorkload(cluster.name, kind, obj);
+        const key = appKeyOfWorkload(obj);
+        if (key) apps.queue.add(key);
+      };
+      inf.on({ add: toApp, update: (_, n) => toApp(n), delete: toApp });
+    }
     const nodes = nodeInformer(cluster);
     const toZones = () => zonesOfCluster(cluster).forEach((z) => zones.queue.add(z));
     nodes.on({ add: toZones, update: toZones, delete: toZones });

@@ -85,19 +85,15 @@ export const CellStatus = z
       .describe('Shards the cell owns in the current routing table, as ranges like "0-19,40-44" (Regional cells).')
       .meta({ printerColumn: { name: "Shards", order: 30 } }),
     shardCount: z.int().min(0).optional().describe("Number of shards the cell owns."),
-    epoch: z
-      .int()
-      .min(0)
-      .optional()
-      .describe("Routing table epoch the status reflects.")
-      .meta({ printerColumn: { name: "Epoch", order: 50, priority: 1 } }),
     warmZone: zoneName(
-      "A zone being scaled up to full replicas ahead of a switch (set by the Failover moving the cell, cleared after).",
+      "The operator's view while a Failover moves the cell: a zone being scaled up to full replicas. Never stored: the running Failover's status.step is the record (one write per step, however many cells move).",
     ).optional(),
     writeFrozen: z
       .boolean()
       .optional()
-      .describe("True while a Failover holds the cell's shards write-frozen (writes get 503 + Retry-After)."),
+      .describe(
+        "The operator's view while a Failover moves the cell: its shards are write-frozen. Never stored: the running Failover's status.step is the record.",
+      ),
     failoverRef: name("dns1123Subdomain", "The Failover acting on the cell now: at most one at a time.")
       .optional()
       .meta({ printerColumn: { name: "Failover", order: 60, priority: 1 } }),

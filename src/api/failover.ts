@@ -194,7 +194,7 @@ export const FailoverStatus = z
       .meta({ "x-kubernetes-list-type": "atomic" })
       .optional()
       .describe("Every step taken so far, in order (a drill's failback adds steps after DrillWait)."),
-    cells: keyedList(FailoverCellStatus, ["cell"], 256, "The cells being moved, resolved at Preflight.").optional(),
+    cells: keyedList(FailoverCellStatus, ["cell"], 4096, "The cells being moved, resolved at Preflight.").optional(),
     epochs: z
       .object({
         before: epoch("Routing table epoch before the failover."),

@@ -6,7 +6,13 @@
 import type { Failover, Zone } from "../api/index.ts";
 import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
-import { Controller, Resources, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
+import {
+  Controller,
+  Resources,
+  type KubeObject,
+  type ReconcileContext,
+  type ReconcileResult,
+} from "../runtime/index.ts";
 import { LdcResources, type OperatorContext } from "./context.ts";
 import { DECIDED_AT } from "./failover.ts";
 
@@ -32,7 +38,11 @@ export function autoFailoverController(ctx: OperatorContext): Controller {
 const created = new Map<string, number>();
 
 async function paused(ctx: OperatorContext): Promise<boolean> {
-  const cm = await ctx.home.client.tryGet<KubeObject & { data?: Record<string, string> }>(Resources.ConfigMap, AUTOMATION_CONFIGMAP, ctx.namespace);
+  const cm = await ctx.home.client.tryGet<KubeObject & { data?: Record<string, string> }>(
+    Resources.ConfigMap,
+    AUTOMATION_CONFIGMAP,
+    ctx.namespace,
+  );
   return cm?.data?.paused === "true";
 }
 
@@ -42,9 +52,21 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   const now = new Date();
   const failovers = ctx.ldc.failovers.store.list() as Failover[];
   const cells = effectiveCells(ctx.ldc.cells.store.list(), failovers);
-  const trigger = zone.status?.phase === "Unreachable" || cells.some((c) => c.status?.activeZone === key && c.status?.conditions?.some((x) => x.type === "Ready" && x.status === "False"));
+  const trigger =
+    zone.status?.phase === "Unreachable" ||
+    cells.some(
+      (c) =>
+        c.status?.activeZone === key && c.status?.conditions?.some((x) => x.type === "Ready" && x.status === "False"),
+    );
   if (!trigger) return;
-  const decision = decideAutomaticFailover({ now, zone, zones: ctx.ldc.zones.store.list(), cells, failovers, paused: await paused(ctx) });
+  const decision = decideAutomaticFailover({
+    now,
+    zone,
+    zones: ctx.ldc.zones.store.list(),
+    cells,
+    failovers,
+    paused: await paused(ctx),
+  });
   for (const h of decision.held) r.log.info({ cell: h.cell, why: h.why }, "automatic failover held back");
   if (decision.cells.length === 0) {
     return decision.recheckAfterMs !== undefined ? { requeueAfter: decision.recheckAfterMs } : undefined;
@@ -70,7 +92,14 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   };
   await ctx.home.client.create(LdcResources.Failover, failover);
   created.set(key, now.getTime());
-  r.log.warn({ failover: failover.metadata.name, cells: decision.cells, reason: decision.reason }, "automatic failover started");
-  await ctx.events.warning(zone, "AutomaticFailover", `created Failover ${failover.metadata.name} for ${decision.cells.join(", ")}: ${decision.reason}`);
+  r.log.warn(
+    { failover: failover.metadata.name, cells: decision.cells, reason: decision.reason },
+    "automatic failover started",
+  );
+  await ctx.events.warning(
+    zone,
+    "AutomaticFailover",
+    `created Failover ${failover.metadata.name} for ${decision.cells.join(", ")}: ${decision.reason}`,
+  );
   return decision.recheckAfterMs !== undefined ? { requeueAfter: decision.recheckAfterMs } : undefined;
 }

@@ -10,6 +10,8 @@ import {
   validateCell,
   type Cell,
   type Condition,
+  type Failover,
+  type ShardingRule,
   type ShardRange,
 } from "../api/index.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
@@ -21,7 +23,9 @@ import type { OperatorContext } from "./context.ts";
 export const CELL_FIELD_MANAGER = fieldManager("cell");
 export const FAILOVER_FIELD_MANAGER = fieldManager("failover");
 /** Status fields the Cell controller owns (compared and applied by it alone). */
-// failoverRef, warmZone and writeFrozen are shown from the running Failover (its status is the truth).
+// failoverRef is shown from the running Failover (set and cleared once per failover). epoch, warmZone
+// and writeFrozen are no longer written (kept here so older values are removed): they change per
+// epoch or per failover step, and at 1,000 cells that would be 1,000 writes each time.
 const OWNED = [
   "observedGeneration",
   "phase",
@@ -42,12 +46,31 @@ export function cellController(ctx: OperatorContext): Controller {
     logger: ctx.log,
     reconcile: (key, r) => reconcileCell(ctx, key, r),
   });
-  const allCells = () => ctx.ldc.cells.store.keys();
   controller.watch(ctx.ldc.cells);
-  controller.watch(ctx.ldc.zones, allCells);
-  controller.watch(ctx.ldc.rules, allCells);
-  controller.watch(ctx.ldc.failovers, allCells);
-  // An app's per-cell readiness is the cell's readiness.
+  // Only the cells an event concerns: at 1,000 cells, "all cells" on every event saturates the client.
+  controller.watch(ctx.ldc.zones, (zone) => {
+    const z = zone.metadata?.name;
+    return ctx.ldc.cells.store
+      .list()
+      .filter((c) => c.spec.zone === z || c.status?.activeZone === z || (c.spec.standbyZones ?? []).includes(z ?? ""))
+      .map((c) => c.metadata.name);
+  });
+  controller.watch(
+    ctx.ldc.rules,
+    (rule) => (rule as unknown as ShardingRule).spec?.assignments?.map((a) => a.cell) ?? [],
+  );
+  controller.watch(ctx.ldc.failovers, (fo) => {
+    const f = fo as unknown as Failover;
+    const named = [...(f.status?.cells ?? []).map((c) => c.cell), ...(f.spec?.target?.cells ?? [])];
+    const zone = f.spec?.target?.zone;
+    const inZone = zone
+      ? ctx.ldc.cells.store
+          .list()
+          .filter((c) => activeZoneOf(c) === zone)
+          .map((c) => c.metadata.name)
+      : [];
+    return [...new Set([...named, ...inZone])];
+  });
   controller.watch(ctx.ldc.apps, (app) =>
     ((app as unknown as { status?: { cells?: { cell: string }[] } }).status?.cells ?? []).map((c) => c.cell),
   );
@@ -92,13 +115,11 @@ async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileCont
 
   // Shards: the union of what every rule assigns to the cell.
   let owned: ShardRange[] = [];
-  let epoch: number | undefined;
   for (const rule of ctx.ldc.rules.store.list()) {
     for (const a of rule.spec.assignments ?? []) {
       if (a.cell !== cell.metadata.name) continue;
       const parsed = parseShardRanges(a.shards, rule.spec.shards);
       if (parsed.ok) owned = normalizeShardRanges([...owned, ...parsed.ranges]);
-      if (rule.status?.epoch !== undefined) epoch = Math.max(epoch ?? 0, rule.status.epoch);
     }
   }
   const shardCount = owned.reduce((n, rg) => n + rg.to - rg.from + 1, 0);
@@ -146,10 +167,7 @@ async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileCont
     phase,
     ...(owned.length ? { shards: formatShardRanges(owned) } : {}),
     shardCount,
-    ...(epoch !== undefined ? { epoch } : {}),
     ...(cell.status?.failoverRef ? { failoverRef: cell.status.failoverRef } : {}),
-    ...(cell.status?.warmZone ? { warmZone: cell.status.warmZone } : {}),
-    ...(cell.status?.writeFrozen ? { writeFrozen: true } : {}),
     conditions,
   };
   if (ownedStatusEqual(status, stored.status, OWNED)) return;

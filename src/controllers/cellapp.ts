@@ -2,6 +2,7 @@
 // cell's zones (own cluster or member clusters), removes those of cells that
 // left the scope, reports per-cell readiness. Cleanup across clusters is by
 // labels plus a finalizer; nothing is deleted in a zone that is unreachable.
+import { createHash } from "node:crypto";
 import { setCondition, validateCellApp, type CellApp, type Condition } from "../api/index.ts";
 import { cellAppStatusCells, planCellApp, type ObservedDeployment } from "../reconcilers/cellapp.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
@@ -22,6 +23,35 @@ import { clusterOfZone, LdcResources, type OperatorContext } from "./context.ts"
 type Obj = KubeObject & Record<string, unknown>;
 const MANAGED_SELECTOR = `${Labels.managedBy}=${MANAGED_BY}`;
 const UNREACHABLE_RETRY_MS = 15_000;
+
+/**
+ * Apply expectations: what this process applied last, per object, and the
+ * resourceVersion the cache showed before. Until the cache moves past that
+ * version, it has not seen our write yet: re-applying the same desired object
+ * would be a duplicate request (at cold start, every cell and zone event
+ * re-runs each app before its objects arrive in the cache).
+ */
+const expectations = new Map<string, { hash: string; before: string; at: number }>();
+const EXPECTATION_TTL_MS = 30_000;
+
+function expectationKey(
+  cluster: string,
+  kind: string,
+  namespace: string | undefined,
+  name: string | undefined,
+): string {
+  return `${cluster}/${kind}/${namespace ?? ""}/${name ?? ""}`;
+}
+
+/** Any event the cache delivers about an object ends our expectation about it. */
+export function observeWorkload(cluster: string, kind: "Deployment" | "Service", obj: KubeObject): void {
+  if (expectations.size === 0) return;
+  expectations.delete(expectationKey(cluster, kind, obj.metadata?.namespace, obj.metadata?.name));
+}
+
+function desiredHash(obj: unknown): string {
+  return createHash("sha256").update(JSON.stringify(obj)).digest("hex");
+}
 
 export function appKeyOfWorkload(obj: KubeObject): string | undefined {
   const l = obj.metadata?.labels;
@@ -136,11 +166,22 @@ async function reconcileCellApp(
     const inf = workloadInformers(d.cluster)[d.kind === "Deployment" ? "deployments" : "services"];
     const observed = inf.store.getByName(d.object.metadata!.name!, d.object.metadata!.namespace);
     if (observed && covers(observed, d.object)) continue;
+    const key = expectationKey(d.cluster.name, d.kind, d.object.metadata!.namespace, d.object.metadata!.name);
+    const hash = desiredHash(d.object);
+    const seenVersion = observed?.metadata?.resourceVersion ?? "";
+    const expected = expectations.get(key);
+    const pending =
+      expected &&
+      expected.hash === hash &&
+      expected.before === seenVersion &&
+      Date.now() - expected.at < EXPECTATION_TTL_MS;
+    if (pending) continue; // our write is on its way to the cache
     if (!observed && !d.cluster.local && !ensuredNamespaces.has(d.cluster.name)) {
       await ensureNamespace(d.cluster, app.metadata.namespace!);
       ensuredNamespaces.add(d.cluster.name);
     }
     await d.cluster.client.apply(d.object);
+    expectations.set(key, { hash, before: seenVersion, at: Date.now() });
     applied++;
     if (!observed) r.log.info({ zone: d.zone, kind: d.kind, name: d.object.metadata!.name }, "created");
   }

@@ -18,6 +18,7 @@ import {
   type ClusterRegistry,
   type EventRecorder,
   type Informer,
+  type KubeClient,
   type KubeObject,
   type Resource,
 } from "../runtime/index.ts";
@@ -52,6 +53,12 @@ export interface OperatorContext {
   /** The operator's own namespace: leases, member-cluster kubeconfig Secrets. */
   namespace: string;
   home: Cluster;
+  /**
+   * The failover critical path's own client (and rate limit) to the home
+   * cluster: Failover and ShardingRule status, routing tables. Cell and app
+   * status writes must never queue ahead of a switch.
+   */
+  critical: KubeClient;
   registry: ClusterRegistry;
   ldc: LdcInformers;
   events: EventRecorder;

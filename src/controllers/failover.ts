@@ -573,11 +573,6 @@ async function recordActiveZones(
         },
         { fieldManager: FAILOVER_FIELD_MANAGER },
       );
-      await ctx.events.normal(
-        cell,
-        "CellMoved",
-        `Failover ${fo.metadata.name} moved the cell from ${m.from} to ${m.to}`,
-      );
     }),
   );
 }
@@ -585,7 +580,7 @@ async function recordActiveZones(
 async function writeStatus(ctx: OperatorContext, fo: FailoverObj, status: Status): Promise<ReconcileResult | void> {
   try {
     // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
-    await ctx.home.client.update(LdcResources.Failover, { ...fo, status }, { subresource: "status" });
+    await ctx.critical.update(LdcResources.Failover, { ...fo, status }, { subresource: "status" });
   } catch (err) {
     if (isConflict(err)) return { requeue: true };
     throw err;

@@ -13,6 +13,7 @@ import { buildTable, diffTables, summarizeDiff, type RoutingTable } from "../rou
 import type { MemoryTableStore } from "../routing-api/index.ts";
 import {
   Controller,
+  type KubeClient,
   Resources,
   isConflict,
   statusEqual,
@@ -92,7 +93,7 @@ async function reconcileRule(
   if (epoch !== rule.status?.epoch || hash !== rule.status?.tableHash) {
     // Record before publishing: a conflicting writer (another leader) makes this fail and retry.
     try {
-      await ctx.home.client.update(
+      await ctx.critical.update(
         LdcResources.ShardingRule,
         { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash: hash } },
         { subresource: "status" },
@@ -129,7 +130,7 @@ async function reconcileRule(
       pending.push(zone.metadata.name);
       continue;
     }
-    await publishToCluster(cluster, rule.metadata.name, namespaces, table);
+    await publishToCluster(ctx.critical, cluster, rule.metadata.name, namespaces, table);
     publishedZones.push(zone.metadata.name);
   }
 
@@ -184,7 +185,7 @@ async function writeStatus(
   rule: ShardingRule & KubeObject,
   status: Record<string, unknown>,
 ): Promise<void> {
-  await ctx.home.client.update(LdcResources.ShardingRule, { ...rule, status }, { subresource: "status" });
+  await ctx.critical.update(LdcResources.ShardingRule, { ...rule, status }, { subresource: "status" });
 }
 
 /** Epochs of this rule's tables published in any cluster (a restarted operator never goes below them). */
@@ -201,6 +202,7 @@ function publishedEpochs(ctx: OperatorContext, rule: string): number[] {
 }
 
 async function publishToCluster(
+  critical: KubeClient,
   cluster: Cluster,
   rule: string,
   namespaces: readonly string[],
@@ -213,7 +215,7 @@ async function publishToCluster(
     const existingEpoch = Number(existing?.metadata?.annotations?.[Annotations.epoch] ?? -1);
     if (existingEpoch >= table.epoch) continue; // never overwrite a newer or the same epoch
     if (!existing && !cluster.local && !(await cluster.client.tryGet(Resources.Namespace, ns))) continue; // the app's namespace comes with its workloads
-    await cluster.client.apply({
+    await (cluster.local ? critical : cluster.client).apply({
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: {

@@ -6,6 +6,7 @@ import http from "node:http";
 import https from "node:https";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
+import type { Connection } from "./kubeconfig.ts";
 import { ApiError, type ApiStatus } from "./errors.ts";
 import { restClientRateLimiterDuration, restClientRequestDuration, restClientRequests } from "./metrics.ts";
 import { TokenBucket } from "./ratelimit.ts";
@@ -103,7 +104,7 @@ export class KubeClient {
   readonly server: string;
   readonly fieldManager: string;
   readonly limiter: TokenBucket;
-  readonly #kc: KubeConfig;
+  readonly #conn: Connection;
   readonly #url: URL;
   readonly #agent: http.Agent;
   readonly #tls: https.AgentOptions;
@@ -111,12 +112,10 @@ export class KubeClient {
   readonly #userAgent: string;
   #auth: Auth;
 
-  private constructor(kc: KubeConfig, tls: https.AgentOptions, auth: Auth, opts: ClientOptions) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("kubeconfig has no current cluster");
-    this.#kc = kc;
-    this.server = cluster.server;
-    this.#url = new URL(cluster.server);
+  private constructor(conn: Connection, tls: https.AgentOptions, auth: Auth, opts: ClientOptions) {
+    this.#conn = conn;
+    this.server = conn.server;
+    this.#url = new URL(conn.server);
     this.host = this.#url.host;
     this.#tls = tls;
     this.#auth = auth;
@@ -128,8 +127,19 @@ export class KubeClient {
     this.#agent = this.#url.protocol === "http:" ? new http.Agent(agentOpts) : new https.Agent(agentOpts);
   }
 
-  /** Build a client from a client-node KubeConfig (its current context). */
+  /** Build a client from a Connection (src/runtime/kubeconfig.ts: a kubeconfig, in-cluster, ...). */
+  static async fromConnection(conn: Connection, opts: ClientOptions = {}): Promise<KubeClient> {
+    return new KubeClient(conn, conn.tls, { headers: await conn.headers(), dynamic: conn.dynamic }, opts);
+  }
+
+  /**
+   * Build a client from a client-node KubeConfig (its current context), for
+   * callers that already hold one (tests, tools). The operator itself loads
+   * kubeconfigs with src/runtime/kubeconfig.ts.
+   */
   static async fromKubeConfig(kc: KubeConfig, opts: ClientOptions = {}): Promise<KubeClient> {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("kubeconfig has no current cluster");
     const o: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(o);
     const tls: https.AgentOptions = {};
@@ -138,13 +148,23 @@ export class KubeClient {
     }
     const user = kc.getCurrentUser();
     const dynamic = Boolean(user?.exec || user?.authProvider);
-    const client = new KubeClient(kc, tls, { headers: headersOf(o), dynamic }, opts);
-    return client;
+    const conn: Connection = {
+      server: cluster.server,
+      source: "client-node KubeConfig",
+      tls,
+      dynamic,
+      headers: async () => {
+        const r: https.RequestOptions = {};
+        await kc.applyToHTTPSOptions(r);
+        return headersOf(r);
+      },
+    };
+    return new KubeClient(conn, tls, { headers: headersOf(o), dynamic }, opts);
   }
 
   /** The same connection and credentials with another default field manager. */
   withFieldManager(manager: string): KubeClient {
-    const c = new KubeClient(this.#kc, this.#tls, this.#auth, {
+    const c = new KubeClient(this.#conn, this.#tls, this.#auth, {
       fieldManager: manager,
       timeoutMs: this.#timeoutMs,
       userAgent: this.#userAgent,
@@ -389,9 +409,7 @@ export class KubeClient {
 
   async #headers(): Promise<Record<string, string>> {
     if (!this.#auth.dynamic) return this.#auth.headers;
-    const o: https.RequestOptions = {};
-    await this.#kc.applyToHTTPSOptions(o);
-    this.#auth = { headers: headersOf(o), dynamic: true };
+    this.#auth = { headers: await this.#conn.headers(), dynamic: true };
     return this.#auth.headers;
   }
 

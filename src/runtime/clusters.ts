@@ -5,8 +5,8 @@
 // (the Zone controller requeues on them). Removing or changing a member's
 // kubeconfig tears its client and caches down (and builds new ones).
 import { createHash } from "node:crypto";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { connectionFromKubeconfig } from "./kubeconfig.ts";
 import { KubeClient, type ClientOptions } from "./client.ts";
 import { Informer, stripManagedFields, type InformerOptions } from "./informer.ts";
 import { silentLogger } from "./logger.ts";
@@ -162,9 +162,10 @@ export class ClusterRegistry {
       const fingerprint = createHash("sha256").update(kubeconfig).digest("hex");
       const existing = this.#entries.get(name);
       if (existing && existing.fingerprint === fingerprint) return existing.cluster;
-      const kc = new KubeConfig();
-      kc.loadFromString(kubeconfig);
-      const client = await KubeClient.fromKubeConfig(kc, this.#o.clientOptions);
+      const client = await KubeClient.fromConnection(
+        connectionFromKubeconfig(kubeconfig, { source: `kubeconfig of ${name}` }),
+        this.#o.clientOptions,
+      );
       return this.#install(name, client, fingerprint, false);
     });
   }

@@ -4,6 +4,7 @@ export * from "./errors.ts";
 export * from "./resources.ts";
 export * from "./ratelimit.ts";
 export * from "./client.ts";
+export * from "./kubeconfig.ts";
 export * from "./informer.ts";
 export * from "./workqueue.ts";
 export * from "./conditions.ts";

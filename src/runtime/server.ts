@@ -33,6 +33,7 @@ export class RuntimeServer {
   readonly #liveness: Check[] = [];
   readonly #opts: RuntimeServerOptions;
   #server: Server | undefined;
+  #closing = false;
 
   constructor(opts: RuntimeServerOptions = {}) {
     this.#opts = opts;
@@ -42,6 +43,11 @@ export class RuntimeServer {
     }
     this.app = express();
     this.app.disable("x-powered-by");
+    // While closing, every answer ends its keep-alive connection (see close()).
+    this.app.use((_req, res, next) => {
+      if (this.#closing) res.setHeader("connection", "close");
+      next();
+    });
     this.app.get("/healthz", async (_req, res) => {
       const { ok, body } = await run(this.#liveness);
       res
@@ -88,12 +94,24 @@ export class RuntimeServer {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop listening, let requests in progress finish for up to `graceMs`, then
+   * cut the connections left (long-polls: their clients retry). Without the
+   * cut, keep-alive clients that keep sending (sidecars acking and
+   * long-polling the routing API) would hold the server open forever.
+   */
+  async close(graceMs = 2000): Promise<void> {
     const s = this.#server;
     this.#server = undefined;
     if (!s) return;
+    this.#closing = true;
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
     s.closeIdleConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    const idle = setInterval(() => s.closeIdleConnections(), 100);
+    const cut = setTimeout(() => s.closeAllConnections(), graceMs);
+    await closed;
+    clearInterval(idle);
+    clearTimeout(cut);
   }
 }
 

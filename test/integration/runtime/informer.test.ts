@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestNamespace, datacenters, type Datacenter } from "../harness.ts";
 import { KubeClient } from "../../../src/runtime/client.ts";
-import { Informer, labelIndex } from "../../../src/runtime/informer.ts";
+import { Informer, labelIndex, stripManagedFields } from "../../../src/runtime/informer.ts";
 import { Resources } from "../../../src/runtime/resources.ts";
 import type { KubeObject } from "../../../src/runtime/types.ts";
 import { clientFor, compactEtcd, CuttableProxy, sleep, until } from "./helpers.ts";
@@ -63,6 +63,38 @@ describe("Informer", () => {
   // the API server has noticed the compaction; until then (up to its own
   // 5 min compaction cycle) the watch hangs silently. Either way the
   // informer must relist: on 410 at once, on a hang after two silent watches.
+  it("applies its transform to listed and watched objects (stripManagedFields keeps managedFields out of the cache)", async () => {
+    const ns = await createTestNamespace(dc, "rt-inf-tr");
+    await client.apply({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "listed", namespace: ns },
+      data: { v: "1" },
+    });
+    const inf = track(
+      new Informer<ConfigMap>(client, Resources.ConfigMap, { namespace: ns, transform: stripManagedFields }),
+    );
+    const seen: ConfigMap[] = [];
+    inf.on({ add: (o) => seen.push(o), update: (_old, o) => seen.push(o) });
+    inf.start();
+    expect(await inf.waitForSync(30_000)).toBe(true);
+    await client.apply({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "watched", namespace: ns },
+      data: { v: "2" },
+    });
+    await until("watched in the cache", () => inf.store.getByName("watched", ns));
+    for (const name of ["listed", "watched"]) {
+      const o = inf.store.getByName(name, ns)!;
+      expect(o.metadata?.managedFields, name).toBeUndefined();
+      expect(o.data, name).toBeDefined();
+    }
+    expect(seen.every((o) => o.metadata?.managedFields === undefined)).toBe(true);
+    // the server still has them: only the cache is trimmed
+    expect((await client.get<ConfigMap>(Resources.ConfigMap, "watched", ns)).metadata?.managedFields).toBeDefined();
+  });
+
   it("relists when the watch's resourceVersion expired (410 Gone, or a hung watch) and keeps the cache right", async (ctx) => {
     const ns = await createTestNamespace(dc, "rt-410");
     if (!(await compactEtcd(dc))) ctx.skip("etcd of this cluster is not reachable to compact it");

@@ -12,7 +12,11 @@ function world() {
   return { ...t, zones: t.zones.map(ready) };
 }
 
-function failover(name: string, status: NonNullable<Failover["status"]>, spec: Partial<Failover["spec"]> = {}): Failover {
+function failover(
+  name: string,
+  status: NonNullable<Failover["status"]>,
+  spec: Partial<Failover["spec"]> = {},
+): Failover {
   return {
     apiVersion: "ldc.io/v1alpha1",
     kind: "Failover",
@@ -25,7 +29,11 @@ function failover(name: string, status: NonNullable<Failover["status"]>, spec: P
 describe("planMoves", () => {
   it("moves every cell active in the target zone to its first healthy standby", () => {
     const { cells, zones } = world();
-    const plan = planMoves({ target: { zone: "hz-a" }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"], cells, zones);
+    const plan = planMoves(
+      { target: { zone: "hz-a" }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"],
+      cells,
+      zones,
+    );
     expect(plan.problems).toEqual([]);
     expect(plan.moves).toEqual([
       { cell: "gz00", from: "hz-a", to: "hz-b" },
@@ -35,8 +43,18 @@ describe("planMoves", () => {
 
   it("never picks a zone that is not healthy or is cordoned, and says why", () => {
     const { cells, zones } = world();
-    const sick = zones.map((z) => (z.metadata.name === "hz-b" ? withStatus(z, { phase: "Unreachable" }) : z.metadata.name === "sh-a" ? { ...z, spec: { ...z.spec, cordoned: true } } : z));
-    const plan = planMoves({ target: { cells: ["rz00"] }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"], cells, sick);
+    const sick = zones.map((z) =>
+      z.metadata.name === "hz-b"
+        ? withStatus(z, { phase: "Unreachable" })
+        : z.metadata.name === "sh-a"
+          ? { ...z, spec: { ...z.spec, cordoned: true } }
+          : z,
+    );
+    const plan = planMoves(
+      { target: { cells: ["rz00"] }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"],
+      cells,
+      sick,
+    );
     expect(plan.moves).toEqual([]);
     expect(plan.problems[0]).toMatch(/hz-b \(Unreachable\).*sh-a \(cordoned\)/);
   });
@@ -44,7 +62,12 @@ describe("planMoves", () => {
 
 describe("the failover state machine's overlay", () => {
   const moving = (step: NonNullable<Failover["status"]>["step"], steps: string[] = []) =>
-    failover("fo", { phase: "Running", step, cells: [{ cell: "rz00", from: "hz-a", to: "hz-b" }], steps: steps.map((name) => ({ name, phase: "Succeeded" })) } as NonNullable<Failover["status"]>);
+    failover("fo", {
+      phase: "Running",
+      step,
+      cells: [{ cell: "rz00", from: "hz-a", to: "hz-b" }],
+      steps: steps.map((name) => ({ name, phase: "Succeeded" })),
+    } as NonNullable<Failover["status"]>);
 
   it("each cell has exactly one active zone at every step, and writes are frozen only before the switch", () => {
     const expected: [string, string, boolean][] = [
@@ -70,7 +93,10 @@ describe("the failover state machine's overlay", () => {
 
   it("disappears when the failover ends, also dropping derived fields a Cell still shows", () => {
     const { cells } = world();
-    const rz00 = withStatus(cells.find((c) => c.metadata.name === "rz00")!, { activeZone: "hz-a", failoverRef: "fo", writeFrozen: true });
+    const rz00 = withStatus(
+      cells.find((c) => c.metadata.name === "rz00")!,
+      { activeZone: "hz-a", failoverRef: "fo", writeFrozen: true },
+    );
     const [after] = effectiveCells([rz00], [failover("fo", { phase: "RolledBack" })]);
     expect(after!.status).toMatchObject({ activeZone: "hz-a" });
     expect(after!.status?.failoverRef).toBeUndefined();
@@ -94,7 +120,10 @@ describe("the failover state machine's overlay", () => {
 describe("decideAutomaticFailover", () => {
   function lost() {
     const { cells, zones } = world();
-    const zone = withStatus(zones.find((z) => z.metadata.name === "hz-a")!, { phase: "Unreachable" });
+    const zone = withStatus(
+      zones.find((z) => z.metadata.name === "hz-a")!,
+      { phase: "Unreachable" },
+    );
     return { cells: cells as Cell[], zones: zones.map((z) => (z.metadata.name === "hz-a" ? zone : z)), zone };
   }
 
@@ -112,7 +141,11 @@ describe("decideAutomaticFailover", () => {
     const other = failover("auto-sh-a", { phase: "Running" });
     other.metadata.labels = { "ldc.io/automatic": "true", "ldc.io/zone": "sh-a" };
     expect(decideAutomaticFailover({ now, zone, zones, cells, failovers: [other], paused: false }).cells).toEqual([]);
-    const cooled = cells.map((c) => (c.metadata.name === "rz00" ? withStatus(c, { lastFailoverTime: new Date(now.getTime() - 60_000).toISOString() }) : c));
+    const cooled = cells.map((c) =>
+      c.metadata.name === "rz00"
+        ? withStatus(c, { lastFailoverTime: new Date(now.getTime() - 60_000).toISOString() })
+        : c,
+    );
     const d = decideAutomaticFailover({ now, zone, zones, cells: cooled, failovers: [], paused: false });
     expect(d.cells).toEqual([]);
     expect(d.held[0]!.why).toMatch(/cooldown/);
@@ -121,6 +154,8 @@ describe("decideAutomaticFailover", () => {
 
   it("does nothing for a healthy zone", () => {
     const { cells, zones } = world();
-    expect(decideAutomaticFailover({ now, zone: zones[0]!, zones, cells, failovers: [], paused: false }).cells).toEqual([]);
+    expect(decideAutomaticFailover({ now, zone: zones[0]!, zones, cells, failovers: [], paused: false }).cells).toEqual(
+      [],
+    );
   });
 });

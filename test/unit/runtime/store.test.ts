@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { labelIndex, Store } from "../../../src/runtime/informer.ts";
+import { LAST_APPLIED_ANNOTATION, labelIndex, Store, stripManagedFields } from "../../../src/runtime/informer.ts";
 import type { KubeObject } from "../../../src/runtime/types.ts";
 
 const obj = (ns: string, name: string, labels: Record<string, string> = {}, rv = "1"): KubeObject => ({
@@ -33,5 +33,25 @@ describe("Store", () => {
     expect(s.byIndex("cell", "rz02").map((o) => o.metadata?.name)).toEqual(["y"]);
     expect(s.list("b")).toHaveLength(1);
     expect(s.listByLabels({ "ldc.io/cell": "rz01" })).toHaveLength(1);
+  });
+});
+
+describe("stripManagedFields", () => {
+  it("drops managedFields and the last-applied annotation, keeps everything else", () => {
+    const o = {
+      metadata: {
+        name: "x",
+        managedFields: [{ manager: "ldc-operator" }],
+        annotations: { [LAST_APPLIED_ANNOTATION]: "{}", keep: "1" },
+      },
+      spec: { replicas: 3 },
+    };
+    expect(stripManagedFields(o)).toEqual({
+      metadata: { name: "x", annotations: { keep: "1" } },
+      spec: { replicas: 3 },
+    });
+    const only = { metadata: { name: "y", annotations: { [LAST_APPLIED_ANNOTATION]: "{}" } } };
+    expect(stripManagedFields(only)).toEqual({ metadata: { name: "y" } });
+    expect(stripManagedFields({ kind: "Z" })).toEqual({ kind: "Z" });
   });
 });

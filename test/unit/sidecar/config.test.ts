@@ -33,7 +33,10 @@ function error(env: Record<string, string>, argv: string[] = []): string {
 describe("sidecar configuration", () => {
   it("reads exactly the environment the operator injects", () => {
     const env = envOf(sidecarEnv(placement, { image: "x", routingApiUrl: "http://ldc-operator.ldc-system.svc:8080" }));
-    const c = parseConfig({ ...env, LDC_SIDECAR_ID: "account-rz01-hz-a-abc", LDC_ROUTING_TOKEN: "from-the-secret" }, []);
+    const c = parseConfig(
+      { ...env, LDC_SIDECAR_ID: "account-rz01-hz-a-abc", LDC_ROUTING_TOKEN: "from-the-secret" },
+      [],
+    );
     expect(c).toMatchObject({
       listenHost: "0.0.0.0",
       listenPort: 15001,
