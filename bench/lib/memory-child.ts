@@ -9,7 +9,14 @@
 //
 // After sync (and a settle period), runs the GC (needs --expose-gc) and prints
 // one JSON line: RSS, heap, objects cached.
-import { Informer, KubeClient, Resources, connectionFromFile, stripManagedFields, type KubeObject } from "../../src/runtime/index.ts";
+import {
+  Informer,
+  KubeClient,
+  Resources,
+  connectionFromFile,
+  stripManagedFields,
+  type KubeObject,
+} from "../../src/runtime/index.ts";
 
 const MB = 1024 * 1024;
 

@@ -192,7 +192,17 @@ describe("examples", () => {
     ]);
     const { stdout } = await kubectl(["get", "cell", cell.metadata.name, "-o", "wide"]);
     const [header, row] = stdout.trim().split("\n");
-    expect(header!.split(/\s+/)).toEqual(["NAME", "TYPE", "HOME", "ACTIVE", "SHARDS", "PHASE", "EPOCH", "FAILOVER", "AGE"]);
+    expect(header!.split(/\s+/)).toEqual([
+      "NAME",
+      "TYPE",
+      "HOME",
+      "ACTIVE",
+      "SHARDS",
+      "PHASE",
+      "EPOCH",
+      "FAILOVER",
+      "AGE",
+    ]);
     expect(row!.split(/\s+/).slice(0, 7)).toEqual([
       cell.metadata.name,
       "Regional",
