@@ -51,4 +51,7 @@ ENTRYPOINT ["/nodejs/bin/node", "dist/src/sidecar/main.js"]
 # Last, so a plain `docker build .` builds the operator.
 FROM runtime AS operator
 EXPOSE 8080
-ENTRYPOINT ["/nodejs/bin/node", "dist/src/main.js"]
+# --optimize-for-size: V8 keeps a small young generation and returns heap after
+# the initial list; watching 10,000 Deployments takes ~180 MB RSS instead of
+# ~300 MB (bench/operator-memory.ts).
+ENTRYPOINT ["/nodejs/bin/node", "--optimize-for-size", "dist/src/main.js"]

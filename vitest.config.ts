@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: fast unit tests (pure logic) and integration tests against
-// real kube-apiservers, started once per run by the global setup.
+// Three projects: fast unit tests (pure logic), integration tests against
+// real kube-apiservers started once per run by the global setup, and the
+// end-to-end drill verifier, which starts its own datacenters.
 export default defineConfig({
   test: {
     reporters: ["default", "./test/summary-reporter.ts"],
@@ -25,6 +26,18 @@ export default defineConfig({
           // in parallel but each isolates itself in its own namespaces.
           fileParallelism: true,
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          // The drill verifier (npm run e2e:drill): starts its own 3 datacenters, no global
+          // setup. It runs after the other projects (groupOrder) so they do not compete for CPU.
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -39,6 +39,12 @@ export const LdcResources = Object.fromEntries(
 
 export const LOCAL_CLUSTER = "local";
 
+/**
+ * One sidecar ack interval (10 s) plus slack: how long a new (restarted)
+ * operator's ack store listens before "no sidecar is behind" means anything.
+ */
+export const ACK_WARMUP_MS = 12_000;
+
 export interface LdcInformers {
   zones: Informer<Zone & KubeObject>;
   cells: Informer<Cell & KubeObject>;

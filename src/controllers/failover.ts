@@ -33,7 +33,7 @@ import {
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
+import { ACK_WARMUP_MS, clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
 
 type FailoverObj = Failover & KubeObject;
 type Status = NonNullable<Failover["status"]>;
@@ -419,7 +419,25 @@ function acknowledged(
   );
   let count = 0;
   const behind: string[] = [];
-  for (const { rule } of tablesOf(ctx, tables, moves)) {
+  const rules = tablesOf(ctx, tables, moves);
+  // A restarted operator's ack store is empty: "no sidecar is behind" would be
+  // vacuous, and a sidecar still backing off could hold the pre-freeze table
+  // after the switch (two writers). Until the store has listened for one ack
+  // interval, require at least the sidecars the rule last reported to be back.
+  const listenedMs = Date.now() - tables.collectingSince();
+  if (listenedMs < ACK_WARMUP_MS) {
+    for (const { rule } of rules) {
+      const known = ctx.ldc.rules.store.get(rule)?.status?.sidecars?.total ?? 0;
+      const heard = tables.acks(rule).filter((a) => !lost.has(a.zone)).length;
+      if (heard < known) {
+        return {
+          waitMs: 200,
+          waitMessage: `the operator restarted ${Math.round(listenedMs / 1000)}s ago: waiting for the ${known} sidecar(s) of rule ${rule} to report again (${heard} so far)`,
+        };
+      }
+    }
+  }
+  for (const { rule } of rules) {
     for (const ack of tables.acks(rule)) {
       if (lost.has(ack.zone)) continue; // a lost zone's routers cannot answer; its data is fenced by the freeze
       count++;

@@ -22,7 +22,7 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
+import { ACK_WARMUP_MS, clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
 
 type ConfigMapObj = KubeObject & { data?: Record<string, string> };
 const TABLE_SELECTOR = `${Labels.managedBy}=${MANAGED_BY},${Labels.routingTable}`;
@@ -171,7 +171,12 @@ async function reconcileRule(
     epoch,
     tableHash: hash,
     publishedZones: publishedZones.sort(),
-    sidecars: { total: convergence.total, converged: convergence.converged },
+    // A restarted operator has heard from no sidecar yet: keep the last count until it has listened
+    // for an ack interval (the Failover controller waits for that many to report again).
+    sidecars:
+      Date.now() - store.collectingSince() < ACK_WARMUP_MS && convergence.total < (rule.status?.sidecars?.total ?? 0)
+        ? rule.status!.sidecars!
+        : { total: convergence.total, converged: convergence.converged },
     conditions,
   };
   if (!statusEqual(status, rule.status)) await writeStatus(ctx, rule, status);

@@ -66,6 +66,8 @@ export interface TableStore {
   /** Acks of `rule` received within the last `windowSeconds` (default: the store's window). */
   acks(rule: string, windowSeconds?: number): RecordedAck[];
   convergence(rule: string, windowSeconds?: number): Convergence;
+  /** When this store started collecting acks (ms since epoch): a new store knows no sidecar yet. */
+  collectingSince(): number;
 }
 
 /** Why a publish was refused. */
@@ -116,11 +118,17 @@ export class MemoryTableStore implements TableStore {
   readonly #window: number;
   readonly #maxSidecars: number;
   readonly #now: () => number;
+  readonly #since: number;
 
   constructor(opts: MemoryTableStoreOptions = {}) {
     this.#window = opts.ackWindowSeconds ?? 30;
     this.#maxSidecars = opts.maxSidecarsPerRule ?? 100_000;
     this.#now = opts.now ?? Date.now;
+    this.#since = this.#now();
+  }
+
+  collectingSince(): number {
+    return this.#since;
   }
 
   #state(rule: string): RuleState {
