@@ -190,7 +190,12 @@ async function writeStatus(
   rule: ShardingRule & KubeObject,
   status: Record<string, unknown>,
 ): Promise<void> {
-  await ctx.critical.update(LdcResources.ShardingRule, { ...rule, status }, { subresource: "status" });
+  try {
+    await ctx.critical.update(LdcResources.ShardingRule, { ...rule, status }, { subresource: "status" });
+  } catch (err) {
+    // The rule changed since the cache saw it: its update event runs this again with fresh state.
+    if (!isConflict(err)) throw err;
+  }
 }
 
 /** Epochs of this rule's tables published in any cluster (a restarted operator never goes below them). */

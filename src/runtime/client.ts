@@ -491,7 +491,8 @@ async function readBody(resp: http.IncomingMessage): Promise<string> {
   return s;
 }
 
-function errorFromBody(code: number, body: string, method: string, path: string): ApiError {
+/** The ApiError of a failed response (a metav1.Status body, or any text). */
+export function errorFromBody(code: number, body: string, method: string, path: string): ApiError {
   let st: ApiStatus | undefined;
   try {
     st = JSON.parse(body) as ApiStatus;

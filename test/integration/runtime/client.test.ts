@@ -2,10 +2,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestNamespace, datacenters, type Datacenter } from "../harness.ts";
 import type { KubeClient } from "../../../src/runtime/client.ts";
-import { type ApiError, isConflict, isGone, isNotFound } from "../../../src/runtime/errors.ts";
+import { type ApiError, isConflict, isNotFound } from "../../../src/runtime/errors.ts";
 import { Resources } from "../../../src/runtime/resources.ts";
 import type { KubeObject } from "../../../src/runtime/types.ts";
-import { clientFor, compactEtcd, counterValue } from "./helpers.ts";
+import { clientFor, counterValue } from "./helpers.ts";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -92,14 +92,6 @@ describe("KubeClient", () => {
     const third = await client.apply<ConfigMap>({ ...desired, data: { a: "1" } });
     expect(third.data).toEqual({ a: "1" });
     expect(third.metadata?.resourceVersion).not.toBe(first.metadata?.resourceVersion);
-  });
-
-  it("maps an expired resourceVersion to 410 Gone (exact list at a compacted version)", async (ctx) => {
-    await client.create(Resources.ConfigMap, { metadata: { name: "exp", namespace: ns } });
-    if (!(await compactEtcd(dc))) ctx.skip("etcd of this cluster is not reachable to compact it");
-    await expect(
-      client.list(Resources.ConfigMap, { namespace: ns, resourceVersion: "1", resourceVersionMatch: "Exact" }),
-    ).rejects.toSatisfy(isGone);
   });
 
   it("counts every request in rest_client_requests_total", async () => {
