@@ -3,11 +3,12 @@
 // the generated LDC topology and the optional in-process operator.
 //
 // This directory holds helpers only: bench/run.ts runs bench/*.ts, not bench/lib/.
+import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { parse as parseYaml } from "yaml";
 import { down, up, type DatacenterState } from "../../hack/lib/controlplane.ts";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
@@ -364,25 +365,59 @@ export async function loadStartOperator(): Promise<StartOperator | undefined> {
 }
 
 /**
- * Starts the operator in this process against `kubeconfigPath` (no leader
- * election, warn logs); undefined when src/operator.ts has no startOperator.
+ * Starts the operator as its own process (`node src/main.ts`, as it runs in
+ * production) against `kubeconfigPath`: no leader election, warn logs to
+ * stderr. In this process it would share the event loop with the benchmark's
+ * load generator, and each would slow the other down.
  */
 export async function runOperatorBench(
   kubeconfigPath: string,
   opts: OperatorBenchOptions,
 ): Promise<OperatorHandle | undefined> {
-  const startOperator = await loadStartOperator();
-  if (!startOperator) return undefined;
-  return startOperator({
-    // stdout carries the benchmark's JSON line: the operator logs to stderr
-    logger: pino({ level: "warn", base: { component: "ldc-operator" } }, pino.destination(2)),
-    kubeconfigPath,
-    namespace: opts.namespace,
-    httpPort: opts.httpPort ?? (await freePort()),
-    leaderElection: false,
-    qps: opts.qps,
-    burst: opts.burst,
-    logLevel: "warn",
-    sidecarImage: opts.sidecarImage ?? SIDECAR_IMAGE,
-  });
+  if (!(await loadStartOperator())) return undefined;
+  const port = opts.httpPort ?? (await freePort());
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(REPO_DIR, "src", "main.ts"),
+      "--kubeconfig",
+      kubeconfigPath,
+      "--namespace",
+      opts.namespace,
+      "--http-address",
+      `127.0.0.1:${port}`,
+      "--log-level",
+      "warn",
+      "--qps",
+      String(opts.qps),
+      "--burst",
+      String(opts.burst),
+      "--sidecar-image",
+      opts.sidecarImage ?? SIDECAR_IMAGE,
+    ],
+    { stdio: ["ignore", 2, 2] }, // stdout carries the benchmark's JSON line
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the operator exited with ${child.exitCode} before it was ready`);
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error("the operator was not ready within 60 s");
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    metrics: async () => (await fetch(`${url}/metrics`)).text(),
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }

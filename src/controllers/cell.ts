@@ -16,8 +16,17 @@ import {
 } from "../api/index.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
-import { Controller, fieldManager, type KubeObject, type ReconcileContext } from "../runtime/index.ts";
-import { ownedStatusEqual } from "./compare.ts";
+import {
+  Controller,
+  fieldManager,
+  type KubeObject,
+  type ReconcileContext,
+  type ReconcileResult,
+} from "../runtime/index.ts";
+import { MessageCoalescer, ownedStatusEqual } from "./compare.ts";
+
+/** "n/20 apps ready" while apps roll out: at most one such message-only write per cell every 10 s. */
+const statusCoalescer = new MessageCoalescer();
 import type { OperatorContext } from "./context.ts";
 
 export const CELL_FIELD_MANAGER = fieldManager("cell");
@@ -77,7 +86,7 @@ export function cellController(ctx: OperatorContext): Controller {
   return controller;
 }
 
-async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<void> {
+async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<ReconcileResult | void> {
   const stored = ctx.ldc.cells.store.get(key) as (Cell & KubeObject) | undefined;
   if (!stored || stored.metadata.deletionTimestamp) return;
   const cell = effectiveCells([stored], ctx.ldc.failovers.store.list())[0]!;
@@ -171,9 +180,15 @@ async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileCont
     conditions,
   };
   if (ownedStatusEqual(status, stored.status, OWNED)) return;
+  const observedOwned = Object.fromEntries(
+    OWNED.map((k) => [k, (stored.status as Record<string, unknown> | undefined)?.[k]]),
+  );
+  const wait = statusCoalescer.delay(key, status, observedOwned);
+  if (wait !== undefined) return { requeueAfter: wait };
   await ctx.home.client.applyStatus(
     { apiVersion: cell.apiVersion, kind: cell.kind, metadata: { name: cell.metadata.name }, status },
     { fieldManager: CELL_FIELD_MANAGER },
   );
+  statusCoalescer.wrote(key);
   if (stored.status?.phase !== phase) r.log.info({ from: cell.status?.phase, to: phase, reason }, "cell phase changed");
 }

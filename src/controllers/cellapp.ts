@@ -17,7 +17,7 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { covers } from "./compare.ts";
+import { covers, MessageCoalescer } from "./compare.ts";
 import { clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
 
 type Obj = KubeObject & Record<string, unknown>;
@@ -264,13 +264,14 @@ async function reconcileCellApp(
     },
     now,
   );
-  await writeStatus(ctx, app, {
+  const wait = await writeStatus(ctx, app, {
     observedGeneration: gen,
     cells: summary.cells,
     readyCells: summary.readyCells,
     totalCells: summary.totalCells,
     conditions,
   });
+  if (wait !== undefined) return { requeueAfter: wait };
   if (unreachableZones.size) return { requeueAfter: UNREACHABLE_RETRY_MS };
 }
 
@@ -278,8 +279,20 @@ function reachableClusters(ctx: OperatorContext): Cluster[] {
   return ctx.registry.list().filter((c) => c.local || c.reachable);
 }
 
-async function writeStatus(ctx: OperatorContext, app: CellApp & Obj, status: Record<string, unknown>): Promise<void> {
-  if (statusEqual(status, app.status)) return;
+/** Per-cell "n/m cells ready" messages while replicas roll out: at most one message-only write per app every 10 s. */
+const statusCoalescer = new MessageCoalescer();
+
+/** Writes the status unless unchanged; returns ms to wait when a message-only change is coalesced. */
+async function writeStatus(
+  ctx: OperatorContext,
+  app: CellApp & Obj,
+  status: Record<string, unknown>,
+): Promise<number | undefined> {
+  if (statusEqual(status, app.status)) return undefined;
+  const key = `${app.metadata.namespace}/${app.metadata.name}`;
+  const wait = statusCoalescer.delay(key, status, app.status);
+  if (wait !== undefined) return wait;
+  statusCoalescer.wrote(key);
   await ctx.home.client.applyStatus({
     apiVersion: app.apiVersion,
     kind: app.kind,
