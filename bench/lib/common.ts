@@ -13,7 +13,6 @@ import { parse as parseYaml } from "yaml";
 import { down, up, type DatacenterState } from "../../hack/lib/controlplane.ts";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
 import {
-  Kinds,
   parseResource,
   validateShardingRule,
   type Cell,
@@ -26,7 +25,7 @@ import { planCellApp } from "../../src/reconcilers/cellapp.ts";
 import { MANAGED_BY, Labels } from "../../src/reconcilers/naming.ts";
 import { KubeClient, type ClientOptions } from "../../src/runtime/client.ts";
 import { ApiError } from "../../src/runtime/errors.ts";
-import { registerResource, Resources, type Resource } from "../../src/runtime/resources.ts";
+import { Resources } from "../../src/runtime/resources.ts";
 import type { AnyObject, KubeObject } from "../../src/runtime/types.ts";
 
 export { REPO_DIR };
@@ -153,19 +152,7 @@ export async function deleteNamespace(client: KubeClient, name: string, timeoutM
 
 // ------------------------------------------------------------------ the API
 
-/** The REST resources of the operator's kinds, registered for apply(). */
-export const LdcResources = Object.fromEntries(
-  Object.values(Kinds).map((k) => [
-    k.kind,
-    registerResource({
-      group: k.group,
-      version: k.version,
-      plural: k.plural,
-      kind: k.kind,
-      namespaced: k.scope === "Namespaced",
-    }),
-  ]),
-) as Record<keyof typeof Kinds, Resource>;
+export { LdcResources } from "../../src/ldc-resources.ts";
 
 /** Applies crds/*.yaml (server-side apply) and waits until every CRD is Established. */
 export async function installCrds(client: KubeClient): Promise<void> {

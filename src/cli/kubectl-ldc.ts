@@ -8,11 +8,12 @@ import { realpathSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import { pathToFileURL } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
-import { Kinds, parseResource, type Cell, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
+import { LdcResources } from "../ldc-resources.ts";
+import { parseResource, type Cell, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
 import { Labels, routingTableName } from "../reconcilers/naming.ts";
 import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
 import { parseTable } from "../routing/index.ts";
-import { ApiError, KubeClient, Resources, registerResource, type KubeObject, type Resource } from "../runtime/index.ts";
+import { ApiError, KubeClient, Resources, type KubeObject } from "../runtime/index.ts";
 import { UsageError, helpFor, parseInvocation, type Command, type GlobalFlags, type Target } from "./args.ts";
 import {
   describeTarget,
@@ -36,18 +37,7 @@ export interface CliIO {
 /** A failure to report with exit code 1; the message says what to do. */
 export class CliError extends Error {}
 
-const R = Object.fromEntries(
-  Object.values(Kinds).map((k) => [
-    k.kind,
-    registerResource({
-      group: k.group,
-      version: k.version,
-      plural: k.plural,
-      kind: k.kind,
-      namespaced: k.scope === "Namespaced",
-    }),
-  ]),
-) as Record<keyof typeof Kinds, Resource>;
+const R = LdcResources;
 
 type ConfigMap = KubeObject & { data?: Record<string, string> };
 

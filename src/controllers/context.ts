@@ -2,40 +2,24 @@
 // clusters by zone, the caches of the ldc.io kinds, events, settings.
 import type { Logger } from "pino";
 import {
-  Kinds,
   type Cell,
   type CellApp,
   type DrillSchedule,
   type Failover,
-  type KindName,
   type ShardingRule,
   type Zone,
 } from "../api/index.ts";
 import type { SidecarSettings } from "../reconcilers/sidecar.ts";
 import {
-  registerResource,
   type Cluster,
   type ClusterRegistry,
   type EventRecorder,
   type Informer,
   type KubeClient,
   type KubeObject,
-  type Resource,
 } from "../runtime/index.ts";
 
-/** The REST resource of each ldc.io kind, from the API's kind table. */
-export const LdcResources = Object.fromEntries(
-  Object.values(Kinds).map((k) => [
-    k.kind,
-    registerResource({
-      group: k.group,
-      version: k.version,
-      plural: k.plural,
-      kind: k.kind,
-      namespaced: k.scope === "Namespaced",
-    }),
-  ]),
-) as Record<KindName, Resource>;
+export { LdcResources } from "../ldc-resources.ts";
 
 export const LOCAL_CLUSTER = "local";
 
