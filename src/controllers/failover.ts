@@ -381,22 +381,31 @@ function routingHas(
   want: "frozen" | "switched",
 ): StepOutcome & { epoch?: number } {
   let epoch = 0;
+  const frozen = want === "frozen";
   for (const { rule, table } of tablesOf(ctx, tables, moves)) {
     if (!table) return { waitMs: POLL_MS, waitMessage: `waiting for the routing table of rule ${rule}` };
+    // The moving cells of this table, by index: their zone must be right...
+    const moving = new Uint8Array(table.cells.length);
     for (const m of moves) {
       const ci = table.cellIndex(m.cell);
       if (ci < 0) continue;
-      const cell = table.cells[ci]!;
-      const zoneOk = cell.zone === (want === "frozen" ? m.from : m.to);
-      let frozenOk = true;
-      for (let s = 0; s < table.shards && frozenOk; s++) {
-        if (table.ownerIndex(s) === ci && table.isFrozen(s) !== (want === "frozen")) frozenOk = false;
-      }
-      if (!zoneOk || !frozenOk)
+      moving[ci] = 1;
+      if (table.cells[ci]!.zone !== (frozen ? m.from : m.to)) {
         return {
           waitMs: POLL_MS,
-          waitMessage: `waiting for rule ${rule} to publish the ${want === "frozen" ? "write freeze" : "switch"} of ${m.cell}`,
+          waitMessage: `waiting for rule ${rule} to publish the ${frozen ? "write freeze" : "switch"} of ${m.cell}`,
         };
+      }
+    }
+    // ...and every shard they own frozen (or not): one pass over the shards, not one per cell.
+    for (let s = 0; s < table.shards; s++) {
+      if (moving[table.ownerIndex(s)] === 1 && table.isFrozen(s) !== frozen) {
+        const owner = table.ownerOf(s).name;
+        return {
+          waitMs: POLL_MS,
+          waitMessage: `waiting for rule ${rule} to publish the ${frozen ? "write freeze" : "switch"} of ${owner}`,
+        };
+      }
     }
     epoch = Math.max(epoch, table.epoch);
   }

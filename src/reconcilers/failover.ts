@@ -102,6 +102,19 @@ export function legMoves(moves: readonly Move[], failingBack: boolean): Move[] {
   return failingBack ? moves.map((m) => ({ cell: m.cell, from: m.to, to: m.from })) : [...moves];
 }
 
+/** An index of a Failover's moving cells, built once per status object (the cache replaces it on change). */
+const moveIndex = new WeakMap<readonly object[], Map<string, { cell: string; from: string; to: string }>>();
+function movesByCell(
+  cells: readonly { cell: string; from: string; to: string }[],
+): Map<string, { cell: string; from: string; to: string }> {
+  let m = moveIndex.get(cells);
+  if (!m) {
+    m = new Map(cells.map((c) => [c.cell, c]));
+    moveIndex.set(cells, m);
+  }
+  return m;
+}
+
 export type CellFailoverState = { activeZone: string; warmZone?: string; writeFrozen?: boolean; failoverRef?: string };
 
 /** Whether a Failover's status records the failback leg as started. */
@@ -118,7 +131,7 @@ export function isFailingBack(fo: Pick<Failover, "status">): boolean {
 export function failoverStateOf(fo: Failover, cell: string): CellFailoverState | undefined {
   const st = fo.status;
   if (st?.phase !== "Running" || !st.step) return undefined;
-  const move = st.cells?.find((c) => c.cell === cell);
+  const move = movesByCell(st.cells ?? []).get(cell);
   if (!move) return undefined;
   const back = isFailingBack(fo);
   const { from, to } = legMoves([move], back)[0]!;
