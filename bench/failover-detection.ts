@@ -28,6 +28,7 @@ import { LdcResources, arg, clientFor, log, numArg, round, sleep } from "./lib/c
 import {
   DECIDED_AT,
   applyAll,
+  benchRule,
   createFailover,
   dcOf,
   loadavg,
@@ -60,24 +61,17 @@ async function setup(state: ClusterState, threshold: string): Promise<void> {
         failover: { mode: "Automatic", cooldown: "0s" },
       },
     }));
-    const per = SHARDS / CELLS;
     await applyAll(admin, [
       zoneObject("hz-a", { region: "hangzhou" }),
       zoneObject("hz-b", { region: "hangzhou", member: true, failureThreshold: threshold }),
     ]);
     await applyAll(admin, cells);
     await applyAll(admin, [
-      {
-        apiVersion: "ldc.io/v1alpha1",
-        kind: "ShardingRule",
-        metadata: { name: RULE },
-        spec: {
-          key: { sources: [{ type: "Header", name: "x-user-id" }], pattern: "^[0-9]{4,20}$", onInvalidKey: "Reject" },
-          shards: SHARDS,
-          function: { type: "Digits", from: -3, to: -1 },
-          assignments: cells.map((c, i) => ({ cell: c.metadata.name, shards: `${i * per}-${i * per + per - 1}` })),
-        },
-      },
+      benchRule(
+        RULE,
+        SHARDS,
+        cells.map((c) => c.metadata.name),
+      ),
     ]);
     log(`created 2 Zones (hz-b failureThreshold ${threshold}), ${CELLS} Automatic Cells in hz-b (cooldown 0s), 1 rule`);
   } finally {

@@ -28,6 +28,8 @@ import type { Cell } from "../src/api/index.ts";
 import { ensureNamespace, log, numArg, arg, round, sleep } from "./lib/common.ts";
 import {
   applyAll,
+  benchApp,
+  benchRule,
   createFailover,
   dcOf,
   deployments,
@@ -70,47 +72,18 @@ async function setup(state: ClusterState): Promise<void> {
       metadata: { name: cellName(i) },
       spec: { type: "Regional", zone: "hz-a", standbyZones: ["hz-b"] },
     }));
-    const per = SHARDS / CELLS;
     await applyAll(admin, [
       zoneObject("hz-a", { region: "hangzhou" }),
       zoneObject("hz-b", { region: "hangzhou", member: true }),
     ]);
     await applyAll(admin, cells);
     await applyAll(admin, [
-      {
-        apiVersion: "ldc.io/v1alpha1",
-        kind: "ShardingRule",
-        metadata: { name: RULE },
-        spec: {
-          key: { sources: [{ type: "Header", name: "x-user-id" }], pattern: "^[0-9]{4,20}$", onInvalidKey: "Reject" },
-          shards: SHARDS,
-          function: { type: "Digits", from: -3, to: -1 },
-          assignments: cells.map((c, i) => ({ cell: c.metadata.name, shards: `${i * per}-${i * per + per - 1}` })),
-        },
-      },
-      {
-        apiVersion: "ldc.io/v1alpha1",
-        kind: "CellApp",
-        metadata: { name: "account", namespace: APP_NS },
-        spec: {
-          shardingRule: RULE,
-          scope: "Regional",
-          replicas: 1,
-          standbyReplicas: 1,
-          template: {
-            spec: {
-              containers: [
-                {
-                  name: "account",
-                  image: "registry.example.com/bench/account:1.0.0",
-                  ports: [{ containerPort: 8080 }],
-                  resources: { requests: { cpu: "10m", memory: "16Mi" } },
-                },
-              ],
-            },
-          },
-        },
-      },
+      benchRule(
+        RULE,
+        SHARDS,
+        cells.map((c) => c.metadata.name),
+      ),
+      benchApp(APP_NS, RULE),
     ]);
     log(`created 2 Zones, ${CELLS} Cells, 1 ShardingRule (${SHARDS} shards), 1 CellApp`);
   } finally {

@@ -30,6 +30,8 @@ import { clientFor, ensureNamespace, log, numArg } from "./lib/common.ts";
 import {
   ZONE_OF_DC,
   applyAll,
+  benchApp,
+  benchRule,
   createFailover,
   dcOf,
   deployments,
@@ -90,41 +92,12 @@ async function setup(state: ClusterState) {
       metadata: { name: cellName(i) },
       spec: { type: "Regional", zone: A, standbyZones: [B] },
     }));
-    const per = SHARDS / CELLS;
-    const rule = {
-      apiVersion: "ldc.io/v1alpha1",
-      kind: "ShardingRule",
-      metadata: { name: RULE },
-      spec: {
-        key: { sources: [{ type: "Header", name: "x-user-id" }], pattern: "^[0-9]{4,20}$", onInvalidKey: "Reject" },
-        shards: SHARDS,
-        function: { type: "Digits", from: -3, to: -1 },
-        assignments: cells.map((c, i) => ({ cell: c.metadata.name, shards: `${i * per}-${i * per + per - 1}` })),
-      },
-    };
-    const app = {
-      apiVersion: "ldc.io/v1alpha1",
-      kind: "CellApp",
-      metadata: { name: "account", namespace: APP_NS },
-      spec: {
-        shardingRule: RULE,
-        scope: "Regional",
-        replicas: 1,
-        standbyReplicas: 1,
-        template: {
-          spec: {
-            containers: [
-              {
-                name: "account",
-                image: "registry.example.com/bench/account:1.0.0",
-                ports: [{ containerPort: 8080 }],
-                resources: { requests: { cpu: "10m", memory: "16Mi" } },
-              },
-            ],
-          },
-        },
-      },
-    };
+    const rule = benchRule(
+      RULE,
+      SHARDS,
+      cells.map((c) => c.metadata.name),
+    );
+    const app = benchApp(APP_NS, RULE);
     await applyAll(admin, zones);
     await applyAll(admin, cells);
     await applyAll(admin, [rule, app]);

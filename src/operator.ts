@@ -13,7 +13,7 @@ import {
   type OperatorContext,
 } from "./controllers/context.ts";
 import { drillScheduleController } from "./controllers/drillschedule.ts";
-import { autoFailoverController } from "./controllers/autofailover.ts";
+import { AUTOMATION_CONFIGMAP, autoFailoverController } from "./controllers/autofailover.ts";
 import { failoverController } from "./controllers/failover.ts";
 import { routingTableInformer, shardingRuleController } from "./controllers/shardingrule.ts";
 import { nodeInformer, zoneController } from "./controllers/zone.ts";
@@ -98,6 +98,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     drillSchedules: home.informer(LdcResources.DrillSchedule),
   };
   const events = new EventRecorder({ client, reportingController: "ldc-operator", logger: log });
+  const own = {
+    secrets: home.informer<KubeObject & { data?: Record<string, string> }>(Resources.Secret, {
+      namespace: opts.namespace,
+    }),
+    configMaps: home.informer<KubeObject & { data?: Record<string, string> }>(Resources.ConfigMap, {
+      namespace: opts.namespace,
+    }),
+  };
   const ctx: OperatorContext = {
     log,
     namespace: opts.namespace,
@@ -105,6 +113,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     critical,
     registry,
     ldc,
+    own,
     events,
     sidecar: { image: opts.sidecarImage, ...(opts.routingApiUrl ? { routingApiUrl: opts.routingApiUrl } : {}) },
     probeIntervalMs,
@@ -168,13 +177,18 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   });
 
   // Member-cluster kubeconfigs live in Secrets in the operator's namespace.
-  const secrets = home.informer<KubeObject>(Resources.Secret, { namespace: opts.namespace });
+  const secrets = ctx.own.secrets;
   const zonesUsingSecret = (s: KubeObject) =>
     ldc.zones.store
       .list()
       .filter((z: Zone) => z.spec.cluster?.kubeconfigSecretRef.name === s.metadata?.name)
       .forEach((z: Zone) => zones.queue.add(z.metadata.name));
   secrets.on({ add: zonesUsingSecret, update: (_, n) => zonesUsingSecret(n), delete: zonesUsingSecret });
+  // Pausing or resuming automatic failover re-evaluates every zone.
+  const automation = (cm: KubeObject) => {
+    if (cm.metadata?.name === AUTOMATION_CONFIGMAP) ldc.zones.store.keys().forEach((z) => autoFailover.queue.add(z));
+  };
+  own.configMaps.on({ add: automation, update: (_, n) => automation(n), delete: automation });
 
   const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
   server.app.use(createRoutingApi(tables, { authenticate: bearerTokenAuthenticator(opts.routingTokens ?? []) }));
@@ -186,7 +200,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       : {}),
     ...(opts.onLostLeadership ? { onLostLeadership: opts.onLostLeadership } : {}),
   });
-  for (const inf of [...homeInformers, secrets]) manager.addInformer(inf);
+  for (const inf of [...homeInformers, own.secrets, own.configMaps]) manager.addInformer(inf);
   for (const c of controllers) manager.addController(c);
   manager.addReadinessCheck(() => registry.readiness());
   await manager.start();

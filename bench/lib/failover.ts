@@ -118,6 +118,49 @@ export function zoneObject(
   };
 }
 
+/** The benchmarks' user rule: Digits -3..-1 over `shards`, split evenly over `cells` in order. */
+export function benchRule(name: string, shards: number, cells: readonly string[]): AnyObject {
+  const per = shards / cells.length;
+  return {
+    apiVersion: "ldc.io/v1alpha1",
+    kind: "ShardingRule",
+    metadata: { name },
+    spec: {
+      key: { sources: [{ type: "Header", name: "x-user-id" }], pattern: "^[0-9]{4,20}$", onInvalidKey: "Reject" },
+      shards,
+      function: { type: "Digits", from: -3, to: -1 },
+      assignments: cells.map((cell, i) => ({ cell, shards: `${i * per}-${i * per + per - 1}` })),
+    },
+  };
+}
+
+/** One small Regional app of `rule` in every cell (replicas 1, warm standby 1). */
+export function benchApp(namespace: string, rule: string): AnyObject {
+  return {
+    apiVersion: "ldc.io/v1alpha1",
+    kind: "CellApp",
+    metadata: { name: "account", namespace },
+    spec: {
+      shardingRule: rule,
+      scope: "Regional",
+      replicas: 1,
+      standbyReplicas: 1,
+      template: {
+        spec: {
+          containers: [
+            {
+              name: "account",
+              image: "registry.example.com/bench/account:1.0.0",
+              ports: [{ containerPort: 8080 }],
+              resources: { requests: { cpu: "10m", memory: "16Mi" } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
 export async function applyAll(client: KubeClient, objects: readonly AnyObject[], concurrency = 16): Promise<void> {
   await pool(objects, concurrency, async (o) => void (await retry(() => client.apply(o))));
 }

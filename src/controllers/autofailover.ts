@@ -6,13 +6,7 @@
 import type { Failover, Zone } from "../api/index.ts";
 import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
-import {
-  Controller,
-  Resources,
-  type KubeObject,
-  type ReconcileContext,
-  type ReconcileResult,
-} from "../runtime/index.ts";
+import { Controller, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
 import { LdcResources, type OperatorContext } from "./context.ts";
 import { DECIDED_AT } from "./failover.ts";
 
@@ -37,13 +31,8 @@ export function autoFailoverController(ctx: OperatorContext): Controller {
 /** Failovers this process created but its cache may not show yet (never create two). */
 const created = new Map<string, number>();
 
-async function paused(ctx: OperatorContext): Promise<boolean> {
-  const cm = await ctx.home.client.tryGet<KubeObject & { data?: Record<string, string> }>(
-    Resources.ConfigMap,
-    AUTOMATION_CONFIGMAP,
-    ctx.namespace,
-  );
-  return cm?.data?.paused === "true";
+function paused(ctx: OperatorContext): boolean {
+  return ctx.own.configMaps.store.getByName(AUTOMATION_CONFIGMAP, ctx.namespace)?.data?.paused === "true";
 }
 
 async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<ReconcileResult | void> {
@@ -65,7 +54,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
     zones: ctx.ldc.zones.store.list(),
     cells,
     failovers,
-    paused: await paused(ctx),
+    paused: paused(ctx),
   });
   for (const h of decision.held) r.log.info({ cell: h.cell, why: h.why }, "automatic failover held back");
   if (decision.cells.length === 0) {

@@ -13,6 +13,7 @@ import {
   isNotFound,
   statusEqual,
   type Cluster,
+  type Informer,
   type KubeObject,
   type ReconcileContext,
   type ReconcileResult,
@@ -83,11 +84,20 @@ export function cellAppController(ctx: OperatorContext): Controller {
 }
 
 /** Workload informers of a cluster (shared by the CellApp and Zone controllers). */
-export function workloadInformers(cluster: Cluster) {
-  return {
-    deployments: cluster.informer<Obj>(Resources.Deployment, { labelSelector: MANAGED_SELECTOR }),
-    services: cluster.informer<Obj>(Resources.Service, { labelSelector: MANAGED_SELECTOR }),
-  };
+type WorkloadInformers = { deployments: Informer<Obj>; services: Informer<Obj> };
+const workloadInformersOf = new WeakMap<Cluster, WorkloadInformers>();
+
+/** Called per object on the reconcile path: looked up once per cluster. */
+export function workloadInformers(cluster: Cluster): WorkloadInformers {
+  let w = workloadInformersOf.get(cluster);
+  if (!w) {
+    w = {
+      deployments: cluster.informer<Obj>(Resources.Deployment, { labelSelector: MANAGED_SELECTOR }),
+      services: cluster.informer<Obj>(Resources.Service, { labelSelector: MANAGED_SELECTOR }),
+    };
+    workloadInformersOf.set(cluster, w);
+  }
+  return w;
 }
 
 interface Placed {

@@ -5,30 +5,15 @@
 import { statusEqual } from "../runtime/index.ts";
 
 export function covers(observed: unknown, desired: unknown): boolean {
-  // Objects that came from a list carry no apiVersion/kind (only watch events do); the cache
-  // they sit in already fixes the type, so compare from metadata and spec down.
-  if (
-    desired &&
-    typeof desired === "object" &&
-    !Array.isArray(desired) &&
-    ("apiVersion" in desired || "kind" in desired)
-  ) {
-    const { apiVersion: _a, kind: _k, ...rest } = desired as Record<string, unknown>;
-    return coversValue(observed, rest);
-  }
-  return coversValue(observed, desired);
-}
-
-function coversValue(observed: unknown, desired: unknown): boolean {
   if (desired === undefined || desired === null) return true;
   if (Array.isArray(desired)) {
     if (!Array.isArray(observed) || observed.length !== desired.length) return false;
-    return desired.every((d, i) => coversValue(observed[i], d));
+    return desired.every((d, i) => covers(observed[i], d));
   }
   if (typeof desired === "object") {
     if (typeof observed !== "object" || observed === null || Array.isArray(observed)) return false;
     const o = observed as Record<string, unknown>;
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => coversValue(o[k], v));
+    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => covers(o[k], v));
   }
   // Primitives: "2" and 2 are the same quantity or port to the API server.
   return String(observed) === String(desired);

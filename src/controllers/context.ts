@@ -38,6 +38,12 @@ export interface LdcInformers {
   drillSchedules: Informer<DrillSchedule & KubeObject>;
 }
 
+/** Objects of the operator's own namespace, cached: member-cluster kubeconfig Secrets, the automation ConfigMap. */
+export interface OwnNamespaceInformers {
+  secrets: Informer<KubeObject & { data?: Record<string, string> }>;
+  configMaps: Informer<KubeObject & { data?: Record<string, string> }>;
+}
+
 export interface OperatorContext {
   log: Logger;
   /** The operator's own namespace: leases, member-cluster kubeconfig Secrets. */
@@ -51,6 +57,7 @@ export interface OperatorContext {
   critical: KubeClient;
   registry: ClusterRegistry;
   ldc: LdcInformers;
+  own: OwnNamespaceInformers;
   events: EventRecorder;
   sidecar: SidecarSettings;
   /** Member-cluster probe period: Unreachable counts from the last successful probe. */

@@ -86,11 +86,12 @@ async function reconcileRule(
 
   // The epoch: unchanged content keeps it; a change takes one above all ever seen.
   const hash = resolved.table.contentHash;
-  const seen = publishedEpochs(ctx, rule.metadata.name);
   const current = store.get(rule.metadata.name);
-  if (current) seen.push(current.epoch);
-  const epoch = chooseEpoch(hash, rule.status ?? {}, seen);
-  if (epoch !== rule.status?.epoch || hash !== rule.status?.tableHash) {
+  if (rule.status?.epoch === undefined || hash !== rule.status.tableHash) {
+    // Only a change needs the epochs published anywhere (a scan of every cluster's cache).
+    const seen = publishedEpochs(ctx, rule.metadata.name);
+    if (current) seen.push(current.epoch);
+    const epoch = chooseEpoch(hash, rule.status ?? {}, seen);
     // Record before publishing: a conflicting writer (another leader) makes this fail and retry.
     try {
       await ctx.critical.update(
@@ -106,7 +107,9 @@ async function reconcileRule(
     return; // the status update re-triggers this key with fresh state
   }
 
-  const table = buildTable(routingInput(rule, cells, zones, epoch));
+  const epoch = rule.status.epoch;
+  // Same content, same epoch: the table in the store is this one (no second build).
+  const table = current?.epoch === epoch ? current : buildTable(routingInput(rule, cells, zones, epoch));
   if (!current || current.epoch < epoch) {
     store.publish(table);
     const change = current ? summarizeDiff(diffTables(current, table)) : ownershipSummary(table);

@@ -180,11 +180,7 @@ async function connectMember(ctx: OperatorContext, zone: Zone): Promise<string |
   if (ref.namespace !== ctx.namespace) {
     return `spec.cluster.kubeconfigSecretRef.namespace is ${ref.namespace}, but the operator reads Secrets only in its own namespace ${ctx.namespace}: move the Secret there`;
   }
-  const secret = await ctx.home.client.tryGet<KubeObject & { data?: Record<string, string> }>(
-    Resources.Secret,
-    ref.name,
-    ref.namespace,
-  );
+  const secret = ctx.own.secrets.store.getByName(ref.name, ref.namespace);
   if (!secret)
     return `Secret ${ref.namespace}/${ref.name} (spec.cluster.kubeconfigSecretRef) does not exist: create it with the member cluster's kubeconfig under key "${ref.key}"`;
   const data = secret.data?.[ref.key];

@@ -1,5 +1,6 @@
 // Status conditions as metav1.Condition, with apimachinery's SetStatusCondition
 // semantics: lastTransitionTime moves only when the status flips.
+import { getCondition, setCondition as setApiCondition } from "../api/conditions.ts";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
 
@@ -21,7 +22,7 @@ export function rfc3339(d: Date = new Date()): string {
 }
 
 export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
+  return getCondition(conditions, type);
 }
 
 export function isTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
@@ -33,30 +34,17 @@ export function isFalse(conditions: readonly Condition[] | undefined, type: stri
 }
 
 /**
- * Return `conditions` with `c` set (a new array; the input is not changed).
- * A new condition, or one whose status flips, gets lastTransitionTime = now;
- * otherwise the previous lastTransitionTime is kept while reason, message
- * and observedGeneration are updated.
+ * Return `conditions` with `c` set (the input is not changed): one
+ * implementation, the API's (src/api/conditions.ts), with an optional message
+ * and clock. A new condition, or one whose status flips, gets
+ * lastTransitionTime = now; otherwise it keeps the previous one.
  */
 export function setCondition(
   conditions: readonly Condition[] | undefined,
   c: NewCondition,
   now: Date = new Date(),
 ): Condition[] {
-  const list = [...(conditions ?? [])];
-  const i = list.findIndex((x) => x.type === c.type);
-  const prev = i >= 0 ? list[i] : undefined;
-  const next: Condition = {
-    type: c.type,
-    status: c.status,
-    reason: c.reason,
-    message: c.message ?? "",
-    lastTransitionTime: prev && prev.status === c.status ? prev.lastTransitionTime : rfc3339(now),
-    ...(c.observedGeneration !== undefined ? { observedGeneration: c.observedGeneration } : {}),
-  };
-  if (i >= 0) list[i] = next;
-  else list.push(next);
-  return list;
+  return setApiCondition(conditions, { ...c, message: c.message ?? "" }, now);
 }
 
 /** Return `conditions` without the condition of `type`. */

@@ -65,6 +65,12 @@ describe("KubeClient", () => {
     });
     expect(first.items).toHaveLength(2);
     expect(first.metadata.continue).toBeTruthy();
+    // List items come without apiVersion/kind from the API server; the client restores them,
+    // so cached objects look alike whether they came from a list or a watch.
+    expect(first.items.map((i) => [i.apiVersion, i.kind])).toEqual([
+      ["v1", "ConfigMap"],
+      ["v1", "ConfigMap"],
+    ]);
     const all = await client.listAll<ConfigMap>(Resources.ConfigMap, {
       namespace: ns,
       labelSelector: "page=yes",

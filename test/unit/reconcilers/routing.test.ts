@@ -116,7 +116,7 @@ describe("MessageCoalescer", () => {
 });
 
 describe("covers", () => {
-  it("compares what the operator sets, also against listed objects that carry no apiVersion/kind", async () => {
+  it("compares what the operator sets, ignoring what the API server or others add", async () => {
     const { covers } = await import("../../../src/controllers/compare.ts");
     const desired = {
       apiVersion: "apps/v1",
@@ -124,12 +124,15 @@ describe("covers", () => {
       metadata: { name: "a", labels: { x: "1" } },
       spec: { replicas: 2 },
     };
+    // As the cache holds it (KubeClient.list restores apiVersion/kind on list items).
     const listed = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
       metadata: { name: "a", labels: { x: "1", extra: "y" }, uid: "u" },
       spec: { replicas: 2, paused: false },
     };
     expect(covers(listed, desired)).toBe(true);
     expect(covers({ ...listed, spec: { replicas: 3 } }, desired)).toBe(false);
-    expect(covers({ metadata: { name: "a", labels: {} }, spec: { replicas: 2 } }, desired)).toBe(false);
+    expect(covers({ ...listed, metadata: { name: "a", labels: {} } }, desired)).toBe(false);
   });
 });
