@@ -3,7 +3,7 @@
 # directory outside the repo, keyed by version, and reuses them when present:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
 #   etcd (go.etcd.io/etcd/server/v3), kwok (+ its stage files), helm,
-#   kube-score (lints the rendered Helm chart)
+#   kube-score (lints the rendered Helm chart), fortio (load for bench/sidecar-overhead.ts)
 # Nothing is downloaded except Go modules through the Go module proxy.
 #
 # Usage: hack/build-tools.sh            build what is missing, print the bin dir
@@ -116,7 +116,7 @@ build_etcd() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
-# ----------------------------------- kwok, helm, kube-score (go install works)
+# ------------------------- kwok, helm, kube-score, fortio (go install works)
 build_go_install() {
   local name=$1 version=$2 pkg=$3 ldflags=$4
   local out="$CACHE_DIR/bin/$name-$version"
@@ -148,5 +148,7 @@ build_go_install kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/
 build_kwok_stages
 build_go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 build_go_install kube-score "$KUBE_SCORE_VERSION" github.com/zegl/kube-score/cmd/kube-score "-X main.version=$KUBE_SCORE_VERSION"
+# fortio reads its version from the module's build info (go install @version): no -X needed.
+build_go_install fortio "$FORTIO_VERSION" fortio.org/fortio ""
 
 log "all tools ready in $CACHE_DIR/bin ($(( $(date +%s) - START_ALL ))s)"

@@ -1,5 +1,7 @@
 // Locates the pinned control-plane binaries built by hack/build-tools.sh, and
-// builds them (with progress on stderr) when they are missing.
+// builds them (with progress on stderr) when they are missing. fortio (the
+// load generator of bench/sidecar-overhead.ts) is built by the same script
+// but is not part of the control plane: requireFortio() only checks for it.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -15,6 +17,7 @@ export interface Versions {
   KWOK_VERSION: string;
   HELM_VERSION: string;
   KUBE_SCORE_VERSION: string;
+  FORTIO_VERSION: string;
 }
 
 export function readVersions(): Versions {
@@ -44,6 +47,8 @@ export interface ToolPaths {
   helm: string;
   /** Lints rendered manifests (the Helm chart). */
   kubeScore: string;
+  /** HTTP load generator (bench/sidecar-overhead.ts); not part of missingTools(). */
+  fortio: string;
   /** Directories to put first on PATH so `kubectl` and `helm` are the pinned ones. */
   binDirs: string[];
 }
@@ -56,6 +61,7 @@ export function toolPaths(): ToolPaths {
   const kwok = path.join(bin, `kwok-${v.KWOK_VERSION}`);
   const helm = path.join(bin, `helm-${v.HELM_VERSION}`);
   const kubeScore = path.join(bin, `kube-score-${v.KUBE_SCORE_VERSION}`);
+  const fortio = path.join(bin, `fortio-${v.FORTIO_VERSION}`);
   return {
     kubeApiserver: path.join(k8s, "kube-apiserver"),
     kubeControllerManager: path.join(k8s, "kube-controller-manager"),
@@ -66,6 +72,7 @@ export function toolPaths(): ToolPaths {
     kwokStagesDir: path.join(kwok, "stages"),
     helm: path.join(helm, "helm"),
     kubeScore: path.join(kubeScore, "kube-score"),
+    fortio: path.join(fortio, "fortio"),
     binDirs: [k8s, helm, kwok, etcd],
   };
 }
@@ -101,4 +108,16 @@ export function ensureTools(): ToolPaths {
   const still = missingTools(paths);
   if (still.length > 0) throw new Error(`hack/build-tools.sh finished but these are missing: ${still.join(", ")}`);
   return paths;
+}
+
+/** The pinned fortio binary; throws, naming the fix, when it has not been built. */
+export function requireFortio(): string {
+  const p = toolPaths().fortio;
+  if (!existsSync(p)) {
+    throw new Error(
+      `fortio ${readVersions().FORTIO_VERSION} is not built (${p} is missing): run hack/build-tools.sh, ` +
+        "which builds it from the Go module proxy in about a minute (and reuses the control plane binaries already built)",
+    );
+  }
+  return p;
 }

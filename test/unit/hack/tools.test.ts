@@ -10,6 +10,7 @@ describe("hack tooling", () => {
     expect(v.KWOK_VERSION).toMatch(/^v\d+\.\d+\.\d+$/);
     expect(v.HELM_VERSION).toMatch(/^v3\.\d+\.\d+$/);
     expect(v.KUBE_SCORE_VERSION).toMatch(/^v\d+\.\d+\.\d+$/);
+    expect(v.FORTIO_VERSION).toMatch(/^v1\.66\.\d+$/);
   });
 
   it("keys the binary cache by version, outside the repo", () => {
@@ -19,6 +20,7 @@ describe("hack tooling", () => {
     expect(paths.etcd).toContain(`etcd-${v.ETCD_VERSION}`);
     expect(paths.helm).toContain(`helm-${v.HELM_VERSION}`);
     expect(paths.kubeScore).toContain(`kube-score-${v.KUBE_SCORE_VERSION}`);
+    expect(paths.fortio).toContain(`fortio-${v.FORTIO_VERSION}`);
     expect(paths.kubectl.startsWith(process.cwd() + "/")).toBe(false);
   });
 
