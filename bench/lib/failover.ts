@@ -210,6 +210,12 @@ export interface SidecarSpec {
 
 /** In-process sidecars long-polling the operator's routing API and acking with the bench token. */
 export async function startSidecars(apiUrl: string, specs: readonly SidecarSpec[]): Promise<Sidecar[]> {
+  // LDC_SIDECAR_LOG_LEVEL=info logs every table taken, for timelines.
+  const logFile = path.join(REPO_DIR, ".ldc", "bench-logs", "sidecars.log");
+  const logger = pino(
+    { level: process.env.LDC_SIDECAR_LOG_LEVEL ?? "warn", base: { component: "ldc-sidecar" } },
+    pino.destination({ dest: logFile, append: false, mkdir: true, sync: false }),
+  );
   return Promise.all(
     specs.map((s, i) =>
       startSidecar(
@@ -225,7 +231,7 @@ export async function startSidecars(apiUrl: string, specs: readonly SidecarSpec[
           peers: s.peers ?? {},
           shutdownGraceSeconds: 1,
         }),
-        { backoffMinMs: 50, backoffMaxMs: 1000 },
+        { backoffMinMs: 50, backoffMaxMs: 1000, logger: logger.child({ sidecar: `bench-${i}` }) },
       ),
     ),
   );

@@ -5,9 +5,8 @@
 // Nothing in the lost zone is deleted; it is not failed back automatically.
 import type { Failover, Zone } from "../api/index.ts";
 import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
-import { effectiveCells } from "../reconcilers/failover.ts";
 import { Controller, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
-import { LdcResources, type OperatorContext } from "./context.ts";
+import { currentCells, LdcResources, type OperatorContext } from "./context.ts";
 import { DECIDED_AT } from "./failover.ts";
 
 export const AUTOMATION_CONFIGMAP = "ldc-automation";
@@ -40,7 +39,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   if (!zone) return;
   const now = new Date();
   const failovers = ctx.ldc.failovers.store.list() as Failover[];
-  const cells = effectiveCells(ctx.ldc.cells.store.list(), failovers);
+  const cells = currentCells(ctx);
   const trigger =
     zone.status?.phase === "Unreachable" ||
     cells.some(

@@ -15,7 +15,7 @@ import {
   type ShardRange,
 } from "../api/index.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
-import { effectiveCells } from "../reconcilers/failover.ts";
+import { effectiveCells, isFailingBack } from "../reconcilers/failover.ts";
 import {
   Controller,
   fieldManager,
@@ -39,6 +39,10 @@ export const FAILOVER_FIELD_MANAGER = fieldManager("failover");
  */
 const OWNED = ["observedGeneration", "phase", "shards", "shardCount", "conditions", "failoverRef"] as const;
 
+function isFinished(f: Failover): boolean {
+  return ["Succeeded", "Failed", "RolledBack", "Aborted"].includes(f.status?.phase ?? "");
+}
+
 export function cellController(ctx: OperatorContext): Controller {
   const controller = new Controller({
     name: "cell",
@@ -60,8 +64,19 @@ export function cellController(ctx: OperatorContext): Controller {
     ctx.ldc.rules,
     (rule) => (rule as unknown as ShardingRule).spec?.assignments?.map((a) => a.cell) ?? [],
   );
+  // A Cell's status shows a Failover only as failoverRef/FailingOver, set while it
+  // runs: its cells need a look when it starts, claims cells or ends, not on
+  // every step (each step would otherwise re-check 1,000 cells).
+  const lastSeen = new Map<string, string>();
   controller.watch(ctx.ldc.failovers, (fo) => {
     const f = fo as unknown as Failover;
+    const name = f.metadata?.name ?? "";
+    const shape = `${f.metadata?.uid}/${f.status?.phase}/${f.status?.cells?.length ?? 0}/${isFailingBack(f)}`;
+    // The cache drops an object before its delete event is mapped.
+    const gone = ctx.ldc.failovers.store.get(name) === undefined;
+    if (!gone && lastSeen.get(name) === shape) return [];
+    if (gone || isFinished(f)) lastSeen.delete(name);
+    else lastSeen.set(name, shape);
     const named = [...(f.status?.cells ?? []).map((c) => c.cell), ...(f.spec?.target?.cells ?? [])];
     const zone = f.spec?.target?.zone;
     const inZone = zone

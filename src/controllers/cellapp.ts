@@ -5,7 +5,6 @@
 import { createHash } from "node:crypto";
 import { setCondition, validateCellApp, type CellApp, type Condition } from "../api/index.ts";
 import { cellAppStatusCells, planCellApp, type ObservedDeployment } from "../reconcilers/cellapp.ts";
-import { effectiveCells } from "../reconcilers/failover.ts";
 import { CELLAPP_FINALIZER, Labels, MANAGED_BY } from "../reconcilers/naming.ts";
 import {
   Controller,
@@ -19,7 +18,7 @@ import {
   type ReconcileResult,
 } from "../runtime/index.ts";
 import { covers, MessageCoalescer } from "./compare.ts";
-import { clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
+import { clusterOfZone, currentCells, LdcResources, type OperatorContext } from "./context.ts";
 
 type Obj = KubeObject & Record<string, unknown>;
 const MANAGED_SELECTOR = `${Labels.managedBy}=${MANAGED_BY}`;
@@ -117,7 +116,7 @@ async function reconcileCellApp(
   const now = new Date();
   const zones = ctx.ldc.zones.store.list();
   // Running Failovers warm up destinations and move active sides.
-  const cells = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list());
+  const cells = currentCells(ctx);
 
   if (app.metadata.deletionTimestamp) return finalize(ctx, app, r);
   if (!app.metadata.finalizers?.includes(CELLAPP_FINALIZER)) {

@@ -14,6 +14,7 @@
 import { parseDuration, setCondition, type Cell, type Failover, type FailoverStep } from "../api/index.ts";
 import { activeZoneOf, cellsInScope, planCellApp } from "../reconcilers/cellapp.ts";
 import {
+  describeMoves,
   effectiveCells,
   isBeforeSwitch,
   isFailingBack,
@@ -33,7 +34,7 @@ import {
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { ACK_WARMUP_MS, clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
+import { ACK_WARMUP_MS, clusterOfZone, currentCells, LdcResources, type OperatorContext } from "./context.ts";
 
 type FailoverObj = Failover & KubeObject;
 type Status = NonNullable<Failover["status"]>;
@@ -42,6 +43,7 @@ type StepRecord = NonNullable<Status["steps"]>[number];
 /** Annotation with the decision time (ms since epoch), set by whoever creates a Failover; RTO counts from it. */
 export const DECIDED_AT = "ldc.io/decided-at";
 const POLL_MS = 50;
+const MESSAGE_INTERVAL_MS = 1000;
 const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
 
 export function isRunning(fo: Failover): boolean {
@@ -49,6 +51,7 @@ export function isRunning(fo: Failover): boolean {
 }
 
 export function failoverController(ctx: OperatorContext, tables: TableStore): Controller {
+  const mem = new FailoverMemory();
   const controller = new Controller({
     name: "failover",
     kind: "Failover",
@@ -56,7 +59,7 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
     // Failovers in one place, so two never act on the same cell at once.
     workers: 1,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileFailover(ctx, tables, key, r),
+    reconcile: (key, r) => reconcileFailover(ctx, tables, mem, key, r),
   });
   const running = () =>
     ctx.ldc.failovers.store
@@ -68,10 +71,60 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
   controller.watch(ctx.ldc.zones, running);
   controller.watch(ctx.ldc.rules, running);
   controller.watch(ctx.ldc.apps, running);
-  // A newly published table may be what a step waits for.
+  // A newly published table, or a sidecar's ack, may be what a step waits for.
   tables.subscribe(() => running().forEach((k) => controller.queue.add(k)));
+  tables.subscribeAcks(() => running().forEach((k) => controller.queue.add(k)));
   return controller;
 }
+
+/**
+ * What this process knows of its own writes before its cache does (the
+ * controller has one worker, so nothing here races).
+ */
+class FailoverMemory {
+  /** Cells claimed by a Preflight this process wrote, by Failover: the next Failover's Preflight must see them. */
+  readonly claims = new Map<string, ReadonlySet<string>>();
+  /** When each Failover's wait message was last written. */
+  readonly messageWrites = new Map<string, number>();
+  /** The last status this process wrote per Failover, and the version it replaced. */
+  readonly written = new Map<string, { replaced: string; obj: FailoverObj }>();
+
+  /**
+   * The Failover as of our last write while the cache still shows the version
+   * that write replaced: a reconcile right after a write (a sidecar's ack)
+   * would otherwise redo the step, repeat its Event and lose a conflict.
+   */
+  fresh(key: string, cached: FailoverObj): FailoverObj {
+    const w = this.written.get(key);
+    if (w && w.replaced === cached.metadata.resourceVersion) return w.obj;
+    this.written.delete(key);
+    return cached;
+  }
+
+  forget(key: string): void {
+    this.claims.delete(key);
+    this.messageWrites.delete(key);
+    this.written.delete(key);
+  }
+}
+
+/**
+ * Steps whose check only reads the world: when the previous step completes,
+ * the same reconcile checks them at once and, if they are already done (a warm
+ * standby, a zero write freeze, sidecars that acked before this reconcile),
+ * moves on, so one status write records several steps. ScaleDownOld writes
+ * to every Cell and Done ends the Failover: those run after a write of their own.
+ */
+const CHAINABLE = new Set<FailoverStep>([
+  "Preflight",
+  "ScaleUpStandby",
+  "Freeze",
+  "WaitReplication",
+  "Switch",
+  "WaitAcknowledge",
+  "DrillWait",
+  "Failback",
+]);
 
 function iso(d: Date): string {
   return d.toISOString();
@@ -90,64 +143,112 @@ interface StepOutcome {
 async function reconcileFailover(
   ctx: OperatorContext,
   tables: TableStore,
+  mem: FailoverMemory,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
-  const fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
-  if (!fo) return;
-  const st: Status = fo.status ?? {};
+  const cached = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
+  let fo = cached && mem.fresh(key, cached);
+  if (!fo || TERMINAL.has(fo.status?.phase ?? "")) {
+    mem.forget(key);
+    return;
+  }
   const now = new Date();
-  if (TERMINAL.has(st.phase ?? "")) return;
+  // Steps completed in this reconcile, not yet written.
+  let advanced = false;
 
   // First sight: record the decision time and start Preflight.
-  if (st.phase !== "Running") {
+  if (fo.status?.phase !== "Running") {
     const decided = Number(fo.metadata.annotations?.[DECIDED_AT]);
     const start = Number.isFinite(decided) && decided > 0 ? new Date(decided) : now;
-    return writeStatus(ctx, fo, {
-      ...st,
-      observedGeneration: fo.metadata.generation,
-      phase: "Running",
-      step: "Preflight",
-      startTime: iso(start),
-      steps: [{ name: "Preflight", phase: "Running", startTime: iso(now) }],
-      message: "preflight: checking the destination zones",
-    });
+    fo = {
+      ...fo,
+      status: {
+        ...fo.status,
+        observedGeneration: fo.metadata.generation,
+        phase: "Running",
+        step: "Preflight",
+        startTime: iso(start),
+        steps: [{ name: "Preflight", phase: "Running", startTime: iso(now) }],
+        message: "preflight: checking the destination zones",
+      },
+    };
+    advanced = true;
   }
-
-  const step = st.step!;
-  const back = isFailingBack(fo);
-  const current = (st.steps ?? []).at(-1);
-  const stepStart = current?.startTime ? Date.parse(current.startTime) : now.getTime();
-  const stepTimeoutMs = parseDuration(fo.spec.timeouts?.step ?? "2m");
 
   // Abort: before the switch, roll back; in a drill's wait, fail back now.
   if (fo.spec.abort) {
-    if (isBeforeSwitch(step) && !back)
+    const step = fo.status!.step!;
+    if (isBeforeSwitch(step) && !isFailingBack(fo))
       return finish(
         ctx,
+        mem,
         fo,
         "Aborted",
         `aborted at ${step}: the cells stay where they were; routing returns to the previous owners`,
         r,
       );
-    if (step === "DrillWait") return advance(ctx, fo, { message: "aborted: failing back now" }, r);
+    if (step === "DrillWait") return advance(ctx, mem, fo, { message: "aborted: failing back now" }, r);
   }
 
-  let outcome: StepOutcome;
-  try {
-    outcome = await runStep(ctx, tables, fo, step, back, now);
-  } catch (err) {
-    if (isConflict(err)) return { requeue: true };
-    throw err;
+  for (;;) {
+    const st: Status = fo.status!;
+    const step = st.step!;
+    const back = isFailingBack(fo);
+    let outcome: StepOutcome;
+    try {
+      outcome = await runStep(ctx, tables, mem, fo, step, back, now);
+    } catch (err) {
+      if (isConflict(err)) return { requeue: true };
+      throw err;
+    }
+    if (outcome.fail) {
+      // Record what completed first; the next reconcile fails from persisted state.
+      if (advanced) return (await writeStatus(ctx, mem, fo, st)) ?? { requeue: true };
+      return fail(ctx, mem, fo, step, outcome.fail, r);
+    }
+    if (outcome.done) {
+      const next = nextStatus(fo, outcome.done, now);
+      // Not awaited: an Event waits behind the client's rate limiter, the failover must not.
+      void ctx.events.normal(fo, `${step}Done`, outcome.done.message);
+      r.log.info({ step, next: next.step, message: outcome.done.message }, "failover step done");
+      if (next.step === "Done" || !CHAINABLE.has(next.step!) || fo.spec.abort) {
+        return advance(ctx, mem, fo, outcome.done, r);
+      }
+      fo = { ...fo, status: next };
+      advanced = true;
+      continue;
+    }
+    // Waiting.
+    if (advanced) {
+      const waiting = outcome.waitMessage ? { ...st, message: outcome.waitMessage } : st;
+      return writeStatus(ctx, mem, fo, waiting);
+    }
+    return wait(ctx, mem, fo, step, outcome, now, r);
   }
-  if (outcome.fail) return fail(ctx, fo, step, outcome.fail, r);
-  if (outcome.done) return advance(ctx, fo, outcome.done, r);
-  // Waiting: give up at the step timeout (DrillWait has its own clock).
+}
+
+/** A step is not done yet: give up at its timeout, else say what it waits for and look again. */
+async function wait(
+  ctx: OperatorContext,
+  mem: FailoverMemory,
+  fo: FailoverObj,
+  step: FailoverStep,
+  outcome: StepOutcome,
+  now: Date,
+  r: ReconcileContext,
+): Promise<ReconcileResult | void> {
+  const st = fo.status!;
+  const current = (st.steps ?? []).at(-1);
+  const stepStart = current?.startTime ? Date.parse(current.startTime) : now.getTime();
+  const stepTimeoutMs = parseDuration(fo.spec.timeouts?.step ?? "2m");
+  // DrillWait has its own clock.
   if (step !== "DrillWait" && now.getTime() - stepStart > stepTimeoutMs) {
     if (step === "WaitAcknowledge") {
       // The switch is done and cannot be undone by a rollback: finish, say who lagged.
       return advance(
         ctx,
+        mem,
         fo,
         {
           message: `not every sidecar acknowledged the switch within ${fo.spec.timeouts?.step ?? "2m"}: ${outcome.waitMessage ?? ""}`,
@@ -157,14 +258,25 @@ async function reconcileFailover(
     }
     return fail(
       ctx,
+      mem,
       fo,
       step,
       `timed out after ${fo.spec.timeouts?.step ?? "2m"}: ${outcome.waitMessage ?? "waiting"}`,
       r,
     );
   }
-  if (outcome.waitMessage && outcome.waitMessage !== st.message) {
-    await writeStatus(ctx, fo, { ...st, message: outcome.waitMessage });
+  // Progress for `kubectl ldc drill status`, at most once a second and not in a
+  // step's first second: each write wakes every controller watching Failovers,
+  // which would slow down the very step being waited for.
+  const name = fo.metadata.name;
+  if (
+    outcome.waitMessage &&
+    outcome.waitMessage !== st.message &&
+    now.getTime() - stepStart >= MESSAGE_INTERVAL_MS &&
+    now.getTime() - (mem.messageWrites.get(name) ?? 0) >= MESSAGE_INTERVAL_MS
+  ) {
+    mem.messageWrites.set(name, now.getTime());
+    await writeStatus(ctx, mem, fo, { ...st, message: outcome.waitMessage });
   }
   return { requeueAfter: outcome.waitMs ?? POLL_MS };
 }
@@ -172,6 +284,7 @@ async function reconcileFailover(
 async function runStep(
   ctx: OperatorContext,
   tables: TableStore,
+  mem: FailoverMemory,
   fo: FailoverObj,
   step: FailoverStep,
   back: boolean,
@@ -181,9 +294,9 @@ async function runStep(
   const moves = legMoves((st.cells ?? []) as Move[], back);
   switch (step) {
     case "Preflight":
-      return preflight(ctx, fo);
+      return preflight(ctx, mem, fo);
     case "Failback":
-      return { done: { message: `failing back: ${moves.map((m) => `${m.cell} ${m.from}->${m.to}`).join(", ")}` } };
+      return { done: { message: `failing back: ${describeMoves(moves)}` } };
     case "ScaleUpStandby":
       return standbyReady(ctx, fo, moves);
     case "Freeze": {
@@ -280,23 +393,28 @@ async function runStep(
   }
 }
 
-function preflight(ctx: OperatorContext, fo: FailoverObj): StepOutcome {
+function preflight(ctx: OperatorContext, mem: FailoverMemory, fo: FailoverObj): StepOutcome {
   const cells = ctx.ldc.cells.store.list();
   const zones = ctx.ldc.zones.store.list();
   const plan = planMoves(fo.spec, effectiveCells(cells, otherFailovers(ctx, fo)), zones);
   if (plan.problems.length) return { fail: plan.problems.join("; ") };
-  // Two failovers never act on the same cell at once.
-  const busy = otherFailovers(ctx, fo)
-    .filter((o) => o.status?.phase === "Running")
-    .flatMap((o) =>
-      (o.status?.cells ?? [])
-        .filter((c) => plan.moves.some((m) => m.cell === c.cell))
-        .map((c) => `${c.cell} (Failover ${o.metadata.name})`),
-    );
+  // Two failovers never act on the same cell at once: the claims in the cache,
+  // and those this process wrote that the cache may not show yet.
+  const moving = new Set(plan.moves.map((m) => m.cell));
+  const claimedBy = new Map<string, ReadonlySet<string>>(mem.claims);
+  for (const o of otherFailovers(ctx, fo)) {
+    if (o.status?.phase === "Running" && o.status.cells?.length)
+      claimedBy.set(o.metadata.name, new Set(o.status.cells.map((c) => c.cell)));
+  }
+  claimedBy.delete(fo.metadata.name);
+  const busy: string[] = [];
+  for (const [name, claimed] of claimedBy) {
+    for (const c of claimed) if (moving.has(c)) busy.push(`${c} (Failover ${name})`);
+  }
   if (busy.length) return { waitMs: 1000, waitMessage: `waiting: another failover is moving ${busy.join(", ")}` };
   return {
     done: {
-      message: `moving ${plan.moves.map((m) => `${m.cell} ${m.from}->${m.to}`).join(", ")}`,
+      message: `moving ${describeMoves(plan.moves)}`,
       status: { cells: plan.moves, epochs: { before: maxEpoch(ctx, plan.moves) } },
     },
   };
@@ -322,7 +440,7 @@ function maxEpoch(ctx: OperatorContext, moves: readonly Move[]): number {
 /** The destination's Deployments of every app of every moving cell are Ready at full size. */
 function standbyReady(ctx: OperatorContext, fo: FailoverObj, moves: readonly Move[]): StepOutcome {
   const zones = ctx.ldc.zones.store.list();
-  const cells = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list());
+  const cells = currentCells(ctx);
   const notReady: string[] = [];
   for (const app of ctx.ldc.apps.store.list()) {
     const plan = planCellApp({ app, cells, zones, sidecar: ctx.sidecar });
@@ -350,7 +468,7 @@ function standbyReady(ctx: OperatorContext, fo: FailoverObj, moves: readonly Mov
       waitMs: 250,
       waitMessage: `scaling up the destination: ${notReady.slice(0, 5).join(", ")}${notReady.length > 5 ? ` (+${notReady.length - 5})` : ""}`,
     };
-  return { done: { message: `the destination is ready: ${moves.map((m) => `${m.cell}@${m.to}`).join(", ")}` } };
+  return { done: { message: `the destination is ready for ${describeMoves(moves)}` } };
 }
 
 /** The tables of the rules routing to the moving cells. */
@@ -477,62 +595,79 @@ function legSteps(fo: Failover, back: boolean): StepRecord[] {
   return back ? steps.slice(i + 1) : steps.slice(0, i);
 }
 
-async function advance(
-  ctx: OperatorContext,
-  fo: FailoverObj,
-  done: NonNullable<StepOutcome["done"]>,
-  r: ReconcileContext,
-): Promise<ReconcileResult | void> {
+/** The status once the current step is done: the step recorded, the next one started. */
+function nextStatus(fo: FailoverObj, done: NonNullable<StepOutcome["done"]>, now: Date): Status {
   const st = fo.status!;
-  const now = new Date();
   const step = st.step!;
   const back = isFailingBack(fo) || step === "Failback";
   const next = fo.spec.abort && step === "DrillWait" ? "Failback" : nextStep(step, fo.spec.type === "Drill", back);
   const steps = (st.steps ?? []).map((s, i, all) =>
     i === all.length - 1 ? { ...s, phase: "Succeeded" as const, endTime: iso(now), message: done.message } : s,
   );
-  await ctx.events.normal(fo, `${step}Done`, done.message);
-  r.log.info({ step, next, message: done.message }, "failover step done");
-  if (next === "Done") {
+  return {
+    ...st,
+    ...(done.status ?? {}),
+    step: next,
+    steps: next === "Done" ? steps : [...steps, { name: next, phase: "Running", startTime: iso(now) }],
+    message: `${next}: ${done.message}`,
+  };
+}
+
+async function advance(
+  ctx: OperatorContext,
+  mem: FailoverMemory,
+  fo: FailoverObj,
+  done: NonNullable<StepOutcome["done"]>,
+  r: ReconcileContext,
+): Promise<ReconcileResult | void> {
+  const st = fo.status!;
+  const now = new Date();
+  const back = isFailingBack(fo) || st.step === "Failback";
+  const next = nextStatus(fo, done, now);
+  if (next.step === "Done") {
     await recordActiveZones(ctx, fo, legMoves((st.cells ?? []) as Move[], back), now);
     return finishWith(
       ctx,
+      mem,
       fo,
-      { ...st, ...(done.status ?? {}), steps },
+      { ...st, ...(done.status ?? {}), steps: next.steps },
       fo.spec.abort ? "Aborted" : "Succeeded",
       fo.spec.abort ? "aborted: the drill failed back early" : `done: ${done.message}`,
       r,
     );
   }
-  return writeStatus(ctx, fo, {
-    ...st,
-    ...(done.status ?? {}),
-    step: next,
-    steps: [...steps, { name: next, phase: "Running", startTime: iso(now) }],
-    message: `${next}: ${done.message}`,
-  });
+  return writeStatus(ctx, mem, fo, next);
 }
 
 async function fail(
   ctx: OperatorContext,
+  mem: FailoverMemory,
   fo: FailoverObj,
   step: FailoverStep,
   why: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
   const back = isFailingBack(fo);
-  if (step === "Preflight") return finish(ctx, fo, "Failed", `preflight failed: ${why}`, r);
+  if (step === "Preflight") return finish(ctx, mem, fo, "Failed", `preflight failed: ${why}`, r);
   if (isBeforeSwitch(step)) {
     const where = back
       ? "the cells stay in the drill's destination; start a new Failover to bring them home"
       : "the cells stay where they were";
-    return finish(ctx, fo, "RolledBack", `${step} failed: ${why}; rolled back to the previous routing (${where})`, r);
+    return finish(
+      ctx,
+      mem,
+      fo,
+      "RolledBack",
+      `${step} failed: ${why}; rolled back to the previous routing (${where})`,
+      r,
+    );
   }
-  return finish(ctx, fo, "Failed", `${step} failed: ${why}`, r);
+  return finish(ctx, mem, fo, "Failed", `${step} failed: ${why}`, r);
 }
 
 async function finish(
   ctx: OperatorContext,
+  mem: FailoverMemory,
   fo: FailoverObj,
   phase: "Failed" | "RolledBack" | "Aborted",
   message: string,
@@ -546,11 +681,12 @@ async function finish(
       : s,
   );
   await ctx.events.warning(fo, phase, message);
-  return finishWith(ctx, fo, { ...st, steps }, phase, message, r);
+  return finishWith(ctx, mem, fo, { ...st, steps }, phase, message, r);
 }
 
 async function finishWith(
   ctx: OperatorContext,
+  mem: FailoverMemory,
   fo: FailoverObj,
   st: Status,
   phase: NonNullable<Status["phase"]>,
@@ -570,7 +706,7 @@ async function finishWith(
     now,
   );
   r.log.info({ phase, message }, "failover finished");
-  return writeStatus(ctx, fo, {
+  return writeStatus(ctx, mem, fo, {
     ...st,
     phase,
     step: "Done",
@@ -604,10 +740,35 @@ async function recordActiveZones(
   );
 }
 
-async function writeStatus(ctx: OperatorContext, fo: FailoverObj, status: Status): Promise<ReconcileResult | void> {
+/** The schema's bound on every message in a Failover's status. */
+const MESSAGE_MAX = 4096;
+const clamp = (m: string | undefined): string | undefined =>
+  m === undefined || m.length <= MESSAGE_MAX ? m : `${m.slice(0, MESSAGE_MAX - 15)} ... (truncated)`;
+
+async function writeStatus(
+  ctx: OperatorContext,
+  mem: FailoverMemory | undefined,
+  fo: FailoverObj,
+  status: Status,
+): Promise<ReconcileResult | void> {
+  // A message naming many cells must never make the API server refuse the step (it would stall here).
+  const bounded: Status = {
+    ...status,
+    message: clamp(status.message),
+    steps: status.steps?.map((s) => (s.message === undefined ? s : { ...s, message: clamp(s.message) })),
+  };
+  if (bounded.message === undefined) delete bounded.message;
+  if (bounded.steps === undefined) delete bounded.steps;
   try {
     // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
-    await ctx.critical.update(LdcResources.Failover, { ...fo, status }, { subresource: "status" });
+    const obj = await ctx.critical.update(LdcResources.Failover, { ...fo, status: bounded }, { subresource: "status" });
+    const name = fo.metadata.name;
+    if (mem) {
+      if (fo.metadata.resourceVersion) mem.written.set(name, { replaced: fo.metadata.resourceVersion, obj });
+      if (status.phase === "Running" && status.cells?.length)
+        mem.claims.set(name, new Set(status.cells.map((c) => c.cell)));
+      else mem.claims.delete(name);
+    }
   } catch (err) {
     if (isConflict(err)) return { requeue: true };
     throw err;

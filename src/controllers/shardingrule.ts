@@ -4,10 +4,17 @@
 // or goes back, also across restarts and leader changes), publishes it as a
 // ConfigMap in every zone's cluster where the rule's apps run and to the
 // operator's routing API, and reports how many sidecars hold it.
-import { setCondition, type Condition, type ShardingRule } from "../api/index.ts";
+import { setCondition, type Cell, type Condition, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
 import { Annotations, Labels, MANAGED_BY, routingTableName } from "../reconcilers/naming.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
-import { chooseEpoch, ownershipSummary, resolveRule, routingInput } from "../reconcilers/routing.ts";
+import {
+  cellsOfRule,
+  chooseEpoch,
+  ownershipSummary,
+  resolveRule,
+  routingInput,
+  type ResolvedRule,
+} from "../reconcilers/routing.ts";
 import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
 import { buildTable, diffTables, summarizeDiff, type RoutingTable } from "../routing/index.ts";
 import type { MemoryTableStore } from "../routing-api/index.ts";
@@ -35,15 +42,39 @@ export function shardingRuleController(ctx: OperatorContext, store: MemoryTableS
   const controller = new Controller({
     name: "shardingrule",
     kind: "ShardingRule",
-    workers: 2,
+    // A failover re-publishes every rule naming its cells: each waits on two
+    // API writes (the epoch, then the status), so rules go in parallel.
+    workers: 8,
     logger: ctx.log,
     reconcile: (key, r) => reconcileRule(ctx, store, key, r),
   });
   const allRules = () => ctx.ldc.rules.store.keys();
+  // Only the rules an event can change: at 1,000 cells, "every rule on every Cell
+  // event" rebuilt every table for each of a failover's Cell status writes.
+  const rulesOfCells = (names: Iterable<string>): string[] => {
+    const set = new Set(names);
+    if (set.size === 0) return [];
+    const anyCity = [...set].some((n) => ctx.ldc.cells.store.get(n)?.spec.type === "City");
+    return ctx.ldc.rules.store
+      .list()
+      .filter(
+        (r) =>
+          anyCity ||
+          (r.spec.globalCell !== undefined && set.has(r.spec.globalCell)) ||
+          r.spec.assignments.some((a) => set.has(a.cell)),
+      )
+      .map((r) => r.metadata.name);
+  };
   controller.watch(ctx.ldc.rules);
-  controller.watch(ctx.ldc.cells, allRules);
+  controller.watch(ctx.ldc.cells, (cell) => {
+    const c = cell as unknown as Cell;
+    return c.spec?.type === "City" ? allRules() : rulesOfCells([c.metadata.name]);
+  });
   controller.watch(ctx.ldc.zones, allRules);
-  controller.watch(ctx.ldc.failovers, allRules);
+  // A Failover changes routing only through the cells its status names.
+  controller.watch(ctx.ldc.failovers, (fo) =>
+    rulesOfCells(((fo as unknown as Failover).status?.cells ?? []).map((c) => c.cell)),
+  );
   controller.watch(ctx.ldc.apps, (app) => (app as unknown as { spec?: { shardingRule?: string } }).spec?.shardingRule);
   return controller;
 }
@@ -54,16 +85,19 @@ async function reconcileRule(
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
-  const rule = ctx.ldc.rules.store.get(key) as (ShardingRule & KubeObject) | undefined;
-  if (!rule) return;
+  let rule = ctx.ldc.rules.store.get(key) as (ShardingRule & KubeObject) | undefined;
+  if (!rule) {
+    resolvedCache.delete(key);
+    return;
+  }
   const now = new Date();
   const gen = rule.metadata.generation;
   // Running Failovers decide where their cells are active and which shards are frozen.
-  const cells = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list());
+  const cells = effectiveCells(cellsOfRule(rule, ctx.ldc.cells.store.list()), ctx.ldc.failovers.store.list());
   const zones = ctx.ldc.zones.store.list();
   let conditions: Condition[] | undefined = rule.status?.conditions;
 
-  const resolved = resolveRule(rule, cells, zones);
+  const resolved = resolveCached(rule, cells, zones);
   if (!resolved.table) {
     // Keep serving the last good table; say what is wrong.
     const message = resolved.problems.map((p) => `${p.field}: ${p.message}`).join("; ");
@@ -94,7 +128,7 @@ async function reconcileRule(
     const epoch = chooseEpoch(hash, rule.status ?? {}, seen);
     // Record before publishing: a conflicting writer (another leader) makes this fail and retry.
     try {
-      await ctx.critical.update(
+      rule = await ctx.critical.update(
         LdcResources.ShardingRule,
         { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash: hash } },
         { subresource: "status" },
@@ -104,16 +138,19 @@ async function reconcileRule(
       throw err;
     }
     r.log.info({ epoch, hash: hash.slice(0, 12) }, "new routing epoch");
-    return; // the status update re-triggers this key with fresh state
+    // The epoch is durable (the write succeeded on the version we read): publish
+    // now, not after the watch brings the status back (one round trip less per
+    // failover step).
   }
 
-  const epoch = rule.status.epoch;
+  const epoch = rule.status!.epoch!;
   // Same content, same epoch: the table in the store is this one (no second build).
   const table = current?.epoch === epoch ? current : buildTable(routingInput(rule, cells, zones, epoch));
   if (!current || current.epoch < epoch) {
     store.publish(table);
     const change = current ? summarizeDiff(diffTables(current, table)) : ownershipSummary(table);
-    await ctx.events.normal(rule, "EpochPublished", `routing epoch ${epoch}: ${change}`.slice(0, 1000));
+    // Not awaited: an Event waits behind the client's rate limiter, the zones' ConfigMaps must not.
+    void ctx.events.normal(rule, "EpochPublished", `routing epoch ${epoch}: ${change}`.slice(0, 1000));
   }
 
   // Publish the table in every zone's cluster, in each namespace with an app of the rule.
@@ -186,6 +223,28 @@ async function reconcileRule(
   if (pending.length) return { requeueAfter: 10_000 };
   // Sidecar acks arrive over HTTP, not as watch events: look again while some lag.
   return { requeueAfter: convergence.converged < convergence.total ? 1000 : 15_000 };
+}
+
+/**
+ * The last resolution of each rule and what it was computed from: a reconcile
+ * whose inputs did not change (most of them, e.g. a Cell's status conditions
+ * moved) does not build the table again just to hash it.
+ */
+const resolvedCache = new Map<string, { inputs: string; resolved: ResolvedRule }>();
+
+function resolveCached(rule: ShardingRule & KubeObject, cells: readonly Cell[], zones: readonly Zone[]): ResolvedRule {
+  const inputs = JSON.stringify([
+    rule.metadata.uid,
+    rule.metadata.generation,
+    rule.spec,
+    zones.map((z) => [z.metadata.name, z.spec.region]),
+    cells.map((c) => [c.metadata.name, c.spec.type, c.spec.zone, c.status?.activeZone, c.status?.writeFrozen]),
+  ]);
+  const hit = resolvedCache.get(rule.metadata.name);
+  if (hit?.inputs === inputs) return hit.resolved;
+  const resolved = resolveRule(rule, cells, zones);
+  resolvedCache.set(rule.metadata.name, { inputs, resolved });
+  return resolved;
 }
 
 async function writeStatus(

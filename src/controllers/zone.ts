@@ -3,7 +3,6 @@
 // zone-labelled nodes, the readiness of the cells active in it.
 import { setCondition, type Condition, type Zone } from "../api/index.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
-import { effectiveCells } from "../reconcilers/failover.ts";
 import { zoneHealth, type ZoneObservation } from "../reconcilers/zone.ts";
 import {
   Controller,
@@ -14,7 +13,7 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { clusterOfZone, memberClusterName, type OperatorContext } from "./context.ts";
+import { clusterOfZone, currentCells, memberClusterName, type OperatorContext } from "./context.ts";
 
 type NodeObj = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
 
@@ -94,9 +93,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   const readyNodes = zoneNodes.filter((n) =>
     n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
   ).length;
-  const active = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list()).filter(
-    (c) => activeZoneOf(c) === zone.metadata.name,
-  );
+  const active = currentCells(ctx).filter((c) => activeZoneOf(c) === zone.metadata.name);
   const readyCells = active.filter((c) => c.status?.phase === "Ready").length;
   const obs: ZoneObservation = {
     now,

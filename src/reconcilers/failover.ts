@@ -97,6 +97,28 @@ export function isBeforeSwitch(step: FailoverStep): boolean {
   return step === "Preflight" || step === "ScaleUpStandby" || step === "Freeze" || step === "WaitReplication";
 }
 
+/**
+ * The moves for a status message or an Event, bounded whatever the number of
+ * cells (a message is at most 4,096 characters): grouped by direction, at
+ * most `names` cell names per group, e.g. "1000 cells a1->b1 (c0000, c0001, c0002, c0003, c0004, +995 more)".
+ */
+export function describeMoves(moves: readonly Move[], names = 5): string {
+  const groups = new Map<string, string[]>();
+  for (const m of moves) {
+    const k = `${m.from}->${m.to}`;
+    const g = groups.get(k);
+    if (g) g.push(m.cell);
+    else groups.set(k, [m.cell]);
+  }
+  const parts = [...groups].map(([dir, cells]) => {
+    const shown = cells.slice(0, names).join(", ");
+    const more = cells.length > names ? `, +${cells.length - names} more` : "";
+    return `${cells.length === 1 ? `${cells[0]} ${dir}` : `${cells.length} cells ${dir} (${shown}${more})`}`;
+  });
+  // Names are at most 63 characters: 5 groups of 5 names stay under 2,500 characters.
+  return parts.slice(0, 5).join("; ") + (parts.length > 5 ? `; +${parts.length - 5} more directions` : "");
+}
+
 /** The moves of the current leg: out, or reversed for the failback. */
 export function legMoves(moves: readonly Move[], failingBack: boolean): Move[] {
   return failingBack ? moves.map((m) => ({ cell: m.cell, from: m.to, to: m.from })) : [...moves];
@@ -133,10 +155,13 @@ export function failoverStateOf(fo: Failover, cell: string): CellFailoverState |
   if (st?.phase !== "Running" || !st.step) return undefined;
   const move = movesByCell(st.cells ?? []).get(cell);
   if (!move) return undefined;
-  const back = isFailingBack(fo);
-  const { from, to } = legMoves([move], back)[0]!;
-  const ref = fo.metadata.name;
-  switch (st.step) {
+  return stateAt(st.step, move, isFailingBack(fo), fo.metadata.name);
+}
+
+function stateAt(step: FailoverStep, move: Move, back: boolean, ref: string): CellFailoverState {
+  const from = back ? move.to : move.from;
+  const to = back ? move.from : move.to;
+  switch (step) {
     case "Preflight":
       return { activeZone: from, failoverRef: ref };
     case "ScaleUpStandby":
@@ -163,25 +188,39 @@ export function failoverStateOf(fo: Failover, cell: string): CellFailoverState |
  * shows them), so a stored value is dropped unless a running Failover says so.
  */
 export function effectiveCells<C extends Cell>(cells: readonly C[], failovers: readonly Failover[]): C[] {
-  const running = failovers.filter((f) => f.status?.phase === "Running" && f.status.cells?.length);
+  // Per running Failover once, not per cell: this runs over every cell in several controllers.
+  const running = failovers
+    .filter((f) => f.status?.phase === "Running" && f.status.step && f.status.cells?.length)
+    .map((f) => ({
+      moves: movesByCell(f.status!.cells!),
+      step: f.status!.step!,
+      back: isFailingBack(f),
+      ref: f.metadata.name,
+    }));
   return cells.map((c) => {
     let state: CellFailoverState | undefined;
     for (const fo of running) {
-      state = failoverStateOf(fo, c.metadata.name);
-      if (state) break;
+      const move = fo.moves.get(c.metadata.name);
+      if (move) {
+        state = stateAt(fo.step, move, fo.back, fo.ref);
+        break;
+      }
     }
-    const derived = c.status && ("warmZone" in c.status || "writeFrozen" in c.status || "failoverRef" in c.status);
+    const stored = c.status;
+    const derived =
+      stored !== undefined && ("warmZone" in stored || "writeFrozen" in stored || "failoverRef" in stored);
     if (!state && !derived) return c;
-    const status = { ...(c.status ?? {}) } as NonNullable<Cell["status"]>;
-    delete status.warmZone;
-    delete status.writeFrozen;
-    delete status.failoverRef;
-    if (state) {
-      status.activeZone = state.activeZone;
-      if (state.warmZone) status.warmZone = state.warmZone;
-      if (state.writeFrozen) status.writeFrozen = true;
-      status.failoverRef = state.failoverRef;
-    }
+    // Rest syntax, not `delete`: deleting keys turns objects into slow dictionaries.
+    const { warmZone: _w, writeFrozen: _f, failoverRef: _r, ...rest } = stored ?? {};
+    const status: NonNullable<Cell["status"]> = state
+      ? {
+          ...rest,
+          activeZone: state.activeZone,
+          ...(state.warmZone ? { warmZone: state.warmZone } : {}),
+          ...(state.writeFrozen ? { writeFrozen: true } : {}),
+          failoverRef: state.failoverRef,
+        }
+      : rest;
     return { ...c, status };
   });
 }

@@ -25,6 +25,7 @@ export function routingInput(
   epoch: number,
 ): RoutingTableInput {
   const regionOf = new Map(zones.map((z) => [z.metadata.name, z.spec.region]));
+  const byName = new Map(cells.map((c) => [c.metadata.name, c]));
   // Every cell the table may route to: the assigned ones, the global cell, every City cell.
   const wanted = new Set<string>([
     ...rule.spec.assignments.map((a) => a.cell),
@@ -33,8 +34,7 @@ export function routingInput(
   const routed = cells.filter((c) => wanted.has(c.metadata.name) || c.spec.type === "City");
   const frozen: string[] = [];
   for (const a of rule.spec.assignments) {
-    const cell = cells.find((c) => c.metadata.name === a.cell);
-    if (cell?.status?.writeFrozen) frozen.push(a.shards);
+    if (byName.get(a.cell)?.status?.writeFrozen) frozen.push(a.shards);
   }
   return {
     ruleName: rule.metadata.name,
@@ -72,12 +72,10 @@ export function resolveRule(rule: ShardingRule, cells: readonly Cell[], zones: r
     });
   }
   const zoneNames = new Set(zones.map((z) => z.metadata.name));
+  const referenced = new Set(rule.spec.assignments.map((a) => a.cell));
+  if (rule.spec.globalCell) referenced.add(rule.spec.globalCell);
   for (const c of cells) {
-    if (
-      names.has(c.metadata.name) &&
-      !zoneNames.has(activeZoneOf(c)) &&
-      (rule.spec.assignments.some((a) => a.cell === c.metadata.name) || rule.spec.globalCell === c.metadata.name)
-    ) {
+    if (referenced.has(c.metadata.name) && !zoneNames.has(activeZoneOf(c))) {
       problems.push({
         field: `Cell ${c.metadata.name}`,
         message: `its active zone ${activeZoneOf(c)} does not exist: create the Zone`,
@@ -108,8 +106,34 @@ export function chooseEpoch(
   return Math.max(recorded.epoch ?? 0, ...seenEpochs, 0) + 1;
 }
 
-/** Per-cell ownership, for messages: "rz00 0-24, rz01 25-49". */
+/** The cells a rule's table depends on: the assigned ones, the global cell, every City cell. */
+export function cellsOfRule<C extends Cell>(rule: ShardingRule, all: readonly C[]): C[] {
+  const referenced = new Set(rule.spec.assignments.map((a) => a.cell));
+  if (rule.spec.globalCell) referenced.add(rule.spec.globalCell);
+  return all.filter((c) => referenced.has(c.metadata.name) || c.spec.type === "City");
+}
+
+/** Whether a change to `cell` can change `rule`'s table. */
+export function ruleDependsOn(rule: ShardingRule, cell: Pick<Cell, "metadata" | "spec">): boolean {
+  const name = cell.metadata.name;
+  return (
+    cell.spec?.type === "City" || rule.spec.globalCell === name || rule.spec.assignments.some((a) => a.cell === name)
+  );
+}
+
+const summaries = new WeakMap<RoutingTable, string>();
+
+/** Per-cell ownership, for messages: "rz00 0-24, rz01 25-49" (computed once per table). */
 export function ownershipSummary(table: RoutingTable): string {
+  let s = summaries.get(table);
+  if (s === undefined) {
+    s = summarizeOwnership(table);
+    summaries.set(table, s);
+  }
+  return s;
+}
+
+function summarizeOwnership(table: RoutingTable): string {
   const byCell = new Map<string, number[]>();
   for (let s = 0; s < table.shards; s++) {
     const owner = table.ownerOf(s);

@@ -61,6 +61,8 @@ export interface TableStore {
   waiters(rule: string): number;
   /** Called with every table published from now on; returns the unsubscribe function. */
   subscribe(listener: (table: RoutingTable) => void): () => void;
+  /** Called with every ack recorded from now on; returns the unsubscribe function. */
+  subscribeAcks(listener: (ack: SidecarAck) => void): () => void;
   /** Records a sidecar's ack (replacing its previous one). */
   recordAck(ack: SidecarAck): void;
   /** Acks of `rule` received within the last `windowSeconds` (default: the store's window). */
@@ -115,6 +117,7 @@ interface RuleState {
 export class MemoryTableStore implements TableStore {
   readonly #rules = new Map<string, RuleState>();
   readonly #listeners = new Set<(table: RoutingTable) => void>();
+  readonly #ackListeners = new Set<(ack: SidecarAck) => void>();
   readonly #window: number;
   readonly #maxSidecars: number;
   readonly #now: () => number;
@@ -234,6 +237,11 @@ export class MemoryTableStore implements TableStore {
     return () => this.#listeners.delete(listener);
   }
 
+  subscribeAcks(listener: (ack: SidecarAck) => void): () => void {
+    this.#ackListeners.add(listener);
+    return () => this.#ackListeners.delete(listener);
+  }
+
   recordAck(ack: SidecarAck): void {
     const s = this.#state(ack.rule);
     s.acks.delete(ack.sidecar);
@@ -241,6 +249,13 @@ export class MemoryTableStore implements TableStore {
     while (s.acks.size > this.#maxSidecars) {
       const oldest = s.acks.keys().next().value as string;
       s.acks.delete(oldest);
+    }
+    for (const l of this.#ackListeners) {
+      try {
+        l(ack);
+      } catch {
+        // A listener's failure is its own.
+      }
     }
   }
 

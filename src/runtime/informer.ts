@@ -61,6 +61,12 @@ export class Store<T extends KubeObject> {
   readonly #items = new Map<string, T>();
   readonly #indexers = new Map<string, IndexFunc<T>>();
   readonly #indices = new Map<string, Map<string, Set<string>>>();
+  #revision = 0;
+
+  /** Increases on every change: derived views can be cached against it. */
+  get revision(): number {
+    return this.#revision;
+  }
 
   get size(): number {
     return this.#items.size;
@@ -109,6 +115,7 @@ export class Store<T extends KubeObject> {
     const old = this.#items.get(key);
     if (old) this.#unindex(key, old);
     this.#items.set(key, obj);
+    this.#revision++;
     for (const [name, fn] of this.#indexers) this.#indexAdd(this.#indices.get(name)!, fn, key, obj);
     return old;
   }
@@ -118,6 +125,7 @@ export class Store<T extends KubeObject> {
     if (old) {
       this.#unindex(key, old);
       this.#items.delete(key);
+      this.#revision++;
     }
     return old;
   }

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { Cell, Failover, Zone } from "../../../src/api/index.ts";
 import { decideAutomaticFailover } from "../../../src/reconcilers/autofailover.ts";
-import { effectiveCells, failoverStateOf, nextStep, planMoves } from "../../../src/reconcilers/failover.ts";
+import {
+  describeMoves,
+  effectiveCells,
+  failoverStateOf,
+  nextStep,
+  planMoves,
+} from "../../../src/reconcilers/failover.ts";
 import { topology, withStatus } from "./fixtures.ts";
 
 const ready = (z: Zone): Zone => withStatus(z, { phase: "Ready" });
@@ -157,5 +163,25 @@ describe("decideAutomaticFailover", () => {
     expect(decideAutomaticFailover({ now, zone: zones[0]!, zones, cells, failovers: [], paused: false }).cells).toEqual(
       [],
     );
+  });
+});
+
+describe("describeMoves", () => {
+  it("names a single move in full", () => {
+    expect(describeMoves([{ cell: "rz00", from: "hz-a", to: "hz-b" }])).toBe("rz00 hz-a->hz-b");
+  });
+
+  it("stays far below the 4,096-character status message bound for a 4,096-cell zone failover", () => {
+    const moves = Array.from({ length: 4096 }, (_, i) => ({
+      cell: `${"c".repeat(59)}${String(i).padStart(4, "0")}`, // 63 characters, the longest name
+      from: `${"z".repeat(61)}${String(i % 20).padStart(2, "0")}`,
+      to: `${"y".repeat(61)}${String(i % 20).padStart(2, "0")}`,
+    }));
+    const text = describeMoves(moves);
+    expect(text.length).toBeLessThan(2500);
+    expect(text).toMatch(
+      /^205 cells z{61}00->y{61}00 \(c{59}0000, c{59}0020, c{59}0040, c{59}0060, c{59}0080, \+200 more\)/,
+    );
+    expect(text).toContain("+15 more directions");
   });
 });
