@@ -28,13 +28,14 @@ import type { TableStore } from "../routing-api/index.ts";
 import {
   Controller,
   isConflict,
+  stripManagedFields,
   type KubeObject,
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { ACK_WARMUP_MS, clusterOfZone, currentCells, LdcResources, type OperatorContext } from "./context.ts";
+import { ACK_WARMUP_MS, clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
 
 type FailoverObj = Failover & KubeObject;
 type Status = NonNullable<Failover["status"]>;
@@ -396,11 +397,18 @@ async function runStep(
 function preflight(ctx: OperatorContext, mem: FailoverMemory, fo: FailoverObj): StepOutcome {
   const cells = ctx.ldc.cells.store.list();
   const zones = ctx.ldc.zones.store.list();
-  const plan = planMoves(fo.spec, effectiveCells(cells, otherFailovers(ctx, fo)), zones);
-  if (plan.problems.length) return { fail: plan.problems.join("; ") };
+  const overlaid = effectiveCells(cells, otherFailovers(ctx, fo));
+  const plan = planMoves(fo.spec, overlaid, zones);
   // Two failovers never act on the same cell at once: the claims in the cache,
-  // and those this process wrote that the cache may not show yet.
-  const moving = new Set(plan.moves.map((m) => m.cell));
+  // and those this process wrote that the cache may not show yet. Checked
+  // before the plan's problems: while another Failover moves a cell, the
+  // plan (from where the cell is now) is not the plan once it has moved.
+  const target = fo.spec.target;
+  const moving = new Set([
+    ...plan.moves.map((m) => m.cell),
+    ...(target.cells ?? []),
+    ...(target.zone ? overlaid.filter((c) => activeZoneOf(c) === target.zone).map((c) => c.metadata.name) : []),
+  ]);
   const claimedBy = new Map<string, ReadonlySet<string>>(mem.claims);
   for (const o of otherFailovers(ctx, fo)) {
     if (o.status?.phase === "Running" && o.status.cells?.length)
@@ -412,6 +420,7 @@ function preflight(ctx: OperatorContext, mem: FailoverMemory, fo: FailoverObj): 
     for (const c of claimed) if (moving.has(c)) busy.push(`${c} (Failover ${name})`);
   }
   if (busy.length) return { waitMs: 1000, waitMessage: `waiting: another failover is moving ${busy.join(", ")}` };
+  if (plan.problems.length) return { fail: plan.problems.join("; ") };
   return {
     done: {
       message: `moving ${describeMoves(plan.moves)}`,
@@ -440,7 +449,11 @@ function maxEpoch(ctx: OperatorContext, moves: readonly Move[]): number {
 /** The destination's Deployments of every app of every moving cell are Ready at full size. */
 function standbyReady(ctx: OperatorContext, fo: FailoverObj, moves: readonly Move[]): StepOutcome {
   const zones = ctx.ldc.zones.store.list();
-  const cells = currentCells(ctx);
+  // The sizes wanted at this step, from this Failover as it is here (a chained
+  // step is not in the cache yet: the cache's overlay would want a cold
+  // standby at 0 replicas and call it ready).
+  const failovers = ctx.ldc.failovers.store.list().map((f) => (f.metadata.name === fo.metadata.name ? fo : f));
+  const cells = effectiveCells(ctx.ldc.cells.store.list(), failovers);
   const notReady: string[] = [];
   for (const app of ctx.ldc.apps.store.list()) {
     const plan = planCellApp({ app, cells, zones, sidecar: ctx.sidecar });
@@ -764,7 +777,8 @@ async function writeStatus(
     const obj = await ctx.critical.update(LdcResources.Failover, { ...fo, status: bounded }, { subresource: "status" });
     const name = fo.metadata.name;
     if (mem) {
-      if (fo.metadata.resourceVersion) mem.written.set(name, { replaced: fo.metadata.resourceVersion, obj });
+      if (fo.metadata.resourceVersion)
+        mem.written.set(name, { replaced: fo.metadata.resourceVersion, obj: stripManagedFields(obj) });
       if (status.phase === "Running" && status.cells?.length)
         mem.claims.set(name, new Set(status.cells.map((c) => c.cell)));
       else mem.claims.delete(name);

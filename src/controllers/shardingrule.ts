@@ -24,6 +24,7 @@ import {
   Resources,
   isConflict,
   statusEqual,
+  stripManagedFields,
   type Cluster,
   type KubeObject,
   type ReconcileContext,
@@ -128,10 +129,12 @@ async function reconcileRule(
     const epoch = chooseEpoch(hash, rule.status ?? {}, seen);
     // Record before publishing: a conflicting writer (another leader) makes this fail and retry.
     try {
-      rule = await ctx.critical.update(
-        LdcResources.ShardingRule,
-        { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash: hash } },
-        { subresource: "status" },
+      rule = stripManagedFields(
+        await ctx.critical.update(
+          LdcResources.ShardingRule,
+          { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash: hash } },
+          { subresource: "status" },
+        ),
       );
     } catch (err) {
       if (isConflict(err)) return { requeue: true };

@@ -274,4 +274,88 @@ describe.skipIf(!privateDatacentersAvailable())("operator: outages, bad objects,
       expect(others.has(`${dc}/Deployment/${workloadName(w)}`), workloadName(w)).toBe(true);
     }
   });
+  // Last in the file: it moves rz02 out of sh-a for good.
+  it("never lets two Failovers act on one cell: created together, one moves it, the other waits for it to finish", async () => {
+    interface FailoverObj {
+      metadata: Meta;
+      status?: {
+        phase?: string;
+        step?: string;
+        message?: string;
+        completionTime?: string;
+        cells?: { cell: string; from: string; to: string }[];
+        steps?: { name: string; endTime?: string }[];
+      };
+    }
+    const failover = (name: string) => ({
+      apiVersion: "ldc.io/v1alpha1",
+      kind: "Failover",
+      metadata: { name },
+      // A 3 s freeze keeps the first one running while the second looks.
+      spec: { type: "Emergency", target: { cells: ["rz02"] }, writeFreeze: "3s", reason: "two at once (test)" },
+    });
+    const names = ["twice-a", "twice-b"];
+    // Each app's size where rz02 is active now (sh-a, dc3): the size hz-a must reach before the freeze.
+    const fullSize = new Map(
+      (
+        await env.list<Deployment>(
+          "dc3",
+          `${deploymentsPath()}?labelSelector=${encodeURIComponent("ldc.io/cell=rz02,ldc.io/zone=sh-a")}`,
+        )
+      ).map((d) => [d.metadata.labels?.["ldc.io/app"] ?? "", d.spec.replicas]),
+    );
+    expect(fullSize.size, "rz02's apps in sh-a").toBeGreaterThan(0);
+    // One kubectl call: both objects reach the API server within milliseconds.
+    await env.kubectl("dc1", ["create", "-f", "-"], names.map((n) => JSON.stringify(failover(n))).join("\n"));
+    const terminal = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
+    const overlaps: string[] = [];
+    const notScaledUp: string[] = [];
+    const waited = new Set<string>();
+    const final = await eventually(
+      "both Failovers finished",
+      async () => {
+        const fos = await Promise.all(names.map((n) => env.get<FailoverObj>("dc1", ldcPath("failovers", n))));
+        const moving = fos.filter(
+          (f) => f?.status?.phase === "Running" && f.status.cells?.some((c) => c.cell === "rz02"),
+        );
+        if (moving.length > 1) overlaps.push(moving.map((f) => f!.metadata.name).join(" and "));
+        // Past ScaleUpStandby, every app of rz02 runs at full size in hz-a (profile-query's standby is cold).
+        if (moving.some((f) => ["Freeze", "WaitReplication", "Switch"].includes(f!.status!.step ?? ""))) {
+          const deps = await env.list<Deployment>(
+            "dc1",
+            `${deploymentsPath()}?labelSelector=${encodeURIComponent("ldc.io/cell=rz02,ldc.io/zone=hz-a")}`,
+          );
+          const small = deps.filter((d) => {
+            const want = fullSize.get(d.metadata.labels?.["ldc.io/app"] ?? "");
+            return !(
+              want !== undefined &&
+              want > 0 &&
+              d.spec.replicas === want &&
+              (d.status?.readyReplicas ?? 0) >= want
+            );
+          });
+          if (deps.length === 0 || small.length)
+            notScaledUp.push(
+              `${moving[0]!.status!.step}: ${small.map((d) => `${d.metadata.name} ${d.status?.readyReplicas ?? 0}/${d.spec.replicas} ready, want ${fullSize.get(d.metadata.labels?.["ldc.io/app"] ?? "")}`).join(", ") || "none"}`,
+            );
+        }
+        for (const f of fos)
+          if (/another failover is moving rz02/.test(f?.status?.message ?? "")) waited.add(f!.metadata.name);
+        return fos.every((f) => terminal.has(f?.status?.phase ?? "")) && (fos as FailoverObj[]);
+      },
+      120_000,
+    );
+    expect(overlaps, "moments when both Failovers were Running and claimed rz02").toEqual([]);
+    expect(notScaledUp, "rz02's Deployments in hz-a not at full size after ScaleUpStandby").toEqual([]);
+    const [first, second] = [...final].sort((x, y) =>
+      (x.status?.completionTime ?? "").localeCompare(y.status?.completionTime ?? ""),
+    );
+    expect(first!.status?.phase, first!.status?.message).toBe("Succeeded");
+    expect(first!.status?.cells).toEqual([{ cell: "rz02", from: "sh-a", to: "hz-a" }]);
+    // The second one waited for the first (it said so), then planned from where rz02 is now.
+    expect([...waited]).toEqual([second!.metadata.name]);
+    const claimed = second!.status?.steps?.find((x) => x.name === "Preflight")?.endTime;
+    if (second!.status?.cells?.length) expect(claimed! >= first!.status!.completionTime!).toBe(true);
+    else expect(second!.status?.phase, second!.status?.message).toBe("Failed");
+  });
 });
