@@ -3,6 +3,7 @@
 // TTY without NO_COLOR).
 import type { Cell, Failover, FailoverStepStatus, ShardingRule, Zone } from "../api/index.ts";
 import { formatDuration } from "../api/index.ts";
+import { isFinished } from "../reconcilers/failover.ts";
 import { formatRanges, type RoutingTable } from "../routing/index.ts";
 
 export type Style = "green" | "yellow" | "red" | "bold" | "dim";
@@ -246,8 +247,7 @@ function describeFunction(t: RoutingTable): string {
 
 // ------------------------------------------------------------------ failovers
 
-const FINISHED = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
-export const isFinished = (f: Failover): boolean => FINISHED.has(f.status?.phase ?? "");
+export { isFinished } from "../reconcilers/failover.ts";
 
 export const REFUSED_WRITES_ANNOTATION = "ldc.io/refused-writes";
 

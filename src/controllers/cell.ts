@@ -15,7 +15,7 @@ import {
   type ShardRange,
 } from "../api/index.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
-import { effectiveCells, isFailingBack } from "../reconcilers/failover.ts";
+import { effectiveCells, isFailingBack, isFinished } from "../reconcilers/failover.ts";
 import {
   Controller,
   fieldManager,
@@ -38,10 +38,6 @@ export const FAILOVER_FIELD_MANAGER = fieldManager("failover");
  * here: at 1,000 cells that would be 1,000 writes each time (ADR 0004).
  */
 const OWNED = ["observedGeneration", "phase", "shards", "shardCount", "conditions", "failoverRef"] as const;
-
-function isFinished(f: Failover): boolean {
-  return ["Succeeded", "Failed", "RolledBack", "Aborted"].includes(f.status?.phase ?? "");
-}
 
 export function cellController(ctx: OperatorContext): Controller {
   const controller = new Controller({

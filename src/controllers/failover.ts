@@ -18,6 +18,7 @@ import {
   effectiveCells,
   isBeforeSwitch,
   isFailingBack,
+  isFinished,
   legMoves,
   nextStep,
   planMoves,
@@ -45,7 +46,6 @@ type StepRecord = NonNullable<Status["steps"]>[number];
 export const DECIDED_AT = "ldc.io/decided-at";
 const POLL_MS = 50;
 const MESSAGE_INTERVAL_MS = 1000;
-const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
 
 export function isRunning(fo: Failover): boolean {
   return fo.status?.phase === "Running";
@@ -65,7 +65,7 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
   const running = () =>
     ctx.ldc.failovers.store
       .list()
-      .filter((f) => !TERMINAL.has(f.status?.phase ?? ""))
+      .filter((f) => !isFinished(f))
       .map((f) => f.metadata.name);
   controller.watch(ctx.ldc.failovers);
   controller.watch(ctx.ldc.cells, running);
@@ -150,7 +150,7 @@ async function reconcileFailover(
 ): Promise<ReconcileResult | void> {
   const cached = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
   let fo = cached && mem.fresh(key, cached);
-  if (!fo || TERMINAL.has(fo.status?.phase ?? "")) {
+  if (!fo || isFinished(fo)) {
     mem.forget(key);
     return;
   }
@@ -760,7 +760,7 @@ const clamp = (m: string | undefined): string | undefined =>
 
 async function writeStatus(
   ctx: OperatorContext,
-  mem: FailoverMemory | undefined,
+  mem: FailoverMemory,
   fo: FailoverObj,
   status: Status,
 ): Promise<ReconcileResult | void> {
@@ -776,13 +776,11 @@ async function writeStatus(
     // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
     const obj = await ctx.critical.update(LdcResources.Failover, { ...fo, status: bounded }, { subresource: "status" });
     const name = fo.metadata.name;
-    if (mem) {
-      if (fo.metadata.resourceVersion)
-        mem.written.set(name, { replaced: fo.metadata.resourceVersion, obj: stripManagedFields(obj) });
-      if (status.phase === "Running" && status.cells?.length)
-        mem.claims.set(name, new Set(status.cells.map((c) => c.cell)));
-      else mem.claims.delete(name);
-    }
+    if (fo.metadata.resourceVersion)
+      mem.written.set(name, { replaced: fo.metadata.resourceVersion, obj: stripManagedFields(obj) });
+    if (status.phase === "Running" && status.cells?.length)
+      mem.claims.set(name, new Set(status.cells.map((c) => c.cell)));
+    else mem.claims.delete(name);
   } catch (err) {
     if (isConflict(err)) return { requeue: true };
     throw err;

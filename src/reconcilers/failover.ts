@@ -139,6 +139,13 @@ function movesByCell(
 
 export type CellFailoverState = { activeZone: string; warmZone?: string; writeFrozen?: boolean; failoverRef?: string };
 
+const FINISHED_PHASES = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
+
+/** Whether a Failover has ended (it no longer acts on or overlays its cells). */
+export function isFinished(fo: Pick<Failover, "status">): boolean {
+  return FINISHED_PHASES.has(fo.status?.phase ?? "");
+}
+
 /** Whether a Failover's status records the failback leg as started. */
 export function isFailingBack(fo: Pick<Failover, "status">): boolean {
   return (fo.status?.steps ?? []).some((s) => s.name === "Failback");

@@ -26,12 +26,7 @@ export function routingInput(
 ): RoutingTableInput {
   const regionOf = new Map(zones.map((z) => [z.metadata.name, z.spec.region]));
   const byName = new Map(cells.map((c) => [c.metadata.name, c]));
-  // Every cell the table may route to: the assigned ones, the global cell, every City cell.
-  const wanted = new Set<string>([
-    ...rule.spec.assignments.map((a) => a.cell),
-    ...(rule.spec.globalCell ? [rule.spec.globalCell] : []),
-  ]);
-  const routed = cells.filter((c) => wanted.has(c.metadata.name) || c.spec.type === "City");
+  const routed = cellsOfRule(rule, cells);
   const frozen: string[] = [];
   for (const a of rule.spec.assignments) {
     if (byName.get(a.cell)?.status?.writeFrozen) frozen.push(a.shards);
@@ -72,10 +67,9 @@ export function resolveRule(rule: ShardingRule, cells: readonly Cell[], zones: r
     });
   }
   const zoneNames = new Set(zones.map((z) => z.metadata.name));
-  const referenced = new Set(rule.spec.assignments.map((a) => a.cell));
-  if (rule.spec.globalCell) referenced.add(rule.spec.globalCell);
+  const named = namedCells(rule);
   for (const c of cells) {
-    if (referenced.has(c.metadata.name) && !zoneNames.has(activeZoneOf(c))) {
+    if (named.has(c.metadata.name) && !zoneNames.has(activeZoneOf(c))) {
       problems.push({
         field: `Cell ${c.metadata.name}`,
         message: `its active zone ${activeZoneOf(c)} does not exist: create the Zone`,
@@ -106,19 +100,17 @@ export function chooseEpoch(
   return Math.max(recorded.epoch ?? 0, ...seenEpochs, 0) + 1;
 }
 
-/** The cells a rule's table depends on: the assigned ones, the global cell, every City cell. */
-export function cellsOfRule<C extends Cell>(rule: ShardingRule, all: readonly C[]): C[] {
-  const referenced = new Set(rule.spec.assignments.map((a) => a.cell));
-  if (rule.spec.globalCell) referenced.add(rule.spec.globalCell);
-  return all.filter((c) => referenced.has(c.metadata.name) || c.spec.type === "City");
+/** The cells a rule names: the assigned ones and the global cell. */
+function namedCells(rule: ShardingRule): Set<string> {
+  const named = new Set(rule.spec.assignments.map((a) => a.cell));
+  if (rule.spec.globalCell) named.add(rule.spec.globalCell);
+  return named;
 }
 
-/** Whether a change to `cell` can change `rule`'s table. */
-export function ruleDependsOn(rule: ShardingRule, cell: Pick<Cell, "metadata" | "spec">): boolean {
-  const name = cell.metadata.name;
-  return (
-    cell.spec?.type === "City" || rule.spec.globalCell === name || rule.spec.assignments.some((a) => a.cell === name)
-  );
+/** The cells a rule's table may route to: the ones it names and every City cell. */
+export function cellsOfRule<C extends Cell>(rule: ShardingRule, all: readonly C[]): C[] {
+  const named = namedCells(rule);
+  return all.filter((c) => named.has(c.metadata.name) || c.spec.type === "City");
 }
 
 const summaries = new WeakMap<RoutingTable, string>();
