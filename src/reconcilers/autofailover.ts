@@ -4,7 +4,7 @@
 // Failover this returns, so every automatic failover is an auditable object.
 import { parseDuration, type Cell, type Failover, type Zone } from "../api/index.ts";
 import { activeZoneOf } from "./cellapp.ts";
-import { planMoves } from "./failover.ts";
+import { planMoves } from "./failover-moves.ts";
 
 export const AUTOMATIC_LABEL = "ldc.io/automatic";
 export const ZONE_LABEL = "ldc.io/zone";

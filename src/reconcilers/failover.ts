@@ -1,74 +1,315 @@
-// Failover planning: which cells move, where to, and the order of steps.
-// Pure; the Failover controller persists every decision in status.
-import type { Cell, Failover, FailoverStep, Zone } from "../api/index.ts";
+// The Failover state machine: one step table and one pure step function.
+//
+//   Preflight -> ScaleUpStandby -> Freeze -> WaitReplication -> Switch ->
+//   WaitAcknowledge -> ScaleDownOld [-> DrillWait -> Failback -> (the same
+//   leg back)] -> Done
+//
+// stepFailover(failover, observation, now) decides everything one reconcile
+// does: the status to write, the Cells to record in their new zone, the
+// Events, when to look again. The controller gathers the observation, runs
+// the effects and writes the status with optimistic concurrency.
+//
+// The Failover's status is the source of truth while it runs (ADR 0004): the
+// routing, CellApp and Cell controllers overlay it onto the cells
+// (effectiveCells), so each step is one status write whatever the number of
+// cells, and an operator restarted at any step resumes from status. A failed,
+// timed-out or aborted step before the switch rolls back: the Failover leaves
+// Running, its overlay disappears, and routing returns to the previous owners
+// in a new epoch.
+import { parseDuration, setCondition, type Cell, type Failover, type FailoverStep, type Zone } from "../api/index.ts";
 import { activeZoneOf } from "./cellapp.ts";
-import { isFailoverDestination } from "./zone.ts";
+import { describeMoves, legMoves, planMoves, type Move } from "./failover-moves.ts";
 
-export interface Move {
-  cell: string;
-  from: string;
-  to: string;
-}
+export type FailoverStatus = NonNullable<Failover["status"]>;
+type StepRecord = NonNullable<FailoverStatus["steps"]>[number];
 
-export interface MovePlan {
-  moves: Move[];
-  /** Why the failover cannot start, naming the field and the fix. */
-  problems: string[];
+/** Annotation with the decision time (ms since epoch), set by whoever creates a Failover; RTO counts from it. */
+export const DECIDED_AT = "ldc.io/decided-at";
+
+/** How often a step whose observation is an in-memory lookup looks again. */
+export const POLL_MS = 50;
+/** A waiting step's progress message is written at most this often, and not in its first interval. */
+export const PROGRESS_INTERVAL_MS = 1000;
+/** The schema's bound on every message in a Failover's status. */
+const MESSAGE_MAX = 4096;
+
+/** Something a step waits for, and when to look again. */
+export interface Waiting {
+  waiting: string;
+  retryMs: number;
 }
 
 /**
- * The cells a failover moves and each one's destination: spec.destination,
- * else the cell's first standby (home zone first when failing back) that is
- * Ready and not cordoned. Never a zone that is not healthy.
+ * What the steps read of the world. The controller answers from its caches
+ * and the routing API's acknowledgements, as of one `now`; unit tests answer
+ * with plain functions.
  */
-export function planMoves(spec: Failover["spec"], cells: readonly Cell[], zones: readonly Zone[]): MovePlan {
-  const zoneByName = new Map(zones.map((z) => [z.metadata.name, z]));
-  const problems: string[] = [];
-  let targets: Cell[];
-  if (spec.target.cells) {
-    targets = [];
-    for (const name of spec.target.cells) {
-      const c = cells.find((x) => x.metadata.name === name);
-      if (!c) problems.push(`spec.target.cells: Cell ${name} does not exist: fix the name`);
-      else targets.push(c);
-    }
-  } else {
-    const zone = spec.target.zone!;
-    if (!zoneByName.has(zone)) problems.push(`spec.target.zone: Zone ${zone} does not exist: fix the name`);
-    targets = cells.filter((c) => activeZoneOf(c) === zone);
-    if (zoneByName.has(zone) && targets.length === 0)
-      problems.push(`spec.target.zone: no cell is active in zone ${zone}: nothing to move`);
-  }
-  const moves: Move[] = [];
-  for (const cell of [...targets].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-    const from = activeZoneOf(cell);
-    const candidates = spec.destination?.zone
-      ? [spec.destination.zone]
-      : [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].filter((z) => z !== from);
-    const healthy = candidates.find((z) => {
-      const zone = zoneByName.get(z);
-      return z !== from && zone !== undefined && isFailoverDestination(zone);
-    });
-    if (!healthy) {
-      const why = candidates
-        .map((z) => {
-          const zone = zoneByName.get(z);
-          if (z === from) return `${z} (the cell is already there)`;
-          if (!zone) return `${z} (no such Zone)`;
-          return `${z} (${zone.spec.cordoned ? "cordoned" : (zone.status?.phase ?? "not yet observed")})`;
-        })
-        .join(", ");
-      problems.push(
-        `Cell ${cell.metadata.name}: no healthy destination among ${why || "(no standby zones)"}: ` +
-          (spec.destination?.zone
-            ? "choose another spec.destination.zone"
-            : "add a healthy standby zone to the cell or set spec.destination.zone"),
+export interface FailoverObservation {
+  cells: readonly Cell[];
+  zones: readonly Zone[];
+  /** Every Failover as last written (this process's own writes included: Preflight's claims must see them). */
+  failovers: readonly Failover[];
+  /** The highest epoch published by the rules routing to these cells. */
+  epochOf(cells: readonly string[]): number;
+  /** The destination workloads not ready at the size `failover` (as it stands in this reconcile) wants: empty when ready. */
+  destinationNotReady(failover: Failover, moves: readonly Move[]): string[];
+  /** Every table routing to the moving cells shows them frozen in their old zone, or switched: its highest epoch. */
+  routing(moves: readonly Move[], want: "frozen" | "switched"): { epoch: number } | Waiting;
+  /** Every sidecar that should hold the tables of the moving cells holds `epoch` or newer. */
+  acknowledged(moves: readonly Move[], epoch: number): { count: number } | Waiting;
+  /** An annotation of a Cell (the replication gate's lag). */
+  annotation(cell: string, key: string): string | undefined;
+}
+
+/** What the running Failover says about one of its cells at a step. */
+export interface CellFailoverState {
+  activeZone: string;
+  warmZone?: string;
+  writeFrozen?: boolean;
+  failoverRef: string;
+}
+
+/** One step's inputs: the Failover as it stands in this reconcile, the leg's moves, the world. */
+interface StepInput {
+  fo: Failover;
+  status: FailoverStatus;
+  moves: Move[];
+  back: boolean;
+  obs: FailoverObservation;
+  now: number;
+}
+
+type StepOutcome =
+  | { kind: "done"; message: string; status?: Partial<FailoverStatus>; recordActiveZones?: boolean }
+  | { kind: "wait"; message: string; retryMs: number }
+  | { kind: "fail"; reason: string };
+
+interface StepDef {
+  /**
+   * Checked in the same reconcile as the step before it completes: its check
+   * only reads, so one status write records several steps (a warm standby, a
+   * zero freeze, sidecars that acked before this reconcile). ScaleDownOld
+   * writes to every Cell and runs after a write of its own.
+   */
+  chainable: boolean;
+  /** A failure or abort here rolls back to the previous owners: the switch is not published yet. */
+  beforeSwitch: boolean;
+  /**
+   * How long the step may take from its start, and what then: "fail" rolls
+   * back (or fails), "complete" moves on saying who lagged (the switch is done
+   * and a rollback cannot undo it). None: the step keeps its own clock.
+   */
+  timeout?: { ms(fo: Failover): number; then: "fail" | "complete" };
+  /** The moving cell's state at this step, for the leg from `from` to `to`. */
+  overlay(from: string, to: string): Omit<CellFailoverState, "failoverRef">;
+  check(s: StepInput): StepOutcome;
+}
+
+const stepTimeout = (fo: Failover): number => parseDuration(fo.spec.timeouts.step);
+
+/** The step table: every step's behaviour in one place. */
+export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
+  Preflight: {
+    chainable: true,
+    beforeSwitch: true,
+    timeout: { ms: stepTimeout, then: "fail" },
+    overlay: (from) => ({ activeZone: from }),
+    check: preflight,
+  },
+  ScaleUpStandby: {
+    chainable: true,
+    beforeSwitch: true,
+    timeout: { ms: stepTimeout, then: "fail" },
+    overlay: (from, to) => ({ activeZone: from, warmZone: to }),
+    check: ({ fo, moves, obs }) => {
+      const notReady = obs.destinationNotReady(fo, moves);
+      if (notReady.length)
+        return wait(
+          `scaling up the destination: ${notReady.slice(0, 5).join(", ")}${notReady.length > 5 ? ` (+${notReady.length - 5})` : ""}`,
+          250,
+        );
+      return done(`the destination is ready for ${describeMoves(moves)}`);
+    },
+  },
+  Freeze: {
+    chainable: true,
+    beforeSwitch: true,
+    timeout: { ms: stepTimeout, then: "fail" },
+    overlay: (from, to) => ({ activeZone: from, warmZone: to, writeFrozen: true }),
+    check: ({ status, moves, back, obs }) => {
+      const routed = obs.routing(moves, "frozen");
+      if ("waiting" in routed) return wait(routed.waiting, routed.retryMs);
+      const acks = obs.acknowledged(moves, routed.epoch);
+      if ("waiting" in acks) return wait(acks.waiting, acks.retryMs);
+      return done(
+        `epoch ${routed.epoch}: writes to the moving shards refused (503); ${acks.count} sidecar(s) hold it`,
+        {
+          epochs: { ...(status.epochs ?? {}), [back ? "failbackFreeze" : "freeze"]: routed.epoch },
+        },
       );
-      continue;
-    }
-    moves.push({ cell: cell.metadata.name, from, to: healthy });
+    },
+  },
+  WaitReplication: {
+    chainable: true,
+    beforeSwitch: true,
+    // The freeze window, then the replication gate's own limit (the step's when it names none).
+    timeout: {
+      ms: (fo) =>
+        parseDuration(fo.spec.writeFreeze) +
+        (fo.spec.replicationGate?.timeout ? parseDuration(fo.spec.replicationGate.timeout) : stepTimeout(fo)),
+      then: "fail",
+    },
+    overlay: (from, to) => ({ activeZone: from, warmZone: to, writeFrozen: true }),
+    check: ({ fo, moves, back, obs, now }) => {
+      const frozenSince = Date.parse(legStep(fo, "Freeze", back)?.endTime ?? new Date(now).toISOString());
+      const left = frozenSince + parseDuration(fo.spec.writeFreeze) - now;
+      if (left > 0) return wait(`write freeze: ${Math.ceil(left / 1000)}s left`, Math.min(left, 1000));
+      const gate = fo.spec.replicationGate;
+      if (gate?.annotation) {
+        const maxLag = parseDuration(gate.maxLag ?? "0s");
+        const lagging = moves.filter((m) => {
+          const v = obs.annotation(m.cell, gate.annotation!);
+          if (v === undefined) return true;
+          try {
+            return parseDuration(v) > maxLag;
+          } catch {
+            return true; // unreadable lag is not caught up
+          }
+        });
+        if (lagging.length) {
+          const names = lagging.map((m) => m.cell).join(", ");
+          const gateMs = gate.timeout ? parseDuration(gate.timeout) : stepTimeout(fo);
+          if (-left >= gateMs)
+            return {
+              kind: "fail",
+              reason: `replication gate: cells ${names} still report lag above ${gate.maxLag ?? "0s"} (annotation ${gate.annotation})`,
+            };
+          return wait(
+            `replication gate: waiting for ${names} (annotation ${gate.annotation} <= ${gate.maxLag ?? "0s"})`,
+            250,
+          );
+        }
+      }
+      return done(`writes frozen ${fo.spec.writeFreeze}${gate?.annotation ? "; replication caught up" : ""}`);
+    },
+  },
+  Switch: {
+    chainable: true,
+    beforeSwitch: false,
+    timeout: { ms: stepTimeout, then: "fail" },
+    // The old side stays warm until the routers have all moved.
+    overlay: (from, to) => ({ activeZone: to, warmZone: from }),
+    check: ({ fo, status, moves, back, obs, now }) => {
+      const routed = obs.routing(moves, "switched");
+      if ("waiting" in routed) return wait(routed.waiting, routed.retryMs);
+      const freezeStart = Date.parse(legStep(fo, "Freeze", back)?.startTime ?? new Date(now).toISOString());
+      return done(
+        `epoch ${routed.epoch}: the shards are owned by the cells in ${[...new Set(moves.map((m) => m.to))].join(", ")}`,
+        {
+          epochs: { ...(status.epochs ?? {}), [back ? "failbackSwitch" : "switch"]: routed.epoch },
+          ...(back ? {} : { freezeMilliseconds: Math.max(0, now - freezeStart) }),
+        },
+      );
+    },
+  },
+  WaitAcknowledge: {
+    chainable: true,
+    beforeSwitch: false,
+    timeout: { ms: stepTimeout, then: "complete" },
+    overlay: (from, to) => ({ activeZone: to, warmZone: from }),
+    check: ({ status, moves, back, obs, now }) => {
+      const epoch = (back ? status.epochs?.failbackSwitch : status.epochs?.switch) ?? 0;
+      const acks = obs.acknowledged(moves, epoch);
+      if ("waiting" in acks) return wait(acks.waiting, acks.retryMs);
+      const rto = now - Date.parse(status.startTime!);
+      return done(
+        `${acks.count} sidecar(s) on epoch ${epoch}${back ? "" : `; RTO ${rto} ms`}`,
+        back ? {} : { rtoMilliseconds: rto },
+      );
+    },
+  },
+  ScaleDownOld: {
+    chainable: false,
+    beforeSwitch: false,
+    timeout: { ms: stepTimeout, then: "fail" },
+    overlay: (_from, to) => ({ activeZone: to }),
+    // The cells now live in the destination: recorded durably on each Cell (an effect), before this step is.
+    check: ({ moves }) => ({
+      kind: "done",
+      message: `old side scaled down to standby in ${[...new Set(moves.map((m) => m.from))].join(", ")} (nothing deleted)`,
+      recordActiveZones: true,
+    }),
+  },
+  DrillWait: {
+    chainable: true,
+    beforeSwitch: false,
+    overlay: (_from, to) => ({ activeZone: to }),
+    check: ({ fo, now }) => {
+      const switched = Date.parse(legStep(fo, "WaitAcknowledge", false)?.endTime ?? new Date(now).toISOString());
+      const left = switched + parseDuration(fo.spec.drill?.duration ?? "0s") - now;
+      if (left > 0) return wait(`drill: failing back in ${Math.ceil(left / 1000)}s`, Math.min(left, 5000));
+      return done(`drill duration ${fo.spec.drill?.duration} over`);
+    },
+  },
+  Failback: {
+    chainable: true,
+    beforeSwitch: false,
+    // The failback leg has begun: `from` is the drill's destination.
+    overlay: (from) => ({ activeZone: from }),
+    check: ({ moves }) => done(`failing back: ${describeMoves(moves)}`),
+  },
+  Done: {
+    chainable: false,
+    beforeSwitch: false,
+    overlay: (_from, to) => ({ activeZone: to }),
+    check: () => done("done"),
+  },
+};
+
+function done(message: string, status?: Partial<FailoverStatus>): StepOutcome {
+  return status ? { kind: "done", message, status } : { kind: "done", message };
+}
+
+function wait(message: string, retryMs: number): StepOutcome {
+  return { kind: "wait", message, retryMs };
+}
+
+function preflight({ fo, obs }: StepInput): StepOutcome {
+  const others = obs.failovers.filter((f) => f.metadata.name !== fo.metadata.name);
+  const overlaid = effectiveCells(obs.cells, others);
+  const plan = planMoves(fo.spec, overlaid, obs.zones);
+  // Two failovers never act on the same cell at once. Checked before the
+  // plan's problems: while another Failover moves a cell, the plan (from where
+  // the cell is now) is not the plan once it has moved.
+  const target = fo.spec.target;
+  const moving = new Set([
+    ...plan.moves.map((m) => m.cell),
+    ...(target.cells ?? []),
+    ...(target.zone ? overlaid.filter((c) => activeZoneOf(c) === target.zone).map((c) => c.metadata.name) : []),
+  ]);
+  const busy: string[] = [];
+  for (const o of others) {
+    if (o.status?.phase !== "Running") continue;
+    for (const c of o.status.cells ?? []) if (moving.has(c.cell)) busy.push(`${c.cell} (Failover ${o.metadata.name})`);
   }
-  return { moves, problems };
+  if (busy.length) return wait(`waiting: another failover is moving ${busy.join(", ")}`, 1000);
+  if (plan.problems.length) return { kind: "fail", reason: plan.problems.join("; ") };
+  return done(`moving ${describeMoves(plan.moves)}`, {
+    cells: plan.moves,
+    epochs: { before: obs.epochOf(plan.moves.map((m) => m.cell)) },
+  });
+}
+
+/** The steps of one leg: out (before the Failback marker), or back (after it). */
+function legSteps(fo: Pick<Failover, "status">, back: boolean): StepRecord[] {
+  const steps = fo.status?.steps ?? [];
+  const i = steps.findIndex((s) => s.name === "Failback");
+  if (i < 0) return back ? [] : steps;
+  return back ? steps.slice(i + 1) : steps.slice(0, i);
+}
+
+function legStep(fo: Pick<Failover, "status">, name: FailoverStep, back: boolean): StepRecord | undefined {
+  return legSteps(fo, back).find((s) => s.name === name);
 }
 
 /** The steps of one leg (out, or back for a drill's failback). */
@@ -83,61 +324,284 @@ export const LEG: readonly FailoverStep[] = [
 
 /** The step after `step`: legs, then the drill wait and the failback leg, then Done. */
 export function nextStep(step: FailoverStep, drill: boolean, failingBack: boolean): FailoverStep {
-  if (step === "Preflight") return "ScaleUpStandby";
+  if (step === "Preflight" || step === "Failback") return "ScaleUpStandby";
   if (step === "DrillWait") return "Failback";
-  if (step === "Failback") return "ScaleUpStandby";
   const i = LEG.indexOf(step);
   if (i >= 0 && i < LEG.length - 1) return LEG[i + 1]!;
   if (step === "ScaleDownOld") return drill && !failingBack ? "DrillWait" : "Done";
   return "Done";
 }
 
-/** Before the switch a failure (or an abort) rolls back to the previous owner; after it, it cannot. */
-export function isBeforeSwitch(step: FailoverStep): boolean {
-  return step === "Preflight" || step === "ScaleUpStandby" || step === "Freeze" || step === "WaitReplication";
+// ---------------------------------------------------------------------------
+// The step function
+
+/** What one reconcile of a Failover does, in this order: effects, then the status write. */
+export interface FailoverDecision {
+  /** Record on each Cell that it now lives in `to` (idempotent; before the status that records the step). */
+  recordActiveZones: Move[];
+  /** The status to write with optimistic concurrency; undefined: nothing to write. */
+  status?: FailoverStatus;
+  /** The write only refreshes a waiting step's progress message (the caller remembers when, see StepMemory). */
+  progressOnly?: boolean;
+  events: { type: "Normal" | "Warning"; reason: string; message: string }[];
+  /** Look again after this long (0: at once), besides the watch events. */
+  requeueAfterMs?: number;
+}
+
+/** What the caller remembers between reconciles of one Failover. */
+export interface StepMemory {
+  /** When this Failover's progress message was last written (ms). */
+  lastProgressWriteMs?: number;
 }
 
 /**
- * The moves for a status message or an Event, bounded whatever the number of
- * cells (a message is at most 4,096 characters): grouped by direction, at
- * most `names` cell names per group, e.g. "1000 cells a1->b1 (c0000, c0001, c0002, c0003, c0004, +995 more)".
+ * One reconcile of a Failover: start it, abort it, or run its current step
+ * and, while steps complete and the next one is chainable, the ones after it.
+ * Deterministic in (failover, observation, now, memory); a finished Failover
+ * yields nothing.
  */
-export function describeMoves(moves: readonly Move[], names = 5): string {
-  const groups = new Map<string, string[]>();
-  for (const m of moves) {
-    const k = `${m.from}->${m.to}`;
-    const g = groups.get(k);
-    if (g) g.push(m.cell);
-    else groups.set(k, [m.cell]);
+export function stepFailover(
+  failover: Failover,
+  obs: FailoverObservation,
+  now: Date,
+  memory: StepMemory = {},
+): FailoverDecision {
+  const decision: FailoverDecision = { recordActiveZones: [], events: [] };
+  if (isFinished(failover)) return decision;
+  let fo = failover;
+  // Steps completed in this reconcile, not yet written.
+  let advanced = false;
+  if (fo.status?.phase !== "Running") {
+    fo = { ...fo, status: started(fo, now) };
+    advanced = true;
   }
-  const parts = [...groups].map(([dir, cells]) => {
-    const shown = cells.slice(0, names).join(", ");
-    const more = cells.length > names ? `, +${cells.length - names} more` : "";
-    return `${cells.length === 1 ? `${cells[0]} ${dir}` : `${cells.length} cells ${dir} (${shown}${more})`}`;
-  });
-  // Names are at most 63 characters: 5 groups of 5 names stay under 2,500 characters.
-  return parts.slice(0, 5).join("; ") + (parts.length > 5 ? `; +${parts.length - 5} more directions` : "");
-}
 
-/** The moves of the current leg: out, or reversed for the failback. */
-export function legMoves(moves: readonly Move[], failingBack: boolean): Move[] {
-  return failingBack ? moves.map((m) => ({ cell: m.cell, from: m.to, to: m.from })) : [...moves];
-}
-
-/** An index of a Failover's moving cells, built once per status object (the cache replaces it on change). */
-const moveIndex = new WeakMap<readonly object[], Map<string, { cell: string; from: string; to: string }>>();
-function movesByCell(
-  cells: readonly { cell: string; from: string; to: string }[],
-): Map<string, { cell: string; from: string; to: string }> {
-  let m = moveIndex.get(cells);
-  if (!m) {
-    m = new Map(cells.map((c) => [c.cell, c]));
-    moveIndex.set(cells, m);
+  // Abort: before the switch, roll back; in a drill's wait, fail back now.
+  if (fo.spec.abort) {
+    const step = fo.status!.step!;
+    if (STEPS[step].beforeSwitch && !isFailingBack(fo))
+      return finish(
+        decision,
+        fo,
+        "Aborted",
+        `aborted at ${step}: the cells stay where they were; routing returns to the previous owners`,
+        now,
+      );
+    if (step === "DrillWait")
+      return complete(decision, fo, { kind: "done", message: "aborted: failing back now" }, now);
   }
-  return m;
+
+  for (;;) {
+    const status = fo.status!;
+    const step = status.step!;
+    const back = isFailingBack(fo);
+    const moves = legMoves(status.cells ?? [], back);
+    const outcome = STEPS[step].check({ fo, status, moves, back, obs, now: now.getTime() });
+    if (outcome.kind === "fail") {
+      // Record what completed first; the next reconcile fails from persisted state.
+      if (advanced) return { ...decision, status, requeueAfterMs: 0 };
+      return fail(decision, fo, step, outcome.reason, now);
+    }
+    if (outcome.kind === "done") {
+      decision.events.push({ type: "Normal", reason: `${step}Done`, message: outcome.message });
+      if (outcome.recordActiveZones) decision.recordActiveZones = moves;
+      const next = nextStatus(fo, outcome, now);
+      if (next.step === "Done" || !STEPS[next.step!].chainable || fo.spec.abort)
+        return complete(decision, fo, outcome, now);
+      fo = { ...fo, status: next };
+      advanced = true;
+      continue;
+    }
+    if (advanced)
+      return { ...decision, status: { ...status, message: outcome.message }, requeueAfterMs: outcome.retryMs };
+    return waiting(decision, fo, step, outcome, now, memory);
+  }
 }
 
-export type CellFailoverState = { activeZone: string; warmZone?: string; writeFrozen?: boolean; failoverRef?: string };
+/** First sight: Running at Preflight; the decision time (RTO's start) from the creator's annotation. */
+function started(fo: Failover, now: Date): FailoverStatus {
+  const decided = Number(fo.metadata.annotations?.[DECIDED_AT]);
+  const start = Number.isFinite(decided) && decided > 0 ? new Date(decided) : now;
+  return {
+    ...fo.status,
+    observedGeneration: fo.metadata.generation,
+    phase: "Running",
+    step: "Preflight",
+    startTime: start.toISOString(),
+    steps: [{ name: "Preflight", phase: "Running", startTime: now.toISOString() }],
+    message: "preflight: checking the destination zones",
+  };
+}
+
+/** A step is not done yet: give up at its timeout, else say what it waits for (rate-limited) and look again. */
+function waiting(
+  decision: FailoverDecision,
+  fo: Failover,
+  step: FailoverStep,
+  outcome: Extract<StepOutcome, { kind: "wait" }>,
+  now: Date,
+  memory: StepMemory,
+): FailoverDecision {
+  const status = fo.status!;
+  const t = now.getTime();
+  const current = (status.steps ?? []).at(-1);
+  const stepStart = current?.startTime ? Date.parse(current.startTime) : t;
+  const timeout = STEPS[step].timeout;
+  if (timeout && t - stepStart > timeout.ms(fo)) {
+    const limit = fo.spec.timeouts.step;
+    if (timeout.then === "complete") {
+      const message = `not every sidecar acknowledged the switch within ${limit}: ${outcome.message}`;
+      decision.events.push({ type: "Normal", reason: `${step}Done`, message });
+      return complete(decision, fo, { kind: "done", message }, now);
+    }
+    return fail(decision, fo, step, `timed out after ${limit}: ${outcome.message}`, now);
+  }
+  // Progress for `kubectl ldc drill status`, at most once an interval and not in
+  // a step's first one: each write wakes every controller watching Failovers,
+  // which would slow down the very step being waited for.
+  if (
+    outcome.message !== status.message &&
+    t - stepStart >= PROGRESS_INTERVAL_MS &&
+    t - (memory.lastProgressWriteMs ?? 0) >= PROGRESS_INTERVAL_MS
+  )
+    return {
+      ...decision,
+      status: { ...status, message: outcome.message },
+      progressOnly: true,
+      requeueAfterMs: outcome.retryMs,
+    };
+  return { ...decision, requeueAfterMs: outcome.retryMs };
+}
+
+/** The status once the current step is done: the step recorded, the next one started. */
+function nextStatus(fo: Failover, outcome: Extract<StepOutcome, { kind: "done" }>, now: Date): FailoverStatus {
+  const status = fo.status!;
+  const step = status.step!;
+  const next = nextStep(step, fo.spec.type === "Drill", isFailingBack(fo) || step === "Failback");
+  const at = now.toISOString();
+  const steps = (status.steps ?? []).map((s, i, all) =>
+    i === all.length - 1 ? { ...s, phase: "Succeeded" as const, endTime: at, message: outcome.message } : s,
+  );
+  return {
+    ...status,
+    ...(outcome.status ?? {}),
+    step: next,
+    steps: next === "Done" ? steps : [...steps, { name: next, phase: "Running", startTime: at }],
+    message: `${next}: ${outcome.message}`,
+  };
+}
+
+/** The current step is done: write the next one, or end the Failover with the leg's cells recorded where they are. */
+function complete(
+  decision: FailoverDecision,
+  fo: Failover,
+  outcome: Extract<StepOutcome, { kind: "done" }>,
+  now: Date,
+): FailoverDecision {
+  const status = fo.status!;
+  const next = nextStatus(fo, outcome, now);
+  if (next.step !== "Done") return { ...decision, status: next, requeueAfterMs: 0 };
+  const back = isFailingBack(fo) || status.step === "Failback";
+  const aborted = fo.spec.abort;
+  const message = !aborted
+    ? `done: ${outcome.message}`
+    : fo.spec.type === "Drill"
+      ? "aborted: the drill failed back early"
+      : "aborted after the switch: the cells stay in the destination";
+  return finishWith(
+    { ...decision, recordActiveZones: legMoves(status.cells ?? [], back) },
+    fo,
+    { ...status, ...(outcome.status ?? {}), steps: next.steps },
+    aborted ? "Aborted" : "Succeeded",
+    message,
+    now,
+  );
+}
+
+/** A step cannot complete: before the switch the Failover rolls back, after it it fails. */
+function fail(decision: FailoverDecision, fo: Failover, step: FailoverStep, why: string, now: Date): FailoverDecision {
+  if (step === "Preflight") return finish(decision, fo, "Failed", `preflight failed: ${why}`, now);
+  if (STEPS[step].beforeSwitch) {
+    const where = isFailingBack(fo)
+      ? "the cells stay in the drill's destination; start a new Failover to bring them home"
+      : "the cells stay where they were";
+    return finish(
+      decision,
+      fo,
+      "RolledBack",
+      `${step} failed: ${why}; rolled back to the previous routing (${where})`,
+      now,
+    );
+  }
+  return finish(decision, fo, "Failed", `${step} failed: ${why}`, now);
+}
+
+/** Ends a Failover that did not succeed: its running step marked, a Warning. */
+function finish(
+  decision: FailoverDecision,
+  fo: Failover,
+  phase: "Failed" | "RolledBack" | "Aborted",
+  message: string,
+  now: Date,
+): FailoverDecision {
+  const status = fo.status ?? {};
+  const steps = (status.steps ?? []).map((s, i, all) =>
+    i === all.length - 1 && s.phase === "Running"
+      ? {
+          ...s,
+          phase: phase === "Aborted" ? ("Skipped" as const) : ("Failed" as const),
+          endTime: now.toISOString(),
+          message,
+        }
+      : s,
+  );
+  decision.events.push({ type: "Warning", reason: phase, message });
+  return finishWith(decision, fo, { ...status, steps }, phase, message, now);
+}
+
+function finishWith(
+  decision: FailoverDecision,
+  fo: Failover,
+  status: FailoverStatus,
+  phase: NonNullable<FailoverStatus["phase"]>,
+  message: string,
+  now: Date,
+): FailoverDecision {
+  const bounded = clampMessage(message);
+  const conditions = setCondition(
+    status.conditions,
+    {
+      type: "Ready",
+      status: phase === "Succeeded" ? "True" : "False",
+      reason: phase,
+      message: bounded,
+      observedGeneration: fo.metadata.generation,
+    },
+    now,
+  );
+  return {
+    ...decision,
+    status: { ...status, phase, step: "Done", completionTime: now.toISOString(), message: bounded, conditions },
+    requeueAfterMs: undefined,
+  };
+}
+
+/** A message naming many cells must never make the API server refuse a step (it would stall there). */
+export function clampMessage(m: string): string {
+  return m.length <= MESSAGE_MAX ? m : `${m.slice(0, MESSAGE_MAX - 15)} ... (truncated)`;
+}
+
+/** Every message of a status within the schema's bound. */
+export function boundedStatus(status: FailoverStatus): FailoverStatus {
+  const out: FailoverStatus = { ...status };
+  if (status.message !== undefined) out.message = clampMessage(status.message);
+  if (status.steps)
+    out.steps = status.steps.map((s) => (s.message === undefined ? s : { ...s, message: clampMessage(s.message) }));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// What a running Failover means for its cells
 
 const FINISHED_PHASES = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
 
@@ -151,11 +615,25 @@ export function isFailingBack(fo: Pick<Failover, "status">): boolean {
   return (fo.status?.steps ?? []).some((s) => s.name === "Failback");
 }
 
+/** An index of a Failover's moving cells, built once per status object (the cache replaces it on change). */
+const moveIndex = new WeakMap<readonly object[], Map<string, Move>>();
+function movesByCell(cells: readonly Move[]): Map<string, Move> {
+  let m = moveIndex.get(cells);
+  if (!m) {
+    m = new Map(cells.map((c) => [c.cell, c]));
+    moveIndex.set(cells, m);
+  }
+  return m;
+}
+
+function stateAt(step: FailoverStep, move: Move, back: boolean, ref: string): CellFailoverState {
+  const [from, to] = back ? [move.to, move.from] : [move.from, move.to];
+  return { ...STEPS[step].overlay(from, to), failoverRef: ref };
+}
+
 /**
- * What a running Failover says about one cell, from its persisted step: the
- * Failover's status is the source of truth while it runs, so each step costs
- * one write however many cells move. Undefined: the Failover does not touch
- * the cell (or is finished).
+ * What a running Failover says about one cell, from its persisted step.
+ * Undefined: the Failover does not touch the cell (or is finished).
  */
 export function failoverStateOf(fo: Failover, cell: string): CellFailoverState | undefined {
   const st = fo.status;
@@ -165,34 +643,10 @@ export function failoverStateOf(fo: Failover, cell: string): CellFailoverState |
   return stateAt(st.step, move, isFailingBack(fo), fo.metadata.name);
 }
 
-function stateAt(step: FailoverStep, move: Move, back: boolean, ref: string): CellFailoverState {
-  const from = back ? move.to : move.from;
-  const to = back ? move.from : move.to;
-  switch (step) {
-    case "Preflight":
-      return { activeZone: from, failoverRef: ref };
-    case "ScaleUpStandby":
-      return { activeZone: from, warmZone: to, failoverRef: ref };
-    case "Freeze":
-    case "WaitReplication":
-      return { activeZone: from, warmZone: to, writeFrozen: true, failoverRef: ref };
-    case "Switch":
-    case "WaitAcknowledge":
-      // The old side stays warm until the routers have all moved.
-      return { activeZone: to, warmZone: from, failoverRef: ref };
-    case "ScaleDownOld":
-    case "Done":
-      return { activeZone: to, failoverRef: ref };
-    case "DrillWait":
-    case "Failback":
-      return { activeZone: move.to, failoverRef: ref };
-  }
-}
-
 /**
  * The cells as the running Failovers make them: active/warm zone, write
- * freeze, failoverRef. Those three are derived (the Cell controller only
- * shows them), so a stored value is dropped unless a running Failover says so.
+ * freeze, failoverRef. Those are derived (the Cell controller only shows
+ * them), so a stored value is dropped unless a running Failover says so.
  */
 export function effectiveCells<C extends Cell>(cells: readonly C[], failovers: readonly Failover[]): C[] {
   // Per running Failover once, not per cell: this runs over every cell in several controllers.

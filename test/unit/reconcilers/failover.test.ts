@@ -1,13 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Cell, Failover, Zone } from "../../../src/api/index.ts";
 import { decideAutomaticFailover } from "../../../src/reconcilers/autofailover.ts";
-import {
-  describeMoves,
-  effectiveCells,
-  failoverStateOf,
-  nextStep,
-  planMoves,
-} from "../../../src/reconcilers/failover.ts";
+import { describeMoves, planMoves } from "../../../src/reconcilers/failover-moves.ts";
+import { effectiveCells, failoverStateOf, nextStep } from "../../../src/reconcilers/failover.ts";
 import { topology, withStatus } from "./fixtures.ts";
 
 const ready = (z: Zone): Zone => withStatus(z, { phase: "Ready" });
