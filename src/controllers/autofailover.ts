@@ -3,7 +3,7 @@
 // decideAutomaticFailover. Pause automation cluster-wide with the ConfigMap
 // `ldc-automation` in the operator's namespace, data `paused: "true"`.
 // Nothing in the lost zone is deleted; it is not failed back automatically.
-import type { Failover, Zone } from "../api/index.ts";
+import { clampMessage, FAILOVER_REASON_MAX_LENGTH, type Failover, type Zone } from "../api/index.ts";
 import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
 import { Controller, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
 import { currentCells, LdcResources, type OperatorContext } from "./context.ts";
@@ -75,7 +75,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
       type: "Emergency",
       target: { cells: decision.cells },
       writeFreeze: "5s",
-      reason: `automatic: ${decision.reason}`.slice(0, 1024),
+      reason: clampMessage(`automatic: ${decision.reason}`, FAILOVER_REASON_MAX_LENGTH),
     },
   };
   await ctx.home.client.create(LdcResources.Failover, failover);
