@@ -27,9 +27,6 @@ export function autoFailoverController(ctx: OperatorContext): Controller {
   return controller;
 }
 
-/** Failovers this process created but its cache may not show yet (never create two). */
-const created = new Map<string, number>();
-
 function paused(ctx: OperatorContext): boolean {
   return ctx.own.configMaps.store.getByName(AUTOMATION_CONFIGMAP, ctx.namespace)?.data?.paused === "true";
 }
@@ -59,9 +56,6 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   if (decision.cells.length === 0) {
     return decision.recheckAfterMs !== undefined ? { requeueAfter: decision.recheckAfterMs } : undefined;
   }
-  // A Failover created moments ago may not be in the cache yet.
-  const recent = created.get(key);
-  if (recent && now.getTime() - recent < 10_000) return { requeueAfter: 1000 };
   const stamp = now.toISOString().replace(/[-:T]/g, "").slice(0, 14);
   const failover = {
     apiVersion: "ldc.io/v1alpha1",
@@ -78,8 +72,8 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
       reason: clampMessage(`automatic: ${decision.reason}`, FAILOVER_REASON_MAX_LENGTH),
     },
   };
-  await ctx.home.client.create(LdcResources.Failover, failover);
-  created.set(key, now.getTime());
+  // Recorded in the cache at once: the next reconcile sees the cells as moving and never creates a second one.
+  ctx.ldc.failovers.recordWrite(await ctx.home.client.create(LdcResources.Failover, failover));
   r.log.warn(
     { failover: failover.metadata.name, cells: decision.cells, reason: decision.reason },
     "automatic failover started",
