@@ -4,7 +4,7 @@
 import pino, { type Logger } from "pino";
 import { Kinds, type CellApp, type Zone } from "./api/index.ts";
 import { cellController } from "./controllers/cell.ts";
-import { appKeyOfWorkload, cellAppController, observeWorkload, workloadInformers } from "./controllers/cellapp.ts";
+import { appKeyOfWorkload, cellAppController, workloadInformers } from "./controllers/cellapp.ts";
 import {
   LOCAL_CLUSTER,
   LdcResources,
@@ -144,12 +144,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Workloads and nodes of a cluster feed the CellApp and Zone controllers.
   const wire = (cluster: Cluster): Informer<KubeObject>[] => {
     const { deployments, services } = workloadInformers(cluster);
-    for (const [kind, inf] of [
-      ["Deployment", deployments],
-      ["Service", services],
-    ] as const) {
+    for (const inf of [deployments, services]) {
       const toApp = (obj: KubeObject) => {
-        observeWorkload(cluster.name, kind, obj);
         const key = appKeyOfWorkload(obj);
         if (key) apps.queue.add(key);
       };

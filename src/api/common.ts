@@ -216,6 +216,30 @@ export const ConditionStatus = z
   .describe("Status of the condition: True, False or Unknown.");
 export type ConditionStatus = z.infer<typeof ConditionStatus>;
 
+/** The longest condition message the CRDs accept (metav1.Condition's limit). */
+export const CONDITION_MESSAGE_MAX_LENGTH = 32768;
+/** The longest condition reason the CRDs accept. */
+export const CONDITION_REASON_MAX_LENGTH = 1024;
+
+/**
+ * The longest Event message the operator records: the Kubernetes Events API's
+ * limit (events.k8s.io note, 1 kB), enforced by the API server, not our CRDs.
+ */
+export const EVENT_MESSAGE_MAX_LENGTH = 1024;
+
+const TRUNCATED = " ... (truncated)";
+
+/**
+ * `message` cut to at most `maxLength` characters (a schema's limit, e.g.
+ * CONDITION_MESSAGE_MAX_LENGTH), saying so at its end, so a write never fails
+ * validation for a long message.
+ */
+export function clampMessage(message: string, maxLength: number): string {
+  if (message.length <= maxLength) return message;
+  if (maxLength <= TRUNCATED.length) return message.slice(0, maxLength);
+  return message.slice(0, maxLength - TRUNCATED.length) + TRUNCATED;
+}
+
 /** metav1.Condition. */
 export const Condition = z
   .object({
@@ -228,12 +252,12 @@ export const Condition = z
     reason: z
       .string()
       .min(1)
-      .max(1024)
+      .max(CONDITION_REASON_MAX_LENGTH)
       .regex(CONDITION_REASON)
       .describe("A CamelCase reason for the condition's last transition, for machines."),
     message: z
       .string()
-      .max(32768)
+      .max(CONDITION_MESSAGE_MAX_LENGTH)
       .describe("A human-readable message with details about the transition; may be empty."),
   })
   .describe("A standard Kubernetes condition (metav1.Condition).");

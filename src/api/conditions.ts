@@ -1,7 +1,7 @@
 // metav1.Condition helpers. setCondition keeps lastTransitionTime unless the
 // status changes, so applying the same state twice writes nothing new.
 
-import type { Condition, ConditionStatus } from "./common.ts";
+import { clampMessage, CONDITION_MESSAGE_MAX_LENGTH, type Condition, type ConditionStatus } from "./common.ts";
 
 export interface ConditionInput {
   type: string;
@@ -22,7 +22,8 @@ export function isConditionTrue(conditions: readonly Condition[] | undefined, ty
 /**
  * Returns conditions with `next` set: replaces the condition of the same type
  * (keeping its lastTransitionTime when the status is unchanged) or appends it.
- * Returns the same array when nothing changes.
+ * Returns the same array when nothing changes. The message is clamped to
+ * CONDITION_MESSAGE_MAX_LENGTH.
  */
 export function setCondition(
   conditions: readonly Condition[] | undefined,
@@ -43,7 +44,7 @@ export function setCondition(
     ...(next.observedGeneration !== undefined ? { observedGeneration: next.observedGeneration } : {}),
     lastTransitionTime,
     reason: next.reason,
-    message: next.message,
+    message: clampMessage(next.message, CONDITION_MESSAGE_MAX_LENGTH),
   };
   if (old !== undefined && sameCondition(old, cond)) return list as Condition[];
   return old === undefined ? [...list, cond] : list.map((c) => (c.type === next.type ? cond : c));

@@ -14,6 +14,11 @@ import {
   zoneName,
 } from "./common.ts";
 
+/** The longest Failover status message (status.message and each step's) the CRD accepts. */
+export const FAILOVER_MESSAGE_MAX_LENGTH = 4096;
+/** The longest spec.reason of a Failover the CRD accepts. */
+export const FAILOVER_REASON_MAX_LENGTH = 1024;
+
 export const FailoverType = z.enum(["Emergency", "Drill"]);
 export type FailoverType = z.infer<typeof FailoverType>;
 
@@ -112,7 +117,11 @@ function failoverSpecFields(printerHints: boolean) {
       .describe(
         "Set to true to stop the failover and roll back to the last good epoch. The only field that may change after creation.",
       ),
-    reason: z.string().max(1024).optional().describe("Why this failover was started (free text, for the audit trail)."),
+    reason: z
+      .string()
+      .max(FAILOVER_REASON_MAX_LENGTH)
+      .optional()
+      .describe("Why this failover was started (free text, for the audit trail)."),
   };
 }
 
@@ -163,7 +172,7 @@ export const FailoverStepStatus = z
     phase: StepPhase.describe("Pending, Running, Succeeded, Failed or Skipped."),
     startTime: z.iso.datetime({ offset: true }).optional().describe("When the step started."),
     endTime: z.iso.datetime({ offset: true }).optional().describe("When the step ended."),
-    message: z.string().max(4096).optional().describe("What the step did or why it failed."),
+    message: z.string().max(FAILOVER_MESSAGE_MAX_LENGTH).optional().describe("What the step did or why it failed."),
   })
   .describe("One step of the failover.");
 export type FailoverStepStatus = z.infer<typeof FailoverStepStatus>;
@@ -214,7 +223,11 @@ export const FailoverStatus = z
     freezeMilliseconds: z.int().min(0).optional().describe("How long writes to the moving shards were frozen."),
     startTime: z.iso.datetime({ offset: true }).optional().describe("When the failover started."),
     completionTime: z.iso.datetime({ offset: true }).optional().describe("When the failover finished."),
-    message: z.string().max(4096).optional().describe("A human-readable summary of the current state."),
+    message: z
+      .string()
+      .max(FAILOVER_MESSAGE_MAX_LENGTH)
+      .optional()
+      .describe("A human-readable summary of the current state."),
     conditions: conditions("Standard conditions: Valid (references resolve, preflight passed), Ready.").optional(),
   })
   .describe("Progress of the failover, persisted step by step so an operator restart resumes it.");

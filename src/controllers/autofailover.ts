@@ -3,7 +3,7 @@
 // decideAutomaticFailover. Pause automation cluster-wide with the ConfigMap
 // `ldc-automation` in the operator's namespace, data `paused: "true"`.
 // Nothing in the lost zone is deleted; it is not failed back automatically.
-import type { Failover, Zone } from "../api/index.ts";
+import { clampMessage, FAILOVER_REASON_MAX_LENGTH, type Failover, type Zone } from "../api/index.ts";
 import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
 import { Controller, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
 import { currentCells, LdcResources, type OperatorContext } from "./context.ts";
@@ -26,9 +26,6 @@ export function autoFailoverController(ctx: OperatorContext): Controller {
   controller.watch(ctx.ldc.failovers, allZones);
   return controller;
 }
-
-/** Failovers this process created but its cache may not show yet (never create two). */
-const created = new Map<string, number>();
 
 function paused(ctx: OperatorContext): boolean {
   return ctx.own.configMaps.store.getByName(AUTOMATION_CONFIGMAP, ctx.namespace)?.data?.paused === "true";
@@ -59,9 +56,6 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
   if (decision.cells.length === 0) {
     return decision.recheckAfterMs !== undefined ? { requeueAfter: decision.recheckAfterMs } : undefined;
   }
-  // A Failover created moments ago may not be in the cache yet.
-  const recent = created.get(key);
-  if (recent && now.getTime() - recent < 10_000) return { requeueAfter: 1000 };
   const stamp = now.toISOString().replace(/[-:T]/g, "").slice(0, 14);
   const failover = {
     apiVersion: "ldc.io/v1alpha1",
@@ -75,11 +69,11 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
       type: "Emergency",
       target: { cells: decision.cells },
       writeFreeze: "5s",
-      reason: `automatic: ${decision.reason}`.slice(0, 1024),
+      reason: clampMessage(`automatic: ${decision.reason}`, FAILOVER_REASON_MAX_LENGTH),
     },
   };
-  await ctx.home.client.create(LdcResources.Failover, failover);
-  created.set(key, now.getTime());
+  // Recorded in the cache at once: the next reconcile sees the cells as moving and never creates a second one.
+  ctx.ldc.failovers.recordWrite(await ctx.home.client.create(LdcResources.Failover, failover));
   r.log.warn(
     { failover: failover.metadata.name, cells: decision.cells, reason: decision.reason },
     "automatic failover started",

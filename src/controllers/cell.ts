@@ -18,16 +18,17 @@ import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
 import { effectiveCells, isFailingBack, isFinished } from "../reconcilers/failover.ts";
 import {
   Controller,
+  StatusWriter,
   fieldManager,
+  requeueAfterStatus,
   type KubeObject,
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { MessageCoalescer, ownedStatusEqual } from "./compare.ts";
 import type { OperatorContext } from "./context.ts";
 
 /** "n/20 apps ready" while apps roll out: at most one such message-only write per cell every 10 s. */
-const statusCoalescer = new MessageCoalescer();
+const MESSAGE_WRITE_INTERVAL_MS = 10_000;
 
 export const CELL_FIELD_MANAGER = fieldManager("cell");
 export const FAILOVER_FIELD_MANAGER = fieldManager("failover");
@@ -40,12 +41,19 @@ export const FAILOVER_FIELD_MANAGER = fieldManager("failover");
 const OWNED = ["observedGeneration", "phase", "shards", "shardCount", "conditions", "failoverRef"] as const;
 
 export function cellController(ctx: OperatorContext): Controller {
+  const status = new StatusWriter(ctx.home.client, {
+    method: "apply",
+    fieldManager: CELL_FIELD_MANAGER,
+    informer: ctx.ldc.cells,
+    owned: OWNED,
+    coalesceMessagesMs: MESSAGE_WRITE_INTERVAL_MS,
+  });
   const controller = new Controller({
     name: "cell",
     kind: "Cell",
     workers: 2,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileCell(ctx, key, r),
+    reconcile: (key, r) => reconcileCell(ctx, status, key, r),
   });
   controller.watch(ctx.ldc.cells);
   // Only the cells an event concerns: at 1,000 cells, "all cells" on every event saturates the client.
@@ -89,7 +97,12 @@ export function cellController(ctx: OperatorContext): Controller {
   return controller;
 }
 
-async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<ReconcileResult | void> {
+async function reconcileCell(
+  ctx: OperatorContext,
+  statusWriter: StatusWriter,
+  key: string,
+  r: ReconcileContext,
+): Promise<ReconcileResult | void> {
   const stored = ctx.ldc.cells.store.get(key) as (Cell & KubeObject) | undefined;
   if (!stored || stored.metadata.deletionTimestamp) return;
   const cell = effectiveCells([stored], ctx.ldc.failovers.store.list())[0]!;
@@ -99,14 +112,16 @@ async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileCont
 
   if (!stored.status?.activeZone) {
     // First sight: the cell is active in its home zone.
-    await ctx.home.client.applyStatus(
-      {
-        apiVersion: cell.apiVersion,
-        kind: cell.kind,
-        metadata: { name: cell.metadata.name },
-        status: { activeZone: cell.spec.zone },
-      },
-      { fieldManager: FAILOVER_FIELD_MANAGER },
+    ctx.ldc.cells.recordWrite(
+      await ctx.home.client.applyStatus(
+        {
+          apiVersion: cell.apiVersion,
+          kind: cell.kind,
+          metadata: { name: cell.metadata.name },
+          status: { activeZone: cell.spec.zone },
+        },
+        { fieldManager: FAILOVER_FIELD_MANAGER },
+      ),
     );
     r.log.info({ zone: cell.spec.zone }, "cell active in its home zone");
   }
@@ -182,16 +197,8 @@ async function reconcileCell(ctx: OperatorContext, key: string, r: ReconcileCont
     ...(cell.status?.failoverRef ? { failoverRef: cell.status.failoverRef } : {}),
     conditions,
   };
-  if (ownedStatusEqual(status, stored.status, OWNED)) return;
-  const observedOwned = Object.fromEntries(
-    OWNED.map((k) => [k, (stored.status as Record<string, unknown> | undefined)?.[k]]),
-  );
-  const wait = statusCoalescer.delay(key, status, observedOwned);
-  if (wait !== undefined) return { requeueAfter: wait };
-  await ctx.home.client.applyStatus(
-    { apiVersion: cell.apiVersion, kind: cell.kind, metadata: { name: cell.metadata.name }, status },
-    { fieldManager: CELL_FIELD_MANAGER },
-  );
-  statusCoalescer.wrote(key);
-  if (stored.status?.phase !== phase) r.log.info({ from: cell.status?.phase, to: phase, reason }, "cell phase changed");
+  const written = await statusWriter.write(stored, status);
+  if (written.outcome === "written" && stored.status?.phase !== phase)
+    r.log.info({ from: cell.status?.phase, to: phase, reason }, "cell phase changed");
+  return requeueAfterStatus(written);
 }

@@ -7,8 +7,9 @@ import type { DrillSchedule, Failover } from "../api/index.ts";
 import { planDrillSchedule } from "../reconcilers/drillschedule.ts";
 import {
   Controller,
-  applyStatusIfChanged,
+  StatusWriter,
   fieldManager,
+  requeueAfterStatus,
   isAlreadyExists,
   ownerKey,
   type KubeObject,
@@ -20,12 +21,17 @@ import { LdcResources, type OperatorContext } from "./context.ts";
 export const DRILL_SCHEDULE_FIELD_MANAGER = fieldManager("drillschedule");
 
 export function drillScheduleController(ctx: OperatorContext): Controller {
+  const status = new StatusWriter(ctx.home.client, {
+    method: "apply",
+    fieldManager: DRILL_SCHEDULE_FIELD_MANAGER,
+    informer: ctx.ldc.drillSchedules,
+  });
   const controller = new Controller({
     name: "drillschedule",
     kind: "DrillSchedule",
     workers: 1,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileDrillSchedule(ctx, key, r),
+    reconcile: (key, r) => reconcileDrillSchedule(ctx, status, key, r),
   });
   controller.watch(ctx.ldc.drillSchedules);
   // A drill's progress (phase, RTO) is the schedule's history; its end may allow the next run.
@@ -35,6 +41,7 @@ export function drillScheduleController(ctx: OperatorContext): Controller {
 
 async function reconcileDrillSchedule(
   ctx: OperatorContext,
+  status: StatusWriter,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
@@ -51,9 +58,11 @@ async function reconcileDrillSchedule(
   // the same name next time (409, harmless) instead of losing the run.
   if (plan.create) {
     try {
-      await client.create(LdcResources.Failover, plan.create as unknown as KubeObject, {
-        fieldManager: DRILL_SCHEDULE_FIELD_MANAGER,
-      });
+      ctx.ldc.failovers.recordWrite(
+        await client.create(LdcResources.Failover, plan.create as unknown as KubeObject, {
+          fieldManager: DRILL_SCHEDULE_FIELD_MANAGER,
+        }),
+      );
       r.log.info({ failover: plan.create.metadata.name, scheduledTime: plan.scheduledTime }, "drill created");
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
@@ -68,6 +77,9 @@ async function reconcileDrillSchedule(
   }
   if (plan.skipped) r.log.warn({ scheduledTime: plan.scheduledTime }, plan.skipped);
   for (const e of plan.events) await ctx.events.record(ds, e.type, e.reason, e.message);
-  await applyStatusIfChanged(client, ds, plan.status, { fieldManager: DRILL_SCHEDULE_FIELD_MANAGER });
-  return plan.requeueAfterMs !== undefined ? { requeueAfter: plan.requeueAfterMs } : undefined;
+  const written = await status.write(ds, plan.status);
+  return (
+    requeueAfterStatus(written) ??
+    (plan.requeueAfterMs !== undefined ? { requeueAfter: plan.requeueAfterMs } : undefined)
+  );
 }

@@ -7,7 +7,8 @@ import { zoneHealth, type ZoneObservation } from "../reconcilers/zone.ts";
 import {
   Controller,
   Resources,
-  statusEqual,
+  StatusWriter,
+  requeueAfterStatus,
   type Cluster,
   type KubeObject,
   type ReconcileContext,
@@ -22,12 +23,13 @@ export function nodeInformer(cluster: Cluster) {
 }
 
 export function zoneController(ctx: OperatorContext): Controller {
+  const status = new StatusWriter(ctx.home.client, { method: "apply", informer: ctx.ldc.zones });
   const controller = new Controller({
     name: "zone",
     kind: "Zone",
     workers: 2,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileZone(ctx, key, r),
+    reconcile: (key, r) => reconcileZone(ctx, status, key, r),
   });
   controller.watch(ctx.ldc.zones);
   // Cells moving in or out, and their readiness, change a zone's health.
@@ -38,7 +40,12 @@ export function zoneController(ctx: OperatorContext): Controller {
   return controller;
 }
 
-async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileContext): Promise<ReconcileResult | void> {
+async function reconcileZone(
+  ctx: OperatorContext,
+  statusWriter: StatusWriter,
+  key: string,
+  r: ReconcileContext,
+): Promise<ReconcileResult | void> {
   const zone = ctx.ldc.zones.store.get(key) as (Zone & KubeObject) | undefined;
   if (!zone) {
     // A deleted zone's member cluster is disconnected; nothing in it is touched.
@@ -68,7 +75,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
         { type: "Ready", status: "False", reason: "KubeconfigUnavailable", message: problem, observedGeneration: gen },
         now,
       );
-      await writeStatus(ctx, zone, {
+      const written = await statusWriter.write(zone, {
         ...(zone.status ?? {}),
         observedGeneration: gen,
         phase: "Pending",
@@ -76,7 +83,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
         conditions,
       });
       await ctx.events.warning(zone, "KubeconfigUnavailable", problem);
-      return { requeueAfter: 30_000 };
+      return requeueAfterStatus(written) ?? { requeueAfter: 30_000 };
     }
   }
   const cluster = clusterOfZone(ctx, zone);
@@ -144,7 +151,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
     conditions,
   };
   const before = zone.status?.phase;
-  await writeStatus(ctx, zone, status);
+  const written = await statusWriter.write(zone, status);
   if (before !== health.phase && before !== undefined) {
     const warn = health.phase === "Unreachable" || health.phase === "Degraded";
     await ctx.events[warn ? "warning" : "normal"](
@@ -155,20 +162,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
     r.log.info({ from: before, to: health.phase, reason: health.reason }, "zone phase changed");
   }
   if (health.requeueAfterMs !== undefined) return { requeueAfter: health.requeueAfterMs };
-}
-
-async function writeStatus(
-  ctx: OperatorContext,
-  zone: Zone & KubeObject,
-  status: Record<string, unknown>,
-): Promise<void> {
-  if (statusEqual(status, zone.status)) return;
-  await ctx.home.client.applyStatus({
-    apiVersion: zone.apiVersion,
-    kind: zone.kind,
-    metadata: { name: zone.metadata.name },
-    status,
-  });
+  return requeueAfterStatus(written);
 }
 
 /** Reads the zone's kubeconfig Secret and (re)connects its member cluster; returns a problem, or undefined. */

@@ -8,8 +8,18 @@
 //   - the first standby (the first of [home, ...standbyZones] that is not
 //     active): standby replicas, a warm copy a failover can scale up;
 //   - a warm zone (cell.status.warmZone, set by a Failover): full replicas.
-import type { CellApp, Cell, Zone, CellOverride } from "../api/index.ts";
-import { Labels, MANAGED_BY, workloadName } from "./naming.ts";
+import {
+  setCondition,
+  validateCellApp,
+  type CellApp,
+  type Cell,
+  type Condition,
+  type Zone,
+  type CellOverride,
+  type ShardingRule,
+} from "../api/index.ts";
+import { covers } from "./compare.ts";
+import { CELLAPP_FINALIZER, Labels, MANAGED_BY, workloadName } from "./naming.ts";
 import { routingVolume, sidecarContainer, type SidecarSettings } from "./sidecar.ts";
 
 type Obj = Record<string, unknown>;
@@ -312,4 +322,269 @@ export function cellAppStatusCells(
   });
   const readyCells = cells.filter((c) => c.readyReplicas >= c.desiredReplicas).length;
   return { cells, readyCells, totalCells: plan.scopeCells.length };
+}
+
+// ---- one reconcile: observation -> actions ---------------------------------
+
+/** How long to wait before looking again at a zone (or cluster) that does not answer. */
+export const UNREACHABLE_RETRY_MS = 15_000;
+
+export type WorkloadKind = "Deployment" | "Service";
+
+/** One of the app's Deployments or Services as a cluster's cache shows it. */
+export interface ObservedWorkload {
+  cluster: string;
+  kind: WorkloadKind;
+  object: { metadata?: { name?: string; namespace?: string; labels?: Record<string, string> }; status?: unknown };
+}
+
+export interface ClusterObservation {
+  name: string;
+  /** The operator's own cluster (always written to). */
+  local: boolean;
+  /** Answered its last probe. */
+  reachable: boolean;
+}
+
+/** What one CellApp reconcile looks at, all from caches. */
+export interface CellAppObservation {
+  app: CellApp;
+  /** Every Cell with the running Failovers applied (effectiveCells). */
+  cells: readonly Cell[];
+  zones: readonly Zone[];
+  rules: readonly ShardingRule[];
+  sidecar: SidecarSettings;
+  /** The cluster of each zone, by zone name; a zone whose member cluster is not connected is absent. */
+  zoneClusters: ReadonlyMap<string, ClusterObservation>;
+  /** Every cluster the operator knows (its own and the zones' member clusters). */
+  clusters: readonly ClusterObservation[];
+  /** The app's Deployments and Services (by the app's labels) in every cluster. */
+  workloads: readonly ObservedWorkload[];
+  now: Date;
+}
+
+export interface WorkloadApply {
+  cluster: string;
+  zone: string;
+  kind: WorkloadKind;
+  name: string;
+  object: Obj;
+  /** Not in the cache: a new object. */
+  create: boolean;
+}
+
+export interface WorkloadDelete {
+  cluster: string;
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+}
+
+export interface CellAppEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+}
+
+/** What one CellApp reconcile does, in this order. */
+export interface CellAppActions {
+  addFinalizer: boolean;
+  /** Member clusters where the app's namespace must exist before the applies. */
+  ensureNamespaces: string[];
+  apply: WorkloadApply[];
+  delete: WorkloadDelete[];
+  /** The deletion is complete: release the finalizer. */
+  removeFinalizer: boolean;
+  /** The desired status (written unless unchanged); undefined: none. */
+  status?: Record<string, unknown>;
+  events: CellAppEvent[];
+  /** Clusters the deletion waits for (unreachable). */
+  blockedClusters: string[];
+  requeueAfterMs?: number;
+}
+
+function noActions(): CellAppActions {
+  return {
+    addFinalizer: false,
+    ensureNamespaces: [],
+    apply: [],
+    delete: [],
+    removeFinalizer: false,
+    events: [],
+    blockedClusters: [],
+  };
+}
+
+const writable = (c: ClusterObservation): boolean => c.local || c.reachable;
+
+/**
+ * One CellApp reconcile, pure: from what the caches show to what to write.
+ * Deletion removes the app's workloads from every cluster, then the finalizer
+ * (never while a cluster is unreachable). An invalid spec changes nothing but
+ * the conditions. Otherwise: apply the workloads the caches do not show as
+ * wanted (quiet in steady state), delete those of cells that left the scope
+ * (never in an unreachable zone, nor of cells that cannot be planned), and
+ * report per-cell readiness.
+ */
+export function planCellAppReconcile(o: CellAppObservation): CellAppActions {
+  const { app, now } = o;
+  const actions = noActions();
+  const ns = app.metadata.namespace ?? "";
+  const finalizers = app.metadata.finalizers ?? [];
+
+  if (app.metadata.deletionTimestamp) {
+    if (!finalizers.includes(CELLAPP_FINALIZER)) return actions;
+    const clusters = new Map(o.clusters.map((c) => [c.name, c]));
+    actions.blockedClusters = o.clusters.filter((c) => !writable(c)).map((c) => c.name);
+    actions.delete = o.workloads
+      .filter((w) => clusters.get(w.cluster) && writable(clusters.get(w.cluster)!))
+      .map((w) => ({ cluster: w.cluster, kind: w.kind, namespace: ns, name: w.object.metadata?.name ?? "" }));
+    if (actions.blockedClusters.length) {
+      actions.events.push({
+        type: "Warning",
+        reason: "CleanupBlocked",
+        message: `cannot remove the app's workloads from unreachable cluster(s) ${actions.blockedClusters.join(", ")}; the finalizer ${CELLAPP_FINALIZER} stays until they are reachable (remove it by hand to abandon those workloads)`,
+      });
+      actions.requeueAfterMs = UNREACHABLE_RETRY_MS;
+    } else {
+      actions.removeFinalizer = true;
+    }
+    return actions;
+  }
+
+  actions.addFinalizer = !finalizers.includes(CELLAPP_FINALIZER);
+  const gen = app.metadata.generation;
+  const observedConditions = app.status?.conditions;
+  let conditions: Condition[] | undefined = observedConditions;
+  const validation = validateCellApp(app, { cells: o.cells, shardingRules: o.rules });
+  if (!validation.valid) {
+    // Invalid references: say so, change nothing (existing workloads keep serving).
+    const message = validation.problems.map((p) => p.message).join("; ");
+    conditions = setCondition(
+      conditions,
+      { type: "Valid", status: "False", reason: validation.problems[0]!.reason, message, observedGeneration: gen },
+      now,
+    );
+    conditions = setCondition(
+      conditions,
+      {
+        type: "Ready",
+        status: "False",
+        reason: "InvalidSpec",
+        message: "the spec is invalid: see the Valid condition",
+        observedGeneration: gen,
+      },
+      now,
+    );
+    actions.status = { ...(app.status ?? {}), observedGeneration: gen, conditions };
+    // setCondition returns the same list when nothing changed: warn once per change.
+    if (conditions !== observedConditions) actions.events.push({ type: "Warning", reason: "InvalidSpec", message });
+    return actions;
+  }
+
+  const plan = planCellApp({ app, cells: o.cells, zones: o.zones, sidecar: o.sidecar });
+  const observedAt = (cluster: string, kind: WorkloadKind, name: string) =>
+    o.workloads.find((w) => w.cluster === cluster && w.kind === kind && w.object.metadata?.name === name);
+
+  // Desired workloads in reachable zones; unreachable zones are left as they are.
+  const unreachableZones = new Set<string>();
+  const wanted = new Set<string>();
+  for (const cellPlan of plan.cells) {
+    for (const w of cellPlan.workloads) {
+      const cluster = o.zoneClusters.get(w.zone);
+      if (!cluster || !cluster.reachable) {
+        unreachableZones.add(w.zone);
+        continue;
+      }
+      for (const [kind, object] of [
+        ["Deployment", w.deployment],
+        ["Service", w.service],
+      ] as const) {
+        const name = String((object.metadata as { name: string }).name);
+        wanted.add(`${cluster.name}/${kind}/${name}`);
+        const observed = observedAt(cluster.name, kind, name);
+        if (observed && covers(observed.object, object)) continue;
+        actions.apply.push({ cluster: cluster.name, zone: w.zone, kind, name, object, create: !observed });
+        if (!observed && !cluster.local && !actions.ensureNamespaces.includes(cluster.name))
+          actions.ensureNamespaces.push(cluster.name);
+      }
+    }
+  }
+
+  // Remove workloads of cells that left the scope (only in clusters that answer;
+  // cells that could not be planned keep theirs).
+  const keepCells = new Set(plan.unplannable);
+  const clusters = new Map(o.clusters.map((c) => [c.name, c]));
+  for (const w of o.workloads) {
+    const cluster = clusters.get(w.cluster);
+    if (!cluster || !writable(cluster)) continue;
+    const name = w.object.metadata?.name ?? "";
+    const labels = w.object.metadata?.labels ?? {};
+    const cell = labels[Labels.cell] ?? "";
+    if (wanted.has(`${w.cluster}/${w.kind}/${name}`) || keepCells.has(cell)) continue;
+    // A zone in an unreachable state shares no cluster with a reachable one, but be explicit.
+    if (unreachableZones.has(labels[Labels.zone] ?? "")) continue;
+    actions.delete.push({ cluster: w.cluster, kind: w.kind, namespace: ns, name });
+    actions.events.push({
+      type: "Normal",
+      reason: "Removed",
+      message: `removed ${w.kind} ${name}: cell ${cell} left the app's scope`,
+    });
+  }
+
+  // Status from the caches of every zone's cluster.
+  const deployments: ObservedDeployment[] = [];
+  for (const c of plan.cells) {
+    for (const w of c.workloads) {
+      const cluster = o.zoneClusters.get(w.zone);
+      const name = String((w.deployment.metadata as { name: string }).name);
+      const dep = cluster && observedAt(cluster.name, "Deployment", name);
+      const st = dep?.object.status as { replicas?: number; readyReplicas?: number } | undefined;
+      deployments.push({
+        cell: c.cell,
+        zone: w.zone,
+        replicas: st?.replicas ?? 0,
+        readyReplicas: st?.readyReplicas ?? 0,
+      });
+    }
+  }
+  const summary = cellAppStatusCells(plan, deployments);
+  const planProblems = plan.problems.map((p) => `${p.field}: ${p.message}`);
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Valid",
+      status: "True",
+      reason: "Valid",
+      message: planProblems.length ? planProblems.join("; ") : "spec is valid",
+      observedGeneration: gen,
+    },
+    now,
+  );
+  const ready = summary.readyCells === summary.totalCells && unreachableZones.size === 0;
+  const readyMessage =
+    `${summary.readyCells}/${summary.totalCells} cells ready` +
+    (!ready && unreachableZones.size
+      ? `; zone(s) ${[...unreachableZones].sort().join(", ")} unreachable: their workloads are left as they are`
+      : "");
+  conditions = setCondition(
+    conditions,
+    {
+      type: "Ready",
+      status: ready ? "True" : "False",
+      reason: ready ? "AllCellsReady" : unreachableZones.size ? "ZoneUnreachable" : "CellsNotReady",
+      message: readyMessage,
+      observedGeneration: gen,
+    },
+    now,
+  );
+  actions.status = {
+    observedGeneration: gen,
+    cells: summary.cells,
+    readyCells: summary.readyCells,
+    totalCells: summary.totalCells,
+    conditions,
+  };
+  if (unreachableZones.size) actions.requeueAfterMs = UNREACHABLE_RETRY_MS;
+  return actions;
 }

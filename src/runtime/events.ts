@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
+import { clampMessage, EVENT_MESSAGE_MAX_LENGTH } from "../api/common.ts";
 import type { KubeClient } from "./client.ts";
 import { rfc3339 } from "./conditions.ts";
 import { isNotFound } from "./errors.ts";
@@ -124,7 +125,7 @@ export class EventRecorder {
           ...(md.resourceVersion ? { resourceVersion: md.resourceVersion } : {}),
         },
         reason,
-        message: message.slice(0, 1024),
+        message: clampMessage(message, EVENT_MESSAGE_MAX_LENGTH),
         type,
         count: 1,
         firstTimestamp: now,

@@ -7,6 +7,11 @@
 // other error, restarts a watch that has been silent (no event, no bookmark)
 // for `staleAfterMs`, and relists every `relistIntervalMs`. `status()` says
 // whether the cache has synced and whether its watch is alive, for /readyz.
+//
+// Reading one's own writes: `recordWrite(obj)` puts the object a write
+// returned into the cache when it is newer than the cached one, so the next
+// reconcile sees it before the watch delivers it. Handlers still get every
+// watch event, in order, with the object they last got as `old`.
 import type { Logger } from "pino";
 import type { KubeClient } from "./client.ts";
 import { isGone } from "./errors.ts";
@@ -229,6 +234,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   #watchAbort: AbortController | undefined;
   #forceRv: string | undefined;
   #eventsInWatch = 0;
+  /**
+   * Keys whose cached object is a recorded write the watch has not delivered
+   * yet, with the object the handlers last got (undefined: none yet).
+   */
+  readonly #ahead = new Map<string, T | undefined>();
 
   constructor(client: KubeClient, resource: Resource, opts: InformerOptions<T> = {}) {
     this.client = client;
@@ -309,6 +319,34 @@ export class Informer<T extends KubeObject = KubeObject> {
       lists: this.#lists,
       watchRestarts: this.#restarts,
     };
+  }
+
+  /**
+   * Read your own writes: record the object a successful write (create,
+   * update, apply, status) returned, so the cache shows it at once. It is
+   * cached only when its resourceVersion is newer than the cached object's
+   * (compared as integers, as etcd revisions; when either is not an integer,
+   * nothing is recorded) or nothing is cached under its key, and only when it
+   * is in this informer's namespace. The watch event of that version is
+   * still delivered to handlers (an update from the object they last got, or
+   * an add), and older events in between reach handlers without moving the
+   * cache back. The caller records only objects this informer selects (its
+   * label and field selectors are not checked). Returns `obj`, so a write
+   * composes: `inf.recordWrite(await client.apply(obj))`.
+   */
+  recordWrite<W extends KubeObject>(obj: W): W {
+    const md = obj.metadata;
+    if (!md?.name || !this.#synced) return obj;
+    if (this.#opts.namespace !== undefined && md.namespace !== this.#opts.namespace) return obj;
+    const key = keyOf(obj);
+    const cached = this.store.get(key);
+    if (cached && !isNewer(md.resourceVersion, cached.metadata?.resourceVersion)) return obj;
+    if (!cached && revisionOf(md.resourceVersion) === undefined) return obj;
+    const copy = structuredClone<KubeObject>(obj) as T;
+    const stored = this.#opts.transform ? this.#opts.transform(copy) : copy;
+    if (!this.#ahead.has(key)) this.#ahead.set(key, cached);
+    this.store.upsert(stored);
+    return obj;
   }
 
   /**
@@ -415,16 +453,46 @@ export class Informer<T extends KubeObject = KubeObject> {
     for (const obj of items) {
       const key = keyOf(obj);
       seen.add(key);
+      if (this.#ahead.has(key)) {
+        this.#observeAhead(key, obj);
+        continue;
+      }
       const old = this.store.upsert(obj);
       if (!old) this.#emit("add", obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.#emit("update", obj, old);
     }
     for (const key of this.store.keys()) {
-      if (!seen.has(key)) {
-        const old = this.store.remove(key);
-        if (old) this.#emit("delete", old);
+      if (seen.has(key)) continue;
+      if (this.#ahead.has(key)) {
+        // Recorded after this list was served: keep it; the watch delivers it.
+        if (isNewer(this.store.get(key)?.metadata?.resourceVersion, this.#rv)) continue;
+        const delivered = this.#ahead.get(key);
+        this.#ahead.delete(key);
+        this.store.remove(key);
+        if (delivered) this.#emit("delete", delivered);
+        continue;
       }
+      const old = this.store.remove(key);
+      if (old) this.#emit("delete", old);
     }
+  }
+
+  /**
+   * A listed or watched object for a key whose cache holds a recorded write:
+   * handlers get it as the watch says; the cache moves only forward.
+   */
+  #observeAhead(key: string, obj: T): void {
+    const delivered = this.#ahead.get(key);
+    const recorded = this.store.get(key);
+    if (recorded && isNewer(recorded.metadata?.resourceVersion, obj.metadata?.resourceVersion)) {
+      this.#ahead.set(key, obj);
+    } else {
+      this.#ahead.delete(key);
+      this.store.upsert(obj);
+    }
+    if (!delivered) this.#emit("add", obj);
+    else if (delivered.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+      this.#emit("update", obj, delivered);
   }
 
   async #watch(stop: AbortSignal): Promise<void> {
@@ -499,14 +567,23 @@ export class Informer<T extends KubeObject = KubeObject> {
         return;
       case "ADDED":
       case "MODIFIED": {
+        const key = keyOf(ev.object);
+        if (this.#ahead.has(key)) {
+          this.#observeAhead(key, ev.object);
+          return;
+        }
         const old = this.store.upsert(ev.object);
         if (old) this.#emit("update", ev.object, old);
         else this.#emit("add", ev.object);
         return;
       }
       case "DELETED": {
-        const old = this.store.remove(keyOf(ev.object));
-        this.#emit("delete", old ?? ev.object);
+        const key = keyOf(ev.object);
+        const ahead = this.#ahead.has(key);
+        const delivered = this.#ahead.get(key);
+        this.#ahead.delete(key);
+        const old = this.store.remove(key);
+        this.#emit("delete", (ahead ? delivered : old) ?? ev.object);
         return;
       }
     }
@@ -534,4 +611,16 @@ export class Informer<T extends KubeObject = KubeObject> {
       this.#synced && this.#connected ? 1 : 0,
     );
   }
+}
+
+/** An etcd revision: a resourceVersion that is a non-negative integer, else undefined. */
+function revisionOf(rv: string | undefined): bigint | undefined {
+  return rv !== undefined && /^\d+$/.test(rv) ? BigInt(rv) : undefined;
+}
+
+/** `a` is a later revision than `b` (false when either is not an integer). */
+function isNewer(a: string | undefined, b: string | undefined): boolean {
+  const x = revisionOf(a);
+  const y = revisionOf(b);
+  return x !== undefined && y !== undefined && x > y;
 }

@@ -7,7 +7,8 @@ import type { KubeClient } from "../../../src/runtime/client.ts";
 import { setCondition, type Condition } from "../../../src/runtime/conditions.ts";
 import { EventRecorder, type CoreEvent } from "../../../src/runtime/events.ts";
 import { registerResource, Resources, type Resource } from "../../../src/runtime/resources.ts";
-import { applyStatusIfChanged } from "../../../src/runtime/status.ts";
+import { Informer } from "../../../src/runtime/informer.ts";
+import { requeueAfterStatus, writeStatus } from "../../../src/runtime/status.ts";
 import type { KubeObject } from "../../../src/runtime/types.ts";
 import { clientFor, counterValue, until } from "./helpers.ts";
 
@@ -66,6 +67,12 @@ describe("status and events", () => {
     client.close();
   });
 
+  /** writeStatus by server-side apply: the written object, or undefined when nothing was written. */
+  async function applyStatusIfChanged(observed: Widget, desired: object): Promise<Widget | undefined> {
+    const w = await writeStatus(client, observed, desired, { method: "apply" });
+    return w.outcome === "written" ? w.object : undefined;
+  }
+
   it("writes status only when it changed, and conditions keep lastTransitionTime", async () => {
     const created = await client.apply<Widget>({
       apiVersion: `${group}/v1`,
@@ -79,7 +86,7 @@ describe("status and events", () => {
       observedGeneration: created.metadata?.generation,
       conditions: setCondition([], { type: "Ready", status: "True", reason: "Ok", message: "all good" }, t0),
     };
-    const written = await applyStatusIfChanged(client, created, desired);
+    const written = await applyStatusIfChanged(created, desired);
     expect(written?.status?.phase).toBe("Ready");
     const rv = written!.metadata!.resourceVersion;
 
@@ -100,7 +107,7 @@ describe("status and events", () => {
       observedGeneration: observed.metadata?.generation,
       phase: "Ready",
     };
-    expect(await applyStatusIfChanged(client, observed, again)).toBeUndefined();
+    expect(await applyStatusIfChanged(observed, again)).toBeUndefined();
     expect(await counterValue("rest_client_requests_total", { method: "PATCH", host: client.host, code: "200" })).toBe(
       patches,
     );
@@ -112,7 +119,7 @@ describe("status and events", () => {
       phase: "Degraded",
       conditions: setCondition(observed.status?.conditions, { type: "Ready", status: "False", reason: "Broken" }),
     };
-    const after = await applyStatusIfChanged(client, observed, changed);
+    const after = await applyStatusIfChanged(observed, changed);
     expect(after?.status?.phase).toBe("Degraded");
     expect(after?.metadata?.resourceVersion).not.toBe(rv);
     const ready = after?.status?.conditions?.find((c) => c.type === "Ready");
@@ -120,6 +127,36 @@ describe("status and events", () => {
     expect(new Date(ready!.lastTransitionTime).getTime()).toBeGreaterThan(t0.getTime());
     // the spec is untouched by status writes
     expect(after?.spec).toEqual({ size: 1 });
+  });
+
+  it("update: records its write in the informer at once; a stale read gets a conflict that requeues", async () => {
+    const created = await client.apply<Widget>({
+      apiVersion: `${group}/v1`,
+      kind: "Widget",
+      metadata: { name: "w2", namespace: ns },
+      spec: { size: 1 },
+    });
+    const inf = new Informer<Widget>(client, widgets, { namespace: ns }).start();
+    try {
+      expect(await inf.waitForSync(30_000)).toBe(true);
+      const w = await writeStatus(client, created, { phase: "Ready" }, { method: "update", informer: inf });
+      expect(w.outcome).toBe("written");
+      const rv = w.outcome === "written" ? w.object.metadata?.resourceVersion : undefined;
+      // read your own write: the cache shows it before (or whether or not) the watch delivered it
+      expect(inf.store.getByName("w2", ns)?.metadata?.resourceVersion).toBe(rv);
+      expect(inf.store.getByName("w2", ns)?.status?.phase).toBe("Ready");
+      // the unchanged status from the cache: nothing to write
+      expect(
+        (await writeStatus(client, inf.store.getByName("w2", ns)!, { phase: "Ready" }, { method: "update" })).outcome,
+      ).toBe("unchanged");
+      // `created` is older than the stored object: the precondition fails
+      const stale = await writeStatus(client, created, { phase: "Degraded" }, { method: "update", informer: inf });
+      expect(stale).toEqual({ outcome: "conflict" });
+      expect(requeueAfterStatus(stale)).toEqual({ requeue: true });
+      expect(inf.store.getByName("w2", ns)?.status?.phase).toBe("Ready");
+    } finally {
+      await inf.stop();
+    }
   });
 
   it("aggregates repeated Events into one with a count", async () => {

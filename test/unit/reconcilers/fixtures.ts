@@ -1,6 +1,13 @@
 // The examples/ topology, parsed through the API schemas (defaults applied),
 // as fixtures for the pure reconcilers.
-import { parseResource, type Cell, type CellApp, type KindName, type Zone } from "../../../src/api/index.ts";
+import {
+  parseResource,
+  type Cell,
+  type CellApp,
+  type KindName,
+  type ShardingRule,
+  type Zone,
+} from "../../../src/api/index.ts";
 import { validExamples } from "../api/examples.ts";
 
 function all<K extends KindName>(kind: K) {
@@ -15,6 +22,10 @@ function all<K extends KindName>(kind: K) {
 
 export function topology(): { zones: Zone[]; cells: Cell[]; apps: CellApp[] } {
   return { zones: all("Zone") as Zone[], cells: all("Cell") as Cell[], apps: all("CellApp") as CellApp[] };
+}
+
+export function shardingRules(): ShardingRule[] {
+  return all("ShardingRule") as ShardingRule[];
 }
 
 export function withStatus<T extends { status?: unknown }>(obj: T, status: Record<string, unknown>): T {

@@ -98,26 +98,9 @@ describe("routingInput", () => {
   });
 });
 
-describe("MessageCoalescer", () => {
-  it("writes significant changes at once and coalesces message-only ones", async () => {
-    const { MessageCoalescer, onlyMessagesDiffer } = await import("../../../src/controllers/compare.ts");
-    const c = new MessageCoalescer(10_000);
-    const cond = (status: string, message: string) => ({
-      conditions: [{ type: "Ready", status, reason: "R", message, lastTransitionTime: "t" }],
-    });
-    expect(onlyMessagesDiffer(cond("False", "1/20 ready"), cond("False", "2/20 ready"))).toBe(true);
-    expect(onlyMessagesDiffer(cond("True", "20/20 ready"), cond("False", "19/20 ready"))).toBe(false);
-    expect(c.delay("a", cond("False", "2/20"), cond("False", "1/20"), 0)).toBeUndefined(); // never written: write
-    c.wrote("a", 0);
-    expect(c.delay("a", cond("False", "3/20"), cond("False", "2/20"), 4_000)).toBe(6_000);
-    expect(c.delay("a", cond("True", "20/20"), cond("False", "2/20"), 4_000)).toBeUndefined(); // a flip: at once
-    expect(c.delay("a", cond("False", "3/20"), cond("False", "2/20"), 10_000)).toBeUndefined();
-  });
-});
-
 describe("covers", () => {
   it("compares what the operator sets, ignoring what the API server or others add", async () => {
-    const { covers } = await import("../../../src/controllers/compare.ts");
+    const { covers } = await import("../../../src/reconcilers/compare.ts");
     const desired = {
       apiVersion: "apps/v1",
       kind: "Deployment",

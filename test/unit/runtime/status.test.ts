@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { statusEqual } from "../../../src/runtime/status.ts";
+import { MessageCoalescer, onlyMessagesDiffer, statusEqual } from "../../../src/runtime/status.ts";
 
 describe("statusEqual", () => {
   it("ignores key order", () => {
@@ -63,5 +63,21 @@ describe("statusEqual", () => {
 
   it("compares Dates with their serialized form", () => {
     expect(statusEqual({ t: new Date("2026-01-01T00:00:00Z") }, { t: "2026-01-01T00:00:00Z" })).toBe(true);
+  });
+});
+
+describe("MessageCoalescer", () => {
+  it("writes significant changes at once and coalesces message-only ones", () => {
+    const c = new MessageCoalescer(10_000);
+    const cond = (status: string, message: string) => ({
+      conditions: [{ type: "Ready", status, reason: "R", message, lastTransitionTime: "t" }],
+    });
+    expect(onlyMessagesDiffer(cond("False", "1/20 ready"), cond("False", "2/20 ready"))).toBe(true);
+    expect(onlyMessagesDiffer(cond("True", "20/20 ready"), cond("False", "19/20 ready"))).toBe(false);
+    expect(c.delay("a", cond("False", "2/20"), cond("False", "1/20"), 0)).toBeUndefined(); // never written: write
+    c.wrote("a", 0);
+    expect(c.delay("a", cond("False", "3/20"), cond("False", "2/20"), 4_000)).toBe(6_000);
+    expect(c.delay("a", cond("True", "20/20"), cond("False", "2/20"), 4_000)).toBeUndefined(); // a flip: at once
+    expect(c.delay("a", cond("False", "3/20"), cond("False", "2/20"), 10_000)).toBeUndefined();
   });
 });
