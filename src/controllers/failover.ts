@@ -6,7 +6,6 @@ import type { Cell, Failover, ShardingRule } from "../api/index.ts";
 import { activeZoneOf, cellsInScope, planCellApp } from "../reconcilers/cellapp.ts";
 import type { Move } from "../reconcilers/failover-moves.ts";
 import {
-  boundedStatus,
   effectiveCells,
   isFinished,
   POLL_MS,
@@ -19,22 +18,21 @@ import type { RoutingTable } from "../routing/index.ts";
 import type { TableStore } from "../routing-api/index.ts";
 import {
   Controller,
-  isConflict,
-  stripManagedFields,
+  writeStatus,
   type KubeObject,
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { ACK_WARMUP_MS, clusterOfZone, LdcResources, type OperatorContext } from "./context.ts";
+import { ACK_WARMUP_MS, clusterOfZone, type OperatorContext } from "./context.ts";
 
 export { DECIDED_AT } from "../reconcilers/failover.ts";
 
 type FailoverObj = Failover & KubeObject;
 
 export function failoverController(ctx: OperatorContext, tables: TableStore): Controller {
-  const mem = new OwnWrites();
+  const progress = new ProgressWrites();
   const controller = new Controller({
     name: "failover",
     kind: "Failover",
@@ -42,7 +40,7 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
     // Failovers in one place, so two never act on the same cell at once.
     workers: 1,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileFailover(ctx, tables, mem, key, r),
+    reconcile: (key, r) => reconcileFailover(ctx, tables, progress, key, r),
   });
   const running = () =>
     ctx.ldc.failovers.store
@@ -60,52 +58,36 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
   return controller;
 }
 
-/**
- * What this controller wrote that its cache may not show yet (one worker,
- * so nothing here races), and when each Failover's progress was last written.
- */
-class OwnWrites {
-  /** The last status written per Failover, and the version it replaced. */
-  readonly #written = new Map<string, { replaced: string; obj: FailoverObj }>();
-  readonly progressWrites = new Map<string, number>();
-
-  /** The Failover as of our last write while the cache still shows the version that write replaced. */
-  fresh(cached: FailoverObj): FailoverObj {
-    const key = cached.metadata.name;
-    const w = this.#written.get(key);
-    if (w && w.replaced === cached.metadata.resourceVersion) return w.obj;
-    this.#written.delete(key);
-    return cached;
+/** When each Failover's progress message was last written (one worker, so nothing here races). */
+class ProgressWrites {
+  readonly #at = new Map<string, number>();
+  get(key: string): number | undefined {
+    return this.#at.get(key);
   }
-
-  recordWrite(replaced: FailoverObj, obj: FailoverObj): void {
-    if (replaced.metadata.resourceVersion)
-      this.#written.set(obj.metadata.name, { replaced: replaced.metadata.resourceVersion, obj });
+  set(key: string, ms: number): void {
+    this.#at.set(key, ms);
   }
-
   forget(key: string): void {
-    this.#written.delete(key);
-    this.progressWrites.delete(key);
+    this.#at.delete(key);
   }
 }
 
 async function reconcileFailover(
   ctx: OperatorContext,
   tables: TableStore,
-  mem: OwnWrites,
+  progress: ProgressWrites,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
-  const cached = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
-  const fo = cached && mem.fresh(cached);
+  // The cache holds this controller's own last write (Informer.recordWrite):
+  // a reconcile right after a write (a sidecar's ack) must not redo the step.
+  const fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
   if (!fo || isFinished(fo)) {
-    mem.forget(key);
+    progress.forget(key);
     return;
   }
   const now = new Date();
-  const decision = stepFailover(fo, observe(ctx, tables, mem, now), now, {
-    lastProgressWriteMs: mem.progressWrites.get(key),
-  });
+  const decision = stepFailover(fo, observe(ctx, tables, now), now, { lastProgressWriteMs: progress.get(key) });
   for (const e of decision.events) {
     if (e.type === "Normal") r.log.info({ reason: e.reason, message: e.message }, "failover step done");
     // Not awaited: an Event waits behind the client's rate limiter, the failover must not.
@@ -113,19 +95,13 @@ async function reconcileFailover(
   }
   await recordActiveZones(ctx, decision.recordActiveZones, now);
   if (decision.status) {
-    if (decision.progressOnly) mem.progressWrites.set(key, now.getTime());
-    try {
-      // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
-      const obj = await ctx.critical.update(
-        LdcResources.Failover,
-        { ...fo, status: boundedStatus(decision.status) },
-        { subresource: "status" },
-      );
-      mem.recordWrite(fo, stripManagedFields(obj));
-    } catch (err) {
-      if (isConflict(err)) return { requeue: true };
-      throw err;
-    }
+    if (decision.progressOnly) progress.set(key, now.getTime());
+    // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
+    const written = await writeStatus(ctx.critical, fo, decision.status, {
+      method: "update",
+      informer: ctx.ldc.failovers,
+    });
+    if (written.outcome === "conflict") return { requeue: true };
     if (decision.status.phase !== "Running") r.log.info({ phase: decision.status.phase }, "failover finished");
   }
   return requeueOf(decision);
@@ -137,8 +113,8 @@ function requeueOf(decision: FailoverDecision): ReconcileResult | undefined {
 }
 
 /** The world as the steps read it, from the caches, the routing tables and the sidecars' acks, as of `now`. */
-function observe(ctx: OperatorContext, tables: TableStore, mem: OwnWrites, now: Date): FailoverObservation {
-  const failovers = ctx.ldc.failovers.store.list().map((f) => mem.fresh(f as FailoverObj));
+function observe(ctx: OperatorContext, tables: TableStore, now: Date): FailoverObservation {
+  const failovers = ctx.ldc.failovers.store.list();
   const cells = ctx.ldc.cells.store.list();
   const zones = ctx.ldc.zones.store.list();
   const rules = ctx.ldc.rules.store.list();

@@ -16,7 +16,16 @@
 // timed-out or aborted step before the switch rolls back: the Failover leaves
 // Running, its overlay disappears, and routing returns to the previous owners
 // in a new epoch.
-import { parseDuration, setCondition, type Cell, type Failover, type FailoverStep, type Zone } from "../api/index.ts";
+import {
+  clampMessage,
+  FAILOVER_MESSAGE_MAX_LENGTH,
+  parseDuration,
+  setCondition,
+  type Cell,
+  type Failover,
+  type FailoverStep,
+  type Zone,
+} from "../api/index.ts";
 import { activeZoneOf } from "./cellapp.ts";
 import { describeMoves, legMoves, planMoves, type Move } from "./failover-moves.ts";
 
@@ -30,8 +39,6 @@ export const DECIDED_AT = "ldc.io/decided-at";
 export const POLL_MS = 50;
 /** A waiting step's progress message is written at most this often, and not in its first interval. */
 export const PROGRESS_INTERVAL_MS = 1000;
-/** The schema's bound on every message in a Failover's status. */
-const MESSAGE_MAX = 4096;
 
 /** Something a step waits for, and when to look again. */
 export interface Waiting {
@@ -366,6 +373,11 @@ export function stepFailover(
   now: Date,
   memory: StepMemory = {},
 ): FailoverDecision {
+  const decision = decide(failover, obs, now, memory);
+  return decision.status ? { ...decision, status: boundedStatus(decision.status) } : decision;
+}
+
+function decide(failover: Failover, obs: FailoverObservation, now: Date, memory: StepMemory): FailoverDecision {
   const decision: FailoverDecision = { recordActiveZones: [], events: [] };
   if (isFinished(failover)) return decision;
   let fo = failover;
@@ -567,36 +579,33 @@ function finishWith(
   message: string,
   now: Date,
 ): FailoverDecision {
-  const bounded = clampMessage(message);
   const conditions = setCondition(
     status.conditions,
     {
       type: "Ready",
       status: phase === "Succeeded" ? "True" : "False",
       reason: phase,
-      message: bounded,
+      message,
       observedGeneration: fo.metadata.generation,
     },
     now,
   );
   return {
     ...decision,
-    status: { ...status, phase, step: "Done", completionTime: now.toISOString(), message: bounded, conditions },
+    status: { ...status, phase, step: "Done", completionTime: now.toISOString(), message, conditions },
     requeueAfterMs: undefined,
   };
 }
 
 /** A message naming many cells must never make the API server refuse a step (it would stall there). */
-export function clampMessage(m: string): string {
-  return m.length <= MESSAGE_MAX ? m : `${m.slice(0, MESSAGE_MAX - 15)} ... (truncated)`;
-}
+const bounded = (m: string): string => clampMessage(m, FAILOVER_MESSAGE_MAX_LENGTH);
 
 /** Every message of a status within the schema's bound. */
-export function boundedStatus(status: FailoverStatus): FailoverStatus {
+function boundedStatus(status: FailoverStatus): FailoverStatus {
   const out: FailoverStatus = { ...status };
-  if (status.message !== undefined) out.message = clampMessage(status.message);
+  if (status.message !== undefined) out.message = bounded(status.message);
   if (status.steps)
-    out.steps = status.steps.map((s) => (s.message === undefined ? s : { ...s, message: clampMessage(s.message) }));
+    out.steps = status.steps.map((s) => (s.message === undefined ? s : { ...s, message: bounded(s.message) }));
   return out;
 }
 
