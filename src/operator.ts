@@ -2,22 +2,15 @@
 // HTTP server (health, metrics), leader election. `startOperator` is what the
 // ldc-operator command, the demo, the tests and the benchmarks run.
 import pino, { type Logger } from "pino";
-import { Kinds, type CellApp, type Zone } from "./api/index.ts";
+import { Kinds } from "./api/index.ts";
 import { cellController } from "./controllers/cell.ts";
-import { appKeyOfWorkload, cellAppController, workloadInformers } from "./controllers/cellapp.ts";
-import {
-  LOCAL_CLUSTER,
-  LdcResources,
-  zoneOfMemberCluster,
-  type LdcInformers,
-  type OperatorContext,
-} from "./controllers/context.ts";
+import { cellAppController } from "./controllers/cellapp.ts";
+import { LOCAL_CLUSTER, LdcResources, type LdcInformers, type OperatorContext } from "./controllers/context.ts";
 import { drillScheduleController } from "./controllers/drillschedule.ts";
-import { AUTOMATION_CONFIGMAP, autoFailoverController } from "./controllers/autofailover.ts";
+import { autoFailoverController } from "./controllers/autofailover.ts";
 import { failoverController } from "./controllers/failover.ts";
-import { routingTableInformer, shardingRuleController } from "./controllers/shardingrule.ts";
-import { nodeInformer, zoneController } from "./controllers/zone.ts";
-import { Labels } from "./reconcilers/naming.ts";
+import { shardingRuleController } from "./controllers/shardingrule.ts";
+import { zoneController } from "./controllers/zone.ts";
 import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi, type TableStore } from "./routing-api/index.ts";
 import {
   ClusterRegistry,
@@ -29,9 +22,7 @@ import {
   Resources,
   RuntimeServer,
   metricsRegistry,
-  type Cluster,
   type Controller,
-  type Informer,
   type KubeObject,
 } from "./runtime/index.ts";
 
@@ -129,63 +120,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const autoFailover = autoFailoverController(ctx);
   const controllers = [zones, cells, apps, rules, failovers, drills, autoFailover];
 
-  const zonesOfCluster = (cluster: Cluster): string[] => {
-    if (!cluster.local) {
-      const z = zoneOfMemberCluster(cluster.name);
-      return z ? [z] : [];
-    }
-    return ldc.zones.store
-      .list()
-      .filter((z: Zone) => !z.spec.cluster)
-      .map((z: Zone) => z.metadata.name);
-  };
-  const allAppKeys = () => ldc.apps.store.list().map((a: CellApp) => `${a.metadata.namespace}/${a.metadata.name}`);
-
-  // Workloads and nodes of a cluster feed the CellApp and Zone controllers.
-  const wire = (cluster: Cluster): Informer<KubeObject>[] => {
-    const { deployments, services } = workloadInformers(cluster);
-    for (const inf of [deployments, services]) {
-      const toApp = (obj: KubeObject) => {
-        const key = appKeyOfWorkload(obj);
-        if (key) apps.queue.add(key);
-      };
-      inf.on({ add: toApp, update: (_, n) => toApp(n), delete: toApp });
-    }
-    const nodes = nodeInformer(cluster);
-    const toZones = () => zonesOfCluster(cluster).forEach((z) => zones.queue.add(z));
-    nodes.on({ add: toZones, update: toZones, delete: toZones });
-    // A routing-table ConfigMap changed or deleted by hand is published again.
-    const tablesCache = routingTableInformer(cluster);
-    const toRule = (obj: KubeObject) => {
-      const rule = obj.metadata?.labels?.[Labels.rule];
-      if (rule) rules.queue.add(rule);
-    };
-    tablesCache.on({ add: toRule, update: (_, n) => toRule(n), delete: toRule });
-    return [deployments, services, nodes, tablesCache] as Informer<KubeObject>[];
-  };
-  const homeInformers = wire(home);
-  registry.onChange((change) => {
-    if (change.type === "removed") return;
-    if (change.type === "added" || change.type === "replaced") wire(change.cluster);
-    for (const z of zonesOfCluster(change.cluster)) zones.queue.add(z);
-    for (const k of allAppKeys()) apps.queue.add(k);
-    for (const k of ldc.rules.store.keys()) rules.queue.add(k);
-  });
-
-  // Member-cluster kubeconfigs live in Secrets in the operator's namespace.
-  const secrets = ctx.own.secrets;
-  const zonesUsingSecret = (s: KubeObject) =>
-    ldc.zones.store
-      .list()
-      .filter((z: Zone) => z.spec.cluster?.kubeconfigSecretRef.name === s.metadata?.name)
-      .forEach((z: Zone) => zones.queue.add(z.metadata.name));
-  secrets.on({ add: zonesUsingSecret, update: (_, n) => zonesUsingSecret(n), delete: zonesUsingSecret });
-  // Pausing or resuming automatic failover re-evaluates every zone.
-  const automation = (cm: KubeObject) => {
-    if (cm.metadata?.name === AUTOMATION_CONFIGMAP) ldc.zones.store.keys().forEach((z) => autoFailover.queue.add(z));
-  };
-  own.configMaps.on({ add: automation, update: (_, n) => automation(n), delete: automation });
-
   const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
   server.app.use(createRoutingApi(tables, { authenticate: bearerTokenAuthenticator(opts.routingTokens ?? []) }));
   const manager = new Manager({
@@ -196,7 +130,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       : {}),
     ...(opts.onLostLeadership ? { onLostLeadership: opts.onLostLeadership } : {}),
   });
-  for (const inf of [...homeInformers, own.secrets, own.configMaps]) manager.addInformer(inf);
+  // Each controller declares its watches; the Manager waits for the caches they read.
   for (const c of controllers) manager.addController(c);
   manager.addReadinessCheck(() => registry.readiness());
   await manager.start();

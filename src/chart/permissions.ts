@@ -54,7 +54,7 @@ const workloadRules = (home: boolean): PermissionRule[] => [
     resources: ["configmaps"],
     verbs: MANAGE,
     why:
-      "publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps" +
+      "publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps, delete it when the rule is deleted" +
       (home ? "; read the automatic-failover settings ConfigMap in the operator's namespace" : ""),
     scope: "cluster",
   },

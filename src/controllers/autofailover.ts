@@ -24,6 +24,8 @@ export function autoFailoverController(ctx: OperatorContext): Controller {
   controller.watch(ctx.ldc.zones);
   controller.watch(ctx.ldc.cells, allZones);
   controller.watch(ctx.ldc.failovers, allZones);
+  // Pausing or resuming automatic failover re-evaluates every zone.
+  controller.watch(ctx.own.configMaps, (cm) => (cm.metadata?.name === AUTOMATION_CONFIGMAP ? allZones() : []));
   return controller;
 }
 

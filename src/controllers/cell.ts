@@ -10,8 +10,6 @@ import {
   validateCell,
   type Cell,
   type Condition,
-  type Failover,
-  type ShardingRule,
   type ShardRange,
 } from "../api/index.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
@@ -64,16 +62,12 @@ export function cellController(ctx: OperatorContext): Controller {
       .filter((c) => c.spec.zone === z || c.status?.activeZone === z || (c.spec.standbyZones ?? []).includes(z ?? ""))
       .map((c) => c.metadata.name);
   });
-  controller.watch(
-    ctx.ldc.rules,
-    (rule) => (rule as unknown as ShardingRule).spec?.assignments?.map((a) => a.cell) ?? [],
-  );
+  controller.watch(ctx.ldc.rules, (rule) => rule.spec.assignments.map((a) => a.cell));
   // A Cell's status shows a Failover only as failoverRef/FailingOver, set while it
   // runs: its cells need a look when it starts, claims cells or ends, not on
   // every step (each step would otherwise re-check 1,000 cells).
   const lastSeen = new Map<string, string>();
-  controller.watch(ctx.ldc.failovers, (fo) => {
-    const f = fo as unknown as Failover;
+  controller.watch(ctx.ldc.failovers, (f) => {
     const name = f.metadata?.name ?? "";
     const shape = `${f.metadata?.uid}/${f.status?.phase}/${f.status?.cells?.length ?? 0}/${isFailingBack(f)}`;
     // The cache drops an object before its delete event is mapped.
@@ -91,9 +85,7 @@ export function cellController(ctx: OperatorContext): Controller {
       : [];
     return [...new Set([...named, ...inZone])];
   });
-  controller.watch(ctx.ldc.apps, (app) =>
-    ((app as unknown as { status?: { cells?: { cell: string }[] } }).status?.cells ?? []).map((c) => c.cell),
-  );
+  controller.watch(ctx.ldc.apps, (app) => (app.status?.cells ?? []).map((c) => c.cell));
   return controller;
 }
 

@@ -25,7 +25,7 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { clusterOfZone, currentCells, LdcResources, type OperatorContext } from "./context.ts";
+import { clusterOfZone, currentCells, LdcResources, watchEveryCluster, type OperatorContext } from "./context.ts";
 
 type Obj = KubeObject & Record<string, unknown>;
 const MANAGED_SELECTOR = `${Labels.managedBy}=${MANAGED_BY}`;
@@ -63,6 +63,19 @@ export function cellAppController(ctx: OperatorContext): Controller {
       .filter((a) => a.spec.shardingRule === rule.metadata?.name)
       .map((a) => `${a.metadata.namespace}/${a.metadata.name}`),
   );
+  // The app's Deployments and Services in every cluster: drift and readiness.
+  for (const informer of ["deployments", "services"] as const) {
+    watchEveryCluster(
+      ctx.registry,
+      controller,
+      (cluster) => workloadInformers(cluster)[informer],
+      () => appKeyOfWorkload,
+    );
+  }
+  // A cluster connected, replaced or back: stamp what is missing there.
+  ctx.registry.onChange((change) => {
+    if (change.type !== "removed") for (const k of allApps()) controller.enqueue(k);
+  });
   return controller;
 }
 

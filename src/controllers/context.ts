@@ -16,19 +16,17 @@ import {
   type ClusterRegistry,
   type EventRecorder,
   type Informer,
+  type Controller,
   type KubeClient,
   type KubeObject,
+  type MapFunc,
 } from "../runtime/index.ts";
 
 export { LdcResources } from "../ldc-resources.ts";
 
 export const LOCAL_CLUSTER = "local";
 
-/**
- * One sidecar ack interval (10 s) plus slack: how long a new (restarted)
- * operator's ack store listens before "no sidecar is behind" means anything.
- */
-export const ACK_WARMUP_MS = 12_000;
+export { ACK_WARMUP_MS } from "../reconcilers/shardingrule.ts";
 
 export interface LdcInformers {
   zones: Informer<Zone & KubeObject>;
@@ -97,4 +95,24 @@ export function memberClusterName(zone: string): string {
 
 export function zoneOfMemberCluster(cluster: string): string | undefined {
   return cluster.startsWith("zone-") ? cluster.slice("zone-".length) : undefined;
+}
+
+/**
+ * Watches an informer of every cluster for `controller`: the operator's own
+ * (whose cache the workers wait for) and each member cluster, connected now or
+ * later (a replaced member's caches are new ones). `map` gets the cluster.
+ */
+export function watchEveryCluster<T extends KubeObject>(
+  registry: ClusterRegistry,
+  controller: Controller,
+  informerOf: (cluster: Cluster) => Informer<T>,
+  map: (cluster: Cluster) => MapFunc<T>,
+): void {
+  const watch = (cluster: Cluster): void => {
+    controller.watch(informerOf(cluster), map(cluster), { waitForSync: cluster.local });
+  };
+  for (const cluster of registry.list()) watch(cluster);
+  registry.onChange((change) => {
+    if (change.type === "added" || change.type === "replaced") watch(change.cluster);
+  });
 }

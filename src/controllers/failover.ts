@@ -4,6 +4,7 @@
 // their Cells, Events, and the status written with optimistic concurrency.
 import type { Cell, Failover, ShardingRule } from "../api/index.ts";
 import { activeZoneOf, cellsInScope, planCellApp } from "../reconcilers/cellapp.ts";
+import { rulesRoutingTo } from "../reconcilers/routing.ts";
 import type { Move } from "../reconcilers/failover-moves.ts";
 import {
   effectiveCells,
@@ -25,7 +26,7 @@ import {
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { ACK_WARMUP_MS, clusterOfZone, type OperatorContext } from "./context.ts";
+import { ACK_WARMUP_MS, clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
 
 export { DECIDED_AT } from "../reconcilers/failover.ts";
 
@@ -52,6 +53,13 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
   controller.watch(ctx.ldc.zones, running);
   controller.watch(ctx.ldc.rules, running);
   controller.watch(ctx.ldc.apps, running);
+  // The destination's Deployments becoming Ready end ScaleUpStandby.
+  watchEveryCluster(
+    ctx.registry,
+    controller,
+    (cluster) => workloadInformers(cluster).deployments,
+    () => running,
+  );
   // A newly published table, or a sidecar's ack, may be what a step waits for.
   tables.subscribe(() => running().forEach((k) => controller.queue.add(k)));
   tables.subscribeAcks(() => running().forEach((k) => controller.queue.add(k)));
@@ -118,54 +126,22 @@ function observe(ctx: OperatorContext, tables: TableStore, now: Date): FailoverO
   const cells = ctx.ldc.cells.store.list();
   const zones = ctx.ldc.zones.store.list();
   const rules = ctx.ldc.rules.store.list();
+  const byName = new Map(cells.map((c) => [c.metadata.name, c]));
+  const routingTo = (names: readonly string[]) =>
+    rulesRoutingTo(
+      rules,
+      names.map((n) => byName.get(n)).filter((c) => c !== undefined),
+    );
   return {
     cells,
     zones,
     failovers,
-    epochOf: (names) => Math.max(0, ...rulesRoutingTo(rules, cells, names).map((rule) => rule.status?.epoch ?? 0)),
+    epochOf: (names) => Math.max(0, ...routingTo(names).map((rule) => rule.status?.epoch ?? 0)),
     destinationNotReady: (fo, moves) => destinationNotReady(ctx, fo, failovers, moves),
-    routing: (moves, want) =>
-      routingHas(
-        tablesOf(
-          tables,
-          rulesRoutingTo(
-            rules,
-            cells,
-            moves.map((m) => m.cell),
-          ),
-        ),
-        moves,
-        want,
-      ),
-    acknowledged: (moves, epoch) =>
-      acknowledged(
-        ctx,
-        tables,
-        rulesRoutingTo(
-          rules,
-          cells,
-          moves.map((m) => m.cell),
-        ),
-        epoch,
-        now,
-      ),
+    routing: (moves, want) => routingHas(tablesOf(tables, routingTo(moves.map((m) => m.cell))), moves, want),
+    acknowledged: (moves, epoch) => acknowledged(ctx, tables, routingTo(moves.map((m) => m.cell)), epoch, now),
     annotation: (cell, key) => ctx.ldc.cells.store.get(cell)?.metadata.annotations?.[key],
   };
-}
-
-/** The rules whose tables route to any of these cells: those naming them, and every rule for a City cell. */
-function rulesRoutingTo(
-  rules: readonly ShardingRule[],
-  cells: readonly Cell[],
-  names: readonly string[],
-): ShardingRule[] {
-  const set = new Set(names);
-  if (cells.some((c) => set.has(c.metadata.name) && c.spec.type === "City")) return [...rules];
-  return rules.filter(
-    (r) =>
-      r.spec.assignments.some((a) => set.has(a.cell)) ||
-      (r.spec.globalCell !== undefined && set.has(r.spec.globalCell)),
-  );
 }
 
 /** The destination's Deployments of every app of every moving cell, not Ready at the size this Failover wants. */

@@ -14,7 +14,14 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { clusterOfZone, currentCells, memberClusterName, type OperatorContext } from "./context.ts";
+import {
+  clusterOfZone,
+  currentCells,
+  memberClusterName,
+  watchEveryCluster,
+  zoneOfMemberCluster,
+  type OperatorContext,
+} from "./context.ts";
 
 type NodeObj = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
 
@@ -33,11 +40,33 @@ export function zoneController(ctx: OperatorContext): Controller {
   });
   controller.watch(ctx.ldc.zones);
   // Cells moving in or out, and their readiness, change a zone's health.
-  controller.watch(ctx.ldc.cells, (cell) => {
-    const c = cell as unknown as { spec?: { zone?: string }; status?: { activeZone?: string } };
-    return [c.status?.activeZone ?? c.spec?.zone].filter((z): z is string => Boolean(z));
+  controller.watch(ctx.ldc.cells, (cell) => cell.status?.activeZone ?? cell.spec.zone);
+  // A member cluster's kubeconfig lives in a Secret in the operator's namespace.
+  controller.watch(ctx.own.secrets, (secret) =>
+    ctx.ldc.zones.store
+      .list()
+      .filter((z) => z.spec.cluster?.kubeconfigSecretRef.name === secret.metadata?.name)
+      .map((z) => z.metadata.name),
+  );
+  // The zone-labelled nodes of each cluster.
+  watchEveryCluster(ctx.registry, controller, nodeInformer, (cluster) => () => zonesOfCluster(ctx, cluster));
+  // Connected, replaced or reachability changed.
+  ctx.registry.onChange((change) => {
+    if (change.type !== "removed") for (const z of zonesOfCluster(ctx, change.cluster)) controller.enqueue(z);
   });
   return controller;
+}
+
+/** The zones whose workloads live in `cluster`: its zone if a member, else every zone without a member cluster. */
+function zonesOfCluster(ctx: OperatorContext, cluster: Cluster): string[] {
+  if (!cluster.local) {
+    const zone = zoneOfMemberCluster(cluster.name);
+    return zone ? [zone] : [];
+  }
+  return ctx.ldc.zones.store
+    .list()
+    .filter((z) => !z.spec.cluster)
+    .map((z) => z.metadata.name);
 }
 
 async function reconcileZone(

@@ -107,10 +107,36 @@ function namedCells(rule: ShardingRule): Set<string> {
   return named;
 }
 
+/** The parts of a Cell that decide whether a rule routes to it. */
+export type RoutedCell = Pick<Cell, "metadata" | "spec">;
+
+/**
+ * Whether a rule's table routes to `cell`: the rule names it (an assignment or
+ * its global cell), or it is a City cell (a City cell serves every rule's reads
+ * in its city). The one definition behind cellsOfRule and rulesRoutingTo.
+ */
+function routesTo(named: ReadonlySet<string>, cell: RoutedCell): boolean {
+  return named.has(cell.metadata.name) || cell.spec.type === "City";
+}
+
 /** The cells a rule's table may route to: the ones it names and every City cell. */
-export function cellsOfRule<C extends Cell>(rule: ShardingRule, all: readonly C[]): C[] {
+export function cellsOfRule<C extends RoutedCell>(rule: ShardingRule, all: readonly C[]): C[] {
   const named = namedCells(rule);
-  return all.filter((c) => named.has(c.metadata.name) || c.spec.type === "City");
+  return all.filter((c) => routesTo(named, c));
+}
+
+/**
+ * The rules whose tables route to any of `cells` (the Cell objects, for their
+ * type): a rule naming one of them, and every rule when one is a City cell.
+ */
+export function rulesRoutingTo<R extends ShardingRule>(rules: readonly R[], cells: Iterable<RoutedCell>): R[] {
+  const list = [...cells];
+  if (list.length === 0) return [];
+  if (list.some((c) => c.spec.type === "City")) return [...rules];
+  return rules.filter((r) => {
+    const named = namedCells(r);
+    return list.some((c) => routesTo(named, c));
+  });
 }
 
 const summaries = new WeakMap<RoutingTable, string>();

@@ -274,7 +274,11 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     if (newer !== undefined) return sendTable(res, newer);
     const current = store.get(rule);
     if (current === undefined) {
-      return fail(res, 404, { error: `rule ${rule} was deleted`, field: "rule" });
+      return fail(res, 404, {
+        error: `rule ${rule} was deleted: its routing table is no longer published`,
+        field: "rule",
+        fix: "recreate the ShardingRule, or point the app at another rule (spec.shardingRule of its CellApp)",
+      });
     }
     if (current.epoch > epoch) return sendTable(res, current);
     return notModified(res, current);

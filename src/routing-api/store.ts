@@ -185,8 +185,12 @@ export class MemoryTableStore implements TableStore {
     return table;
   }
 
-  /** Forgets a rule (its ShardingRule was deleted); pending long-polls resolve with undefined. */
-  delete(rule: string): void {
+  /**
+   * Takes a rule's table out of the API (its ShardingRule was deleted): reads
+   * get 404 and pending long-polls end with 404 "rule ... was deleted"; its
+   * acks are forgotten.
+   */
+  unpublish(rule: string): void {
     const s = this.#rules.get(rule);
     if (s === undefined) return;
     this.#rules.delete(rule);

@@ -119,9 +119,11 @@ export class Controller {
    * Enqueue keys for events on `informer`: by default the object's own key;
    * with `map`, the keys it returns (e.g. ownerKey("Cell")). Updates that
    * change nothing but the resourceVersion-free status are still enqueued:
-   * reconcile is idempotent.
+   * reconcile is idempotent. `waitForSync: false` keeps the informer out of
+   * the caches the Manager waits for before starting the workers (a member
+   * cluster's: one may be unreachable, and it may come and go).
    */
-  watch<T extends KubeObject>(informer: Informer<T>, map?: MapFunc<T>): this {
+  watch<T extends KubeObject>(informer: Informer<T>, map?: MapFunc<T>, opts: { waitForSync?: boolean } = {}): this {
     const toKeys = (obj: T): string[] => {
       const k = map ? map(obj) : keyOf(obj);
       return k === undefined ? [] : Array.isArray(k) ? k : [k];
@@ -138,7 +140,7 @@ export class Controller {
       },
       delete: enqueue,
     });
-    this.#informers.add(informer as unknown as Informer<KubeObject>);
+    if (opts.waitForSync !== false) this.#informers.add(informer as unknown as Informer<KubeObject>);
     return this;
   }
 

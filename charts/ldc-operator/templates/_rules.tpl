@@ -82,7 +82,7 @@
     - create
     - patch
     - delete
-# publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps; read the automatic-failover settings ConfigMap in the operator's namespace
+# publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps, delete it when the rule is deleted; read the automatic-failover settings ConfigMap in the operator's namespace
 - apiGroups:
     - ""
   resources:
@@ -182,7 +182,7 @@
     - create
     - patch
     - delete
-# publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps
+# publish each ShardingRule's routing table (a ConfigMap the sidecars mount) in every namespace running its apps, delete it when the rule is deleted
 - apiGroups:
     - ""
   resources:

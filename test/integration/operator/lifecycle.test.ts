@@ -1,7 +1,8 @@
 // Issue 4: a member cluster going down (its zone Unreachable within the
 // failure threshold, nothing deleted, healed when it is back), bad CellApps
 // (a clear condition and a Warning Event, the others keep reconciling),
-// cells leaving and joining an app's scope, and deleting a CellApp.
+// cells leaving and joining an app's scope, deleting a CellApp, and deleting
+// a ShardingRule (issue 11: its tables are unpublished everywhere).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../harness.ts";
 import {
@@ -274,6 +275,62 @@ describe.skipIf(!privateDatacentersAvailable())("operator: outages, bad objects,
       expect(others.has(`${dc}/Deployment/${workloadName(w)}`), workloadName(w)).toBe(true);
     }
   });
+  it("unpublishes a deleted ShardingRule: its ConfigMaps leave every zone's cluster, the routing API answers 404", async () => {
+    const template = { spec: { containers: [{ name: "app", image: "registry.example.com/orders:1" }] } };
+    const objects = [
+      {
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "ShardingRule",
+        metadata: { name: "orders" },
+        spec: {
+          key: { sources: [{ type: "Header", name: "x-user-id" }], onInvalidKey: "Reject" },
+          shards: 10,
+          function: { type: "Modulo" },
+          assignments: [
+            { cell: "rz00", shards: "0-4" },
+            { cell: "rz01", shards: "5-9" },
+          ],
+        },
+      },
+      {
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "CellApp",
+        metadata: { name: "orders", namespace: APP_NAMESPACE },
+        spec: { shardingRule: "orders", scope: "Regional", cells: ["rz00"], replicas: 1, standbyReplicas: 0, template },
+      },
+    ];
+    await env.kubectl("dc1", ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+    const configMapPath = `/api/v1/namespaces/${APP_NAMESPACE}/configmaps/ldc-routing-orders`;
+    const tableUrl = `http://127.0.0.1:${env.operator!.port}/v1/rules/orders/table`;
+    // Published in every zone's cluster (the app's namespace) and in the routing API.
+    for (const dc of DCS) await eventually(`orders' table in ${dc}`, async () => env.get(dc, configMapPath));
+    const epoch = await eventually("orders' table in the routing API", async () => {
+      const res = await fetch(tableUrl);
+      return res.status === 200 && Number(res.headers.get("x-ldc-epoch"));
+    });
+    // A sidecar long-polling for the next epoch learns the rule is gone.
+    const longPoll = fetch(`${tableUrl}?waitForEpochAfter=${epoch}&timeoutSeconds=60`);
+
+    await env.kubectl("dc1", ["delete", "shardingrule", "orders", "--wait=false"]);
+    const gone = await longPoll;
+    expect(gone.status).toBe(404);
+    expect(((await gone.json()) as { error: string }).error).toMatch(/^rule orders was deleted/);
+    expect((await fetch(tableUrl)).status).toBe(404);
+    for (const dc of DCS) {
+      await eventually(`orders' ConfigMap deleted in ${dc}`, async () => !(await env.get(dc, configMapPath)));
+    }
+    // The users rule's tables stay.
+    for (const dc of DCS) {
+      expect(await env.get(dc, `/api/v1/namespaces/${APP_NAMESPACE}/configmaps/ldc-routing-users`), dc).toBeDefined();
+    }
+
+    await env.kubectl("dc1", ["delete", "cellapp", "orders", "-n", APP_NAMESPACE, "--wait=false"]);
+    await eventually(
+      "orders' workloads removed",
+      async () => !(await cellApp("orders")) && (await stamped("orders")).size === 0,
+    );
+  });
+
   // Last in the file: it moves rz02 out of sh-a for good.
   it("never lets two Failovers act on one cell: created together, one moves it, the other waits for it to finish", async () => {
     interface FailoverObj {

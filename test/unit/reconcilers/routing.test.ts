@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseResource, type ShardingRule } from "../../../src/api/index.ts";
-import { chooseEpoch, resolveRule, routingInput } from "../../../src/reconcilers/routing.ts";
+import { chooseEpoch, resolveRule, routingInput, rulesRoutingTo } from "../../../src/reconcilers/routing.ts";
 import { buildTable } from "../../../src/routing/index.ts";
 import { validExamples } from "../api/examples.ts";
 import { topology, withStatus } from "./fixtures.ts";
@@ -86,6 +86,32 @@ describe("chooseEpoch", () => {
 
   it("recovers from a lost status write: a published epoch higher than the recorded one is never reused", () => {
     expect(chooseEpoch("h2", { epoch: 3, tableHash: "h1" }, [5])).toBe(6);
+  });
+});
+
+describe("rulesRoutingTo", () => {
+  const cell = (name: string) => topology().cells.find((c) => c.metadata.name === name)!;
+  const users = usersRule();
+  const orders = {
+    ...users,
+    metadata: { ...users.metadata, name: "orders" },
+    spec: { ...users.spec, assignments: [{ cell: "rz01", shards: "0-99" }], globalCell: undefined },
+  };
+  const names = (cells: string[]) => rulesRoutingTo([users, orders], cells.map(cell)).map((r) => r.metadata.name);
+
+  it("finds the rules naming a cell in an assignment or as the global cell", () => {
+    expect(names(["rz00"])).toEqual(["users"]);
+    expect(names(["rz01"])).toEqual(["users", "orders"]);
+    // orders names neither rz02 nor a global cell.
+    expect(names(["rz02"])).toEqual(["users"]);
+    expect(names(["gz00"])).toEqual(["users"]);
+    expect(names(["rz00", "gz00"])).toEqual(["users"]);
+    expect(names([])).toEqual([]);
+  });
+
+  it("a City cell serves every rule's reads in its city: every rule routes to it", () => {
+    expect(cell("cz-hangzhou").spec.type).toBe("City");
+    expect(names(["cz-hangzhou"])).toEqual(["users", "orders"]);
   });
 });
 

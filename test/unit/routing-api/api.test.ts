@@ -75,6 +75,19 @@ describe("routing API: tables", () => {
     expect(parseTable(r.body).epoch).toBe(8);
   });
 
+  it("a deleted rule's table is unpublished: its long-polls and reads get 404 saying so", async () => {
+    const pending = request(`${base}/v1/rules/users/table?waitForEpochAfter=7&timeoutSeconds=60`);
+    await until(() => store.waiters("users") === 1);
+    store.unpublish("users");
+    const r = await pending;
+    expect(r.status).toBe(404);
+    expect(r.json()).toMatchObject({ field: "rule", error: expect.stringMatching(/^rule users was deleted/) });
+    expect(store.waiters("users")).toBe(0);
+    const read = await request(`${base}/v1/rules/users/table`);
+    expect(read.status).toBe(404);
+    expect((await request(`${base}/v1/rules`)).json()).toEqual({ rules: [] });
+  });
+
   it("long-poll: a client that goes away frees its waiter", async () => {
     const ac = new AbortController();
     const pending = fetch(`${base}/v1/rules/users/table?waitForEpochAfter=7&timeoutSeconds=60`, {
