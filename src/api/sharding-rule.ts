@@ -10,6 +10,7 @@ import {
   withRules,
   zoneName,
 } from "./common.ts";
+import { MAX_DIGITS_WIDTH, MAX_KEY_BYTES } from "../routing/index.ts";
 import { MAX_SHARDS, SHARD_RANGES_MAX_LENGTH, SHARD_RANGES_PATTERN } from "./shards.ts";
 
 /** HTTP token characters (RFC 9110): header, query parameter and cookie names. */
@@ -65,10 +66,9 @@ export type RoutingKey = z.infer<typeof RoutingKey>;
 export const ShardFunctionType = z.enum(["Digits", "Modulo", "Hash"]);
 export type ShardFunctionType = z.infer<typeof ShardFunctionType>;
 
-/** Digits takes at most this many digits (the value stays exact in a double; matches src/routing). */
-export const MAX_DIGITS_WIDTH = 15;
-/** Longest routing key, in bytes (matches src/routing). */
-export const MAX_KEY_BYTES = 256;
+// The routing core's limits: Digits takes at most MAX_DIGITS_WIDTH digits,
+// a routing key has at most MAX_KEY_BYTES bytes.
+export { MAX_DIGITS_WIDTH, MAX_KEY_BYTES };
 
 export const ShardFunction = immutable(
   withRules(
