@@ -245,13 +245,13 @@ export const ShardingRuleSpec = withRules(
     cel: "self.assignments.all(a, a.shards.replace('-', ',').split(',').all(n, int(n) < self.shards))",
     message: "every shard in assignments must be less than spec.shards: shards are numbered 0..shards-1",
     fieldPath: ".assignments",
-    check: (s) =>
-      s.assignments.every((a) => !SHARD_RANGES_PATTERN.test(a.shards) || parseShardRangesInBounds(a.shards, s.shards)),
+    check: (s) => s.assignments.every((a) => !SHARD_RANGES_PATTERN.test(a.shards) || numbersBelow(a.shards, s.shards)),
   },
 );
 export type ShardingRuleSpec = z.infer<typeof ShardingRuleSpec>;
 
-function parseShardRangesInBounds(text: string, shards: number): boolean {
+/** The CEL rule above, as written (not the grammar: that is the routing core's parseRanges). */
+function numbersBelow(text: string, shards: number): boolean {
   return text.split(/[,-]/).every((n) => Number(n) < shards);
 }
 
