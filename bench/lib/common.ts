@@ -14,7 +14,6 @@ import { down, up, type DatacenterState } from "../../hack/lib/controlplane.ts";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
 import {
   parseResource,
-  validateShardingRule,
   type Cell,
   type CellApp,
   type ResourceInputOf,
@@ -22,6 +21,7 @@ import {
   type Zone,
 } from "../../src/api/index.ts";
 import { planCellApp } from "../../src/reconcilers/cellapp.ts";
+import { resolveRule } from "../../src/reconcilers/routing.ts";
 import { MANAGED_BY, Labels } from "../../src/reconcilers/naming.ts";
 import { KubeClient, type ClientOptions } from "../../src/runtime/client.ts";
 import { ApiError } from "../../src/runtime/errors.ts";
@@ -273,8 +273,9 @@ export function parseTopology(t: Topology): ParsedTopology {
     rule: must("ShardingRule", parseResource("ShardingRule", t.rule)) as ShardingRule,
     apps: t.apps.map((a) => must(`CellApp ${a.metadata.name}`, parseResource("CellApp", a)) as CellApp),
   };
-  const v = validateShardingRule(parsed.rule, { cells: parsed.cells });
-  if (!v.valid) throw new Error(`bench topology: ${v.problems.map((p) => p.message).join("; ")}`);
+  // The operator's own check: every shard owned by exactly one Regional cell, cells and zones exist.
+  const { problems } = resolveRule(parsed.rule, parsed.cells, [parsed.zone]);
+  if (problems.length) throw new Error(`bench topology: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`);
   return parsed;
 }
 

@@ -10,6 +10,7 @@ import {
   withRules,
   zoneName,
 } from "./common.ts";
+import { MAX_DIGITS_WIDTH, MAX_KEY_BYTES } from "../routing/index.ts";
 import { MAX_SHARDS, SHARD_RANGES_MAX_LENGTH, SHARD_RANGES_PATTERN } from "./shards.ts";
 
 /** HTTP token characters (RFC 9110): header, query parameter and cookie names. */
@@ -65,10 +66,9 @@ export type RoutingKey = z.infer<typeof RoutingKey>;
 export const ShardFunctionType = z.enum(["Digits", "Modulo", "Hash"]);
 export type ShardFunctionType = z.infer<typeof ShardFunctionType>;
 
-/** Digits takes at most this many digits (the value stays exact in a double; matches src/routing). */
-export const MAX_DIGITS_WIDTH = 15;
-/** Longest routing key, in bytes (matches src/routing). */
-export const MAX_KEY_BYTES = 256;
+// The routing core's limits: Digits takes at most MAX_DIGITS_WIDTH digits,
+// a routing key has at most MAX_KEY_BYTES bytes.
+export { MAX_DIGITS_WIDTH, MAX_KEY_BYTES };
 
 export const ShardFunction = immutable(
   withRules(
@@ -245,13 +245,13 @@ export const ShardingRuleSpec = withRules(
     cel: "self.assignments.all(a, a.shards.replace('-', ',').split(',').all(n, int(n) < self.shards))",
     message: "every shard in assignments must be less than spec.shards: shards are numbered 0..shards-1",
     fieldPath: ".assignments",
-    check: (s) =>
-      s.assignments.every((a) => !SHARD_RANGES_PATTERN.test(a.shards) || parseShardRangesInBounds(a.shards, s.shards)),
+    check: (s) => s.assignments.every((a) => !SHARD_RANGES_PATTERN.test(a.shards) || numbersBelow(a.shards, s.shards)),
   },
 );
 export type ShardingRuleSpec = z.infer<typeof ShardingRuleSpec>;
 
-function parseShardRangesInBounds(text: string, shards: number): boolean {
+/** The CEL rule above, as written (not the grammar: that is the routing core's parseRanges). */
+function numbersBelow(text: string, shards: number): boolean {
   return text.split(/[,-]/).every((n) => Number(n) < shards);
 }
 

@@ -3,7 +3,9 @@
 // TTY without NO_COLOR).
 import type { Cell, Failover, FailoverStepStatus, ShardingRule, Zone } from "../api/index.ts";
 import { formatDuration } from "../api/index.ts";
-import { isFinished } from "../reconcilers/failover.ts";
+import { cellShards } from "../reconcilers/cell-shards.ts";
+import { activeZoneOf } from "../reconcilers/cellapp.ts";
+import { effectiveCells, isFinished } from "../reconcilers/failover.ts";
 import { formatRanges, type RoutingTable } from "../routing/index.ts";
 
 export type Style = "green" | "yellow" | "red" | "bold" | "dim";
@@ -73,7 +75,9 @@ export interface PublishedTable {
 
 export interface StatusView {
   zones: readonly Zone[];
+  /** As stored: the running Failovers overlay them (active zone, write freeze, failover). */
   cells: readonly Cell[];
+  failovers: readonly Failover[];
   rules: readonly ShardingRule[];
   /** The newest published table per rule name. */
   tables: ReadonlyMap<string, PublishedTable>;
@@ -102,6 +106,11 @@ export function shardRuns(table: RoutingTable): { shards: string; cell: string; 
   return out;
 }
 
+/** Whether a running Failover holds the cell's writes frozen (`cell` as effectiveCells returns it). */
+function isWriteFrozen(cell: Cell): boolean {
+  return cell.status?.writeFrozen === true;
+}
+
 export function formatStatus(v: StatusView, color = false): string {
   const sections: string[] = [];
   const zones = [...v.zones].sort(byName);
@@ -122,7 +131,7 @@ export function formatStatus(v: StatusView, color = false): string {
           color,
         ),
   );
-  const cells = [...v.cells].sort(byName);
+  const cells = effectiveCells(v.cells, v.failovers).sort(byName);
   sections.push(
     cells.length === 0
       ? "CELLS: none (create Cell objects, see examples/20-cells.yaml)"
@@ -130,15 +139,16 @@ export function formatStatus(v: StatusView, color = false): string {
           [
             ["CELL", "TYPE", "HOME", "ACTIVE", "SHARDS", "PHASE", "FAILOVER"],
             ...cells.map((c) => {
-              const active = c.status?.activeZone ?? c.spec.zone;
+              const active = activeZoneOf(c);
               const moved = active !== c.spec.zone;
-              const frozen = c.status?.writeFrozen ? " (writes frozen)" : "";
+              const frozen = isWriteFrozen(c) ? " (writes frozen)" : "";
+              const owned = cellShards(c.metadata.name, v.rules);
               return [
                 c.metadata.name,
                 c.spec.type,
                 c.spec.zone,
                 { text: active + (moved ? "*" : ""), style: moved ? ("yellow" as const) : undefined },
-                c.status?.shards ? `${c.status.shards} (${c.status.shardCount ?? 0})` : "-",
+                owned.shards ? `${owned.shards} (${owned.count})` : "-",
                 {
                   text: (c.status?.phase ?? "Unknown") + frozen,
                   style: frozen ? ("red" as const) : phaseStyle(c.status?.phase),
@@ -148,10 +158,7 @@ export function formatStatus(v: StatusView, color = false): string {
             }),
           ],
           color,
-        ) +
-          (cells.some((c) => (c.status?.activeZone ?? c.spec.zone) !== c.spec.zone)
-            ? "\n* active outside its home zone"
-            : ""),
+        ) + (cells.some((c) => activeZoneOf(c) !== c.spec.zone) ? "\n* active outside its home zone" : ""),
   );
   const rules = [...v.rules].sort(byName).filter((r) => !v.rule || r.metadata.name === v.rule);
   if (v.rule && rules.length === 0) sections.push(`RULE ${v.rule}: no such ShardingRule`);

@@ -172,15 +172,23 @@ async function publishedTables(client: KubeClient, io: CliIO, rule?: string): Pr
 }
 
 async function status(client: KubeClient, rule: string | undefined, io: CliIO): Promise<number> {
-  const [zones, cells, rules, tables] = await Promise.all([
+  const [zones, cells, failovers, rules, tables] = await Promise.all([
     client.listAll<Zone & KubeObject>(R.Zone),
     client.listAll<Cell & KubeObject>(R.Cell),
+    client.listAll<Failover & KubeObject>(R.Failover),
     client.listAll<ShardingRule & KubeObject>(R.ShardingRule),
     publishedTables(client, io, rule),
   ]);
   io.stdout.write(
     formatStatus(
-      { zones: zones.items, cells: cells.items, rules: rules.items, tables, ...(rule ? { rule } : {}) },
+      {
+        zones: zones.items,
+        cells: cells.items,
+        failovers: failovers.items,
+        rules: rules.items,
+        tables,
+        ...(rule ? { rule } : {}),
+      },
       useColor(io),
     ),
   );

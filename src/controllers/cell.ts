@@ -3,15 +3,12 @@
 // warmZone, writeFrozen, failoverRef) belongs to the Failover controller and
 // is only initialised here, under the Failover controller's field manager.
 import {
-  formatShardRanges,
-  normalizeShardRanges,
-  parseShardRanges,
   setCondition,
   validateCell,
   type Cell,
   type Condition,
-  type ShardRange,
 } from "../api/index.ts";
+import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
 import { effectiveCells, isFailingBack, isFinished } from "../reconcilers/failover.ts";
 import {
@@ -132,16 +129,8 @@ async function reconcileCell(
     now,
   );
 
-  // Shards: the union of what every rule assigns to the cell.
-  let owned: ShardRange[] = [];
-  for (const rule of ctx.ldc.rules.store.list()) {
-    for (const a of rule.spec.assignments ?? []) {
-      if (a.cell !== cell.metadata.name) continue;
-      const parsed = parseShardRanges(a.shards, rule.spec.shards);
-      if (parsed.ok) owned = normalizeShardRanges([...owned, ...parsed.ranges]);
-    }
-  }
-  const shardCount = owned.reduce((n, rg) => n + rg.to - rg.from + 1, 0);
+  // Shards: what the rules that route (valid, epoch published) assign to the cell.
+  const owned = cellShards(cell.metadata.name, ctx.ldc.rules.store.list());
 
   // Phase: where a failover is, whether the zone answers, whether its apps are ready.
   const activeZone = activeZoneOf(cell);
@@ -184,8 +173,8 @@ async function reconcileCell(
   const status: Record<string, unknown> = {
     observedGeneration: gen,
     phase,
-    ...(owned.length ? { shards: formatShardRanges(owned) } : {}),
-    shardCount,
+    ...(owned.shards ? { shards: owned.shards } : {}),
+    shardCount: owned.count,
     ...(cell.status?.failoverRef ? { failoverRef: cell.status.failoverRef } : {}),
     conditions,
   };

@@ -6,6 +6,7 @@ export type { RoutingIssue } from "./errors.ts";
 export { RoutingRuleError, isRoutingRuleError } from "./errors.ts";
 export type { ParseRangesResult, ShardRange } from "./ranges.ts";
 export {
+  SHARD_RANGES_PATTERN,
   countShards,
   describeRanges,
   expandRanges,

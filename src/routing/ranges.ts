@@ -1,6 +1,7 @@
 // Shard range sets: the "0-19,40-49" notation of spec.assignments, frozen
-// shards, diffs and status. A tiny parser of its own: the routing core
-// depends on nothing (the API package has its own for schema validation).
+// shards, diffs and status. The one grammar of the project: the API's schema
+// (SHARD_RANGES_PATTERN in the CRD), the operator and the sidecar all accept
+// exactly what parseRanges accepts. The routing core depends on nothing.
 
 /** An inclusive range of shard numbers: `[first, last]`, first <= last. */
 export type ShardRange = readonly [first: number, last: number];
@@ -8,39 +9,38 @@ export type ShardRange = readonly [first: number, last: number];
 export type ParseRangesResult =
   { readonly ok: true; readonly ranges: readonly ShardRange[] } | { readonly ok: false; readonly error: string };
 
-/** Largest shard number the notation accepts (shard counts are far below this). */
-const MAX_NUMBER = 999_999_999;
+/**
+ * The notation: shard numbers or low-high ranges separated by commas, no
+ * spaces, no leading zeros ("0-19,40-49", "7"). Canonical text is written
+ * this way, so the CRD pattern can check it without normalising first.
+ */
+export const SHARD_RANGES_PATTERN = /^(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?(,(0|[1-9][0-9]*)(-(0|[1-9][0-9]*))?)*$/;
 
-const isDigits = (s: string): boolean => {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-};
+const ITEM = /^(0|[1-9][0-9]*)(?:-(0|[1-9][0-9]*))?$/;
 
 /**
- * Parses "0-19,40-49" (also "7", " 0-3 , 9 "). Whitespace around items is
- * ignored; an empty or blank string is the empty set. Ranges are returned in
- * the order written, as written (not merged: callers report overlaps).
- * Errors name the offending item.
+ * Parses "0-19,40-49" (also "7"); "" is the empty set. Ranges are returned
+ * in the order written, as written (not merged: callers report overlaps and
+ * shards beyond the rule's count). Errors name the offending item and the fix.
  */
 export function parseRanges(text: string): ParseRangesResult {
   if (typeof text !== "string") return { ok: false, error: `expected a string like "0-19,40-49"` };
-  if (text.trim() === "") return { ok: true, ranges: [] };
+  if (text === "") return { ok: true, ranges: [] };
   const ranges: ShardRange[] = [];
-  for (const raw of text.split(",")) {
-    const item = raw.trim();
+  for (const item of text.split(",")) {
     if (item === "") return { ok: false, error: `empty item in "${text}": write shard ranges like "0-19,40-49"` };
-    const dash = item.indexOf("-");
-    const a = (dash < 0 ? item : item.slice(0, dash)).trim();
-    const b = dash < 0 ? a : item.slice(dash + 1).trim();
-    if (!isDigits(a) || !isDigits(b)) {
-      return { ok: false, error: `"${item}" is not a shard number or range (write "7" or "0-19")` };
+    const m = ITEM.exec(item);
+    if (m === null) {
+      return {
+        ok: false,
+        error: `"${item}" is not a shard number or range: write numbers or low-high ranges separated by commas, without spaces or leading zeros (e.g. "7" or "0-19,40-49")`,
+      };
     }
-    if (a.length > 9 || b.length > 9 || Number(a) > MAX_NUMBER || Number(b) > MAX_NUMBER) {
-      return { ok: false, error: `"${item}" is out of range` };
+    const a = m[1]!;
+    const b = m[2] ?? a;
+    // At most 9 digits: shard counts are far below, and the numbers stay exact.
+    if (a.length > 9 || b.length > 9) {
+      return { ok: false, error: `"${item}" is out of range: shard numbers have at most 9 digits` };
     }
     const first = Number(a);
     const last = Number(b);

@@ -80,6 +80,13 @@ describe.skipIf(!privateDatacentersAvailable())("kubectl-ldc", () => {
           globalCell: "gz00",
         },
       },
+      {
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "Failover",
+        // Named before cli-drill: `drill status` without a name picks cli-drill, created later.
+        metadata: { name: "back-drill" },
+        spec: { type: "Drill", target: { cells: ["rz00"] }, destination: { zone: "hz-b" }, drill: { duration: "10m" } },
+      },
       { apiVersion: "v1", kind: "Namespace", metadata: { name: "payments" } },
     ];
     k(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
@@ -87,18 +94,26 @@ describe.skipIf(!privateDatacentersAvailable())("kubectl-ldc", () => {
       k(["patch", kind, name, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: s })]);
     status("zones.ldc.io", "hz-a", { phase: "Ready", readyNodes: 3, totalNodes: 3, cells: 1 });
     status("zones.ldc.io", "hz-b", { phase: "Ready", readyNodes: 3, totalNodes: 3, cells: 2 });
-    // rz00 is in a drill: active in hz-b, writes frozen
-    status("cells.ldc.io", "rz00", {
-      activeZone: "hz-b",
-      phase: "FailingOver",
-      shards: "0-49",
-      shardCount: 50,
-      writeFrozen: true,
-      failoverRef: "drill-x",
+    // rz00 is in a drill, failing back: the stored Cell still says hz-a; the
+    // running Failover says active in hz-b, writes frozen.
+    status("cells.ldc.io", "rz00", { activeZone: "hz-a", phase: "FailingOver", shards: "0-49", shardCount: 50 });
+    status("failovers.ldc.io", "back-drill", {
+      phase: "Running",
+      step: "Freeze",
+      cells: [{ cell: "rz00", from: "hz-a", to: "hz-b" }],
+      steps: [
+        { name: "DrillWait", phase: "Succeeded" },
+        { name: "Failback", phase: "Succeeded" },
+        { name: "Freeze", phase: "Running" },
+      ],
     });
     status("cells.ldc.io", "rz01", { activeZone: "hz-b", phase: "Ready", shards: "50-99", shardCount: 50 });
     status("cells.ldc.io", "gz00", { activeZone: "hz-a", phase: "Ready" });
-    status("shardingrules.ldc.io", "users", { epoch: 5 });
+    const valid = { type: "Valid", status: "True", reason: "Valid", message: "spec is valid" };
+    status("shardingrules.ldc.io", "users", {
+      epoch: 5,
+      conditions: [{ ...valid, lastTransitionTime: "2026-11-30T10:00:00Z", observedGeneration: 1 }],
+    });
     const table = buildTable({
       ruleName: "users",
       shards: 100,
@@ -152,7 +167,7 @@ describe.skipIf(!privateDatacentersAvailable())("kubectl-ldc", () => {
         "",
         "CELL  TYPE      HOME  ACTIVE  SHARDS      PHASE                        FAILOVER",
         "gz00  Global    hz-a  hz-a    -           Ready                        -",
-        "rz00  Regional  hz-a  hz-b*   0-49 (50)   FailingOver (writes frozen)  drill-x",
+        "rz00  Regional  hz-a  hz-b*   0-49 (50)   FailingOver (writes frozen)  back-drill",
         "rz01  Regional  hz-b  hz-b    50-99 (50)  Ready                        -",
         "* active outside its home zone",
         "",

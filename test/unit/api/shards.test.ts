@@ -1,177 +1,117 @@
+// The API's shard range lists and shard limit are the routing core's: what the
+// CRD (and its zod mirror) accepts is exactly what the operator and the
+// sidecar parse.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  MAX_SHARDS,
-  SHARD_RANGES_MAX_LENGTH,
-  SHARD_RANGES_PATTERN,
-  ShardingRuleSpec,
-  countShards,
-  expandShardRanges,
-  formatShardRanges,
-  normalizeShardRanges,
-  parseShardRanges,
-  shardRangesOf,
-} from "../../../src/api/index.ts";
-import type { ShardRange } from "../../../src/api/index.ts";
+import { MAX_SHARDS, SHARD_RANGES_MAX_LENGTH, SHARD_RANGES_PATTERN, ShardingRuleSpec } from "../../../src/api/index.ts";
+import * as routing from "../../../src/routing/index.ts";
+import { buildTable, formatRanges, parseRanges } from "../../../src/routing/index.ts";
 
-function ok(text: string, shards?: number): ShardRange[] {
-  const r = parseShardRanges(text, shards);
-  if (!r.ok) throw new Error(r.error);
-  return r.ranges;
-}
-
-function err(text: string, shards?: number): string {
-  const r = parseShardRanges(text, shards);
-  if (r.ok) throw new Error(`expected ${JSON.stringify(text)} to be rejected`);
-  return r.error;
-}
-
-describe("parseShardRanges", () => {
-  it("parses numbers and ranges, sorted and merged", () => {
-    expect(ok("0-19,40-49")).toEqual([
-      { from: 0, to: 19 },
-      { from: 40, to: 49 },
-    ]);
-    expect(ok("40-49,0-19")).toEqual([
-      { from: 0, to: 19 },
-      { from: 40, to: 49 },
-    ]);
-    expect(ok("7")).toEqual([{ from: 7, to: 7 }]);
-    expect(ok("0-9,10-19,20")).toEqual([{ from: 0, to: 20 }]);
-    expect(ok("5-5")).toEqual([{ from: 5, to: 5 }]);
-    expect(ok("0-99", 100)).toEqual([{ from: 0, to: 99 }]);
-  });
-
-  it("names the problem and the fix", () => {
-    expect(err("")).toMatch(/empty shard list/);
-    expect(err("0-19;20-29")).toMatch(/"0-19;20-29" is not a shard number or range.*e\.g\. "0-19,40-49"/);
-    expect(err("0-19, 20-29")).toMatch(/" 20-29" is not a shard number or range/);
-    expect(err("01")).toMatch(/leading zeros/);
-    expect(err("-1")).toMatch(/is not a shard number/);
-    expect(err("1-2-3")).toMatch(/is not a shard number/);
-    expect(err("0-19,,20")).toMatch(/"" is not a shard number/);
-    expect(err("39-20")).toBe('range "39-20" runs backwards: write it low-high ("20-39")');
-    expect(err("0-100", 100)).toBe(
-      'shard 100 in "0-100" is out of range: shards are numbered 0..99 (the rule has 100 shards)',
-    );
-    expect(err("0-10,5-20")).toBe('ranges "0-10" and "5-20" overlap: list each shard once');
-    expect(err("3,3")).toMatch(/overlap/);
-    expect(err("1,".repeat(300) + "1")).toMatch(/longer than 512/);
-  });
-
-  it("agrees with the CRD pattern on what is well-formed", () => {
-    for (const s of ["0", "0-1", "10-20,30", "0-19,40-49"]) expect(SHARD_RANGES_PATTERN.test(s)).toBe(true);
-    for (const s of ["", "01", "1-", "-1", "1,", "a", "1 - 2", "1-2-3"]) {
-      expect(SHARD_RANGES_PATTERN.test(s)).toBe(false);
-      expect(parseShardRanges(s).ok).toBe(false);
-    }
-  });
+const spec = (shards: number, text: string) => ({
+  key: { sources: [{ type: "Header", name: "x-user-id" }] },
+  shards,
+  function: { type: "Hash" },
+  assignments: [{ cell: "rz00", shards: text }],
 });
 
-describe("formatShardRanges", () => {
-  it("formats canonical text", () => {
-    expect(formatShardRanges([])).toBe("");
-    expect(
-      formatShardRanges([
-        { from: 40, to: 44 },
-        { from: 0, to: 19 },
-        { from: 20, to: 20 },
-      ]),
-    ).toBe("0-20,40-44");
-    expect(formatShardRanges([{ from: 3, to: 3 }])).toBe("3");
+/** What the API server's schema and CEL rules accept (the zod mirror of the CRD). */
+const apiAccepts = (shards: number, text: string): boolean => ShardingRuleSpec.safeParse(spec(shards, text)).success;
+
+/** What the routing core accepts for one assignment of a rule with `shards` shards (overlaps aside). */
+function routingAccepts(shards: number, text: string): boolean {
+  const r = parseRanges(text);
+  return r.ok && r.ranges.length > 0 && r.ranges.every(([, last]) => last < shards);
+}
+
+describe("one grammar and one limit", () => {
+  it("the API takes them from the routing core", () => {
+    expect(MAX_SHARDS).toBe(routing.MAX_SHARDS);
+    expect(SHARD_RANGES_PATTERN).toBe(routing.SHARD_RANGES_PATTERN);
   });
 
-  it("helpers count, expand and rebuild ranges", () => {
-    const r = ok("0-2,5,7-8");
-    expect(countShards(r)).toBe(6);
-    expect(expandShardRanges(r)).toEqual([0, 1, 2, 5, 7, 8]);
-    expect(shardRangesOf([8, 7, 5, 2, 1, 0, 1])).toEqual(r);
-    expect(
-      normalizeShardRanges([
-        { from: 0, to: 5 },
-        { from: 3, to: 9 },
-      ]),
-    ).toEqual([{ from: 0, to: 9 }]);
+  it("the shard limit is the same in the schema and in the routing core", () => {
+    const table = (shards: number) => () =>
+      buildTable({
+        ruleName: "users",
+        shards,
+        function: { type: "Hash" },
+        key: [{ type: "Header", name: "x-user-id" }],
+        assignments: [{ cell: "rz00", shards: `0-${shards - 1}` }],
+        cells: [{ name: "rz00", type: "Regional", zone: "hz-a", region: "hangzhou" }],
+        epoch: 1,
+      });
+    expect(apiAccepts(MAX_SHARDS, `0-${MAX_SHARDS - 1}`)).toBe(true);
+    expect(table(MAX_SHARDS)).not.toThrow();
+    expect(apiAccepts(MAX_SHARDS + 1, `0-${MAX_SHARDS}`)).toBe(false);
+    expect(table(MAX_SHARDS + 1)).toThrow(`spec.shards: must be an integer from 1 to ${MAX_SHARDS}`);
+  });
+
+  it("rejects spaces and leading zeros in both, naming the item", () => {
+    for (const text of ["0-19, 20-29", " 7", "01", "0-019", "1 - 2"]) {
+      expect(apiAccepts(100, text), text).toBe(false);
+      const r = parseRanges(text);
+      expect(r.ok, text).toBe(false);
+      if (!r.ok) expect(r.error).toMatch(/without spaces or leading zeros/);
+    }
+  });
+
+  it("the pattern matches canonical text", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat(MAX_SHARDS - 1), { minLength: 1, maxLength: 60 }), (shards) => {
+        expect(SHARD_RANGES_PATTERN.test(formatRanges(shards.map((s) => [s, s] as const)))).toBe(true);
+      }),
+    );
   });
 });
 
 // ------------------------------------------------------------- properties
 
-/** A shard count and a set of shards in 0..N-1. */
-const shardSet = fc
-  .integer({ min: 1, max: MAX_SHARDS })
+/**
+ * A shard count and range-list text for it: mostly well-formed syntax, but
+ * sometimes backwards, overlapping, just past the end (numbers up to N+1),
+ * with spaces, leading zeros or stray characters.
+ */
+const countAndText = fc
+  .oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: MAX_SHARDS }))
   .chain((n) =>
-    fc.tuple(fc.constant(n), fc.uniqueArray(fc.integer({ min: 0, max: n - 1 }), { minLength: 1, maxLength: 60 })),
+    fc.tuple(
+      fc.constant(n),
+      fc.oneof(
+        { weight: 4, arbitrary: wellFormedish(n) },
+        { weight: 1, arbitrary: fc.stringMatching(/^[0-9, -]{0,12}$/) },
+      ),
+    ),
   );
 
-/**
- * A shard count and range-list text for it: well-formed syntax, but sometimes
- * backwards, overlapping or just past the end (numbers up to N+1).
- */
-const countAndText = fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: MAX_SHARDS })).chain((n) =>
-  fc.tuple(
-    fc.constant(n),
-    fc
-      .array(
-        fc.oneof(
-          fc.nat({ max: n + 1 }).map(String),
-          fc
-            .tuple(fc.nat({ max: n + 1 }), fc.nat({ max: n + 1 }))
-            .map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
-          fc.tuple(fc.nat({ max: n + 1 }), fc.nat({ max: n + 1 })).map(([a, b]) => `${a}-${b}`),
-        ),
-        { minLength: 1, maxLength: 6 },
-      )
-      .map((items) => items.join(",")),
-  ),
-);
+function wellFormedish(n: number): fc.Arbitrary<string> {
+  const num = fc.oneof(
+    { weight: 8, arbitrary: fc.nat({ max: n + 1 }).map(String) },
+    { weight: 1, arbitrary: fc.nat({ max: n + 1 }).map((x) => `0${x}`) },
+    { weight: 1, arbitrary: fc.nat({ max: n + 1 }).map((x) => ` ${x}`) },
+  );
+  const item = fc.oneof(
+    num,
+    fc.tuple(fc.nat({ max: n + 1 }), fc.nat({ max: n + 1 })).map(([a, b]) => `${Math.min(a, b)}-${Math.max(a, b)}`),
+    fc.tuple(num, num).map(([a, b]) => `${a}-${b}`),
+  );
+  return fc.array(item, { minLength: 1, maxLength: 6 }).map((items) => items.join(","));
+}
 
 describe("shard range properties", () => {
-  it("format then parse round-trips normalized ranges", () => {
-    fc.assert(
-      fc.property(shardSet, ([n, shards]) => {
-        const ranges = shardRangesOf(shards);
-        const text = formatShardRanges(ranges);
-        expect(SHARD_RANGES_PATTERN.test(text)).toBe(true);
-        expect(ok(text, n)).toEqual(ranges);
-        expect(countShards(ranges)).toBe(shards.length);
-      }),
-    );
-  });
-
-  it("every parsed range is well-formed and inside 0..N-1; the result is sorted, disjoint and merged", () => {
+  it("the API server's schema and CEL rules accept exactly what the routing core parses within 0..N-1 (overlaps are the operator's to find)", () => {
     fc.assert(
       fc.property(countAndText, ([n, text]) => {
-        const r = parseShardRanges(text, n);
-        if (!r.ok) return;
-        r.ranges.forEach((x, i) => {
-          expect(x.from).toBeGreaterThanOrEqual(0);
-          expect(x.from).toBeLessThanOrEqual(x.to);
-          expect(x.to).toBeLessThan(n);
-          if (i > 0) expect(x.from).toBeGreaterThan((r.ranges[i - 1] as ShardRange).to + 1);
-        });
-        // parse -> format is idempotent
-        expect(formatShardRanges(ok(formatShardRanges(r.ranges), n))).toBe(formatShardRanges(r.ranges));
-      }),
-    );
-  });
-
-  it("parse accepts exactly what the API server's schema and CEL rules accept, except overlaps (found by the operator)", () => {
-    fc.assert(
-      fc.property(countAndText, ([n, text]) => {
-        const spec = {
-          key: { sources: [{ type: "Header", name: "x-user-id" }] },
-          shards: n,
-          function: { type: "Hash" },
-          assignments: [{ cell: "rz00", shards: text }],
-        };
-        const apiServerAccepts = ShardingRuleSpec.safeParse(spec).success; // the zod mirror of the CRD's rules
-        const r = parseShardRanges(text, n);
-        if (text.length > SHARD_RANGES_MAX_LENGTH) expect(apiServerAccepts).toBe(false);
-        else if (r.ok) expect(apiServerAccepts).toBe(true);
-        else if (apiServerAccepts) expect(r.error).toMatch(/overlap/);
+        const expected = text.length <= SHARD_RANGES_MAX_LENGTH && routingAccepts(n, text);
+        expect(apiAccepts(n, text)).toBe(expected);
       }),
       { numRuns: 500 },
     );
+  });
+
+  it("a list longer than the API's limit is refused there", () => {
+    const text = Array.from({ length: 200 }, (_, i) => String(i * 2)).join(",");
+    expect(text.length).toBeGreaterThan(SHARD_RANGES_MAX_LENGTH);
+    expect(routingAccepts(400, text)).toBe(true);
+    expect(apiAccepts(400, text)).toBe(false);
   });
 });

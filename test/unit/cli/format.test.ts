@@ -46,15 +46,60 @@ const cell = (name: string, home: string, active: string, extra: Record<string, 
     kind: "Cell",
     metadata: meta(name),
     spec: { type: "Regional", zone: home },
-    status: { activeZone: active, phase: "Ready", shards: "0-49", shardCount: 50, ...extra },
+    status: { activeZone: active, phase: "Ready", ...extra },
   }) as unknown as Cell;
-const rule = {
+const sharding = (name: string, assignments: { cell: string; shards: string }[], valid: boolean): ShardingRule =>
+  ({
+    apiVersion: "ldc.io/v1alpha1",
+    kind: "ShardingRule",
+    metadata: { name, generation: 1 },
+    spec: { shards: 100, assignments },
+    status: {
+      ...(valid ? { epoch: 7 } : {}),
+      conditions: [
+        {
+          type: "Valid",
+          status: valid ? "True" : "False",
+          reason: valid ? "Valid" : "InvalidRule",
+          message: "",
+          lastTransitionTime: "2026-11-30T10:00:00Z",
+          observedGeneration: 1,
+        },
+      ],
+    },
+  }) as unknown as ShardingRule;
+const rule = sharding(
+  "users",
+  [
+    { cell: "rz00", shards: "0-49" },
+    { cell: "rz01", shards: "50-99" },
+  ],
+  true,
+);
+/** A drill moving rz00 hz-a -> hz-b, now write-freezing it for the failback (active in hz-b). */
+const failback: Failover = {
   apiVersion: "ldc.io/v1alpha1",
-  kind: "ShardingRule",
-  metadata: meta("users"),
-  spec: {},
-  status: { epoch: 7 },
-} as unknown as ShardingRule;
+  kind: "Failover",
+  metadata: { name: "drill-1" },
+  spec: {
+    type: "Drill",
+    target: { cells: ["rz00"] },
+    drill: { duration: "10m" },
+    writeFreeze: "5s",
+    timeouts: { step: "2m" },
+    abort: false,
+  },
+  status: {
+    phase: "Running",
+    step: "Freeze",
+    cells: [{ cell: "rz00", from: "hz-a", to: "hz-b" }],
+    steps: [
+      { name: "DrillWait", phase: "Succeeded" },
+      { name: "Failback", phase: "Succeeded" },
+      { name: "Freeze", phase: "Running" },
+    ],
+  },
+} as Failover;
 
 describe("renderTable", () => {
   it("aligns columns two spaces apart without trailing spaces, and colors only when asked", () => {
@@ -74,10 +119,9 @@ describe("formatStatus", () => {
   it("shows zones, cells and which cell@zone serves each shard range, frozen ranges marked", () => {
     const out = formatStatus({
       zones: [zone("hz-b", "Ready", 3, 2), zone("hz-a", "Unreachable", 0, 0)],
-      cells: [
-        cell("rz01", "hz-b", "hz-b"),
-        cell("rz00", "hz-a", "hz-b", { writeFrozen: true, failoverRef: "drill-1", phase: "FailingOver" }),
-      ],
+      // rz00 as stored: still the old active zone, no freeze; the running drill overlays both.
+      cells: [cell("rz01", "hz-b", "hz-b"), cell("rz00", "hz-a", "hz-a", { phase: "FailingOver" })],
+      failovers: [failback],
       rules: [rule],
       tables: new Map([["users", { table: table("40-59"), source: "payments/ldc-routing-users" }]]),
     });
@@ -87,9 +131,9 @@ describe("formatStatus", () => {
         "hz-a  hangzhou  Unreachable  0/3    0",
         "hz-b  hangzhou  Ready        3/3    2",
         "",
-        "CELL  TYPE      HOME  ACTIVE  SHARDS     PHASE                        FAILOVER",
-        "rz00  Regional  hz-a  hz-b*   0-49 (50)  FailingOver (writes frozen)  drill-1",
-        "rz01  Regional  hz-b  hz-b    0-49 (50)  Ready                        -",
+        "CELL  TYPE      HOME  ACTIVE  SHARDS      PHASE                        FAILOVER",
+        "rz00  Regional  hz-a  hz-b*   0-49 (50)   FailingOver (writes frozen)  drill-1",
+        "rz01  Regional  hz-b  hz-b    50-99 (50)  Ready                        -",
         "* active outside its home zone",
         "",
         "ROUTING users  epoch 7  100 shards  from payments/ldc-routing-users  global gz00@hz-a  2 range(s) FROZEN",
@@ -104,10 +148,42 @@ describe("formatStatus", () => {
   });
 
   it("says what is missing instead of printing empty tables", () => {
-    const out = formatStatus({ zones: [], cells: [], rules: [rule], tables: new Map() });
+    const out = formatStatus({ zones: [], cells: [], failovers: [], rules: [rule], tables: new Map() });
     expect(out).toMatch(/ZONES: none \(create Zone objects/);
     expect(out).toMatch(/CELLS: none/);
     expect(out).toMatch(/ROUTING users: no routing table published yet/);
+  });
+
+  it("shows the stored cell once the Failover has finished", () => {
+    const done = { ...failback, status: { ...failback.status, phase: "Succeeded", step: "Done" } } as Failover;
+    const out = formatStatus({
+      zones: [],
+      cells: [cell("rz00", "hz-a", "hz-a", { failoverRef: "drill-1" })],
+      failovers: [done],
+      rules: [rule],
+      tables: new Map(),
+    });
+    expect(out).toContain("rz00  Regional  hz-a  hz-a    0-49 (50)  Ready  -");
+  });
+
+  it("counts shards of valid rules only (an invalid second rule naming the cell adds nothing)", () => {
+    const users = sharding(
+      "users",
+      [
+        { cell: "rz00", shards: "100-199" },
+        { cell: "rz01", shards: "0-99" },
+      ],
+      true,
+    );
+    const broken = sharding("orders", [{ cell: "rz00", shards: "40-139" }], false);
+    const out = formatStatus({
+      zones: [],
+      cells: [cell("rz00", "hz-a", "hz-a")],
+      failovers: [],
+      rules: [users, broken],
+      tables: new Map(),
+    });
+    expect(out).toContain("rz00  Regional  hz-a  hz-a    100-199 (100)  Ready  -");
   });
 
   it("shardRuns splits runs by owner and frozen state", () => {

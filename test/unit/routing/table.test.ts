@@ -126,7 +126,7 @@ describe("buildTable", () => {
   });
 
   it("names every other bad field", () => {
-    expect(errorOf({ shards: 0 })).toContain("spec.shards: must be an integer from 1 to 65536, got 0");
+    expect(errorOf({ shards: 0 })).toContain("spec.shards: must be an integer from 1 to 16384, got 0");
     expect(errorOf({ shards: 1.5 })).toContain("spec.shards");
     expect(errorOf({ epoch: -1 })).toContain("epoch: must be a non-negative integer, got -1");
     expect(errorOf({ epoch: 1.5 })).toContain("epoch: must be a non-negative integer");
