@@ -93,6 +93,7 @@ async function reconcileCell(
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
   const stored = ctx.ldc.cells.store.get(key) as (Cell & KubeObject) | undefined;
+  if (!stored) statusWriter.forget(key);
   if (!stored || stored.metadata.deletionTimestamp) return;
   const cell = effectiveCells([stored], ctx.ldc.failovers.store.list())[0]!;
   const now = new Date();

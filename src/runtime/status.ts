@@ -173,8 +173,8 @@ export class StatusWriter {
 }
 
 /**
- * Status writes whose only change is a condition's message (e.g. "7/20 apps
- * ready" while an app rolls out) are coalesced: at most one per object every
+ * Status writes whose only change is a message (e.g. a condition's "7/20 apps
+ * ready" while an app rolls out; see onlyMessagesDiffer) are coalesced: at most one per object every
  * `intervalMs`. Anything significant (a phase, a condition's status or
  * reason, any other field) is written at once.
  */
@@ -205,7 +205,7 @@ export class MessageCoalescer {
 
 function withoutMessages(status: unknown): unknown {
   if (!status || typeof status !== "object") return status;
-  const s = { ...(status as Record<string, unknown>) };
+  const { message: _message, ...s } = status as Record<string, unknown>;
   if (Array.isArray(s.conditions)) {
     s.conditions = (s.conditions as Record<string, unknown>[]).map(
       ({ message: _m, lastTransitionTime: _t, ...rest }) => rest,
@@ -214,7 +214,10 @@ function withoutMessages(status: unknown): unknown {
   return s;
 }
 
-/** True when the two statuses differ, but only in condition messages (and their timestamps). */
+/**
+ * True when the two statuses differ, but only in messages: the conditions'
+ * (and their timestamps) and a top-level `message` (a progress line).
+ */
 export function onlyMessagesDiffer(desired: Record<string, unknown>, observed: unknown): boolean {
   return !statusEqual(desired, observed) && statusEqual(withoutMessages(desired), withoutMessages(observed));
 }

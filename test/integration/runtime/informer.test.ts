@@ -95,6 +95,37 @@ describe("Informer", () => {
     expect((await client.get<ConfigMap>(Resources.ConfigMap, "watched", ns)).metadata?.managedFields).toBeDefined();
   });
 
+  it("recordWrite: the cache shows one's own writes at once; their watch events still reach handlers", async () => {
+    const ns = await createTestNamespace(dc, "rt-inf-rw");
+    const inf = track(
+      new Informer<ConfigMap>(client, Resources.ConfigMap, { namespace: ns, transform: stripManagedFields }).start(),
+    );
+    expect(await inf.waitForSync(30_000)).toBe(true);
+    const log: string[] = [];
+    const mine = (o: ConfigMap): boolean => o.metadata?.name === "own";
+    inf.on({
+      add: (o) => mine(o) && log.push(`add ${o.data?.v}`),
+      update: (old, o) => mine(o) && log.push(`update ${old.data?.v} -> ${o.data?.v}`),
+    });
+    const cm = (v: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "own", namespace: ns },
+      data: { v },
+    });
+
+    const created = inf.recordWrite(await client.apply<ConfigMap>(cm("1")));
+    expect(inf.store.getByName("own", ns)?.data?.v).toBe("1");
+    expect(inf.store.getByName("own", ns)?.metadata?.managedFields).toBeUndefined();
+    expect(created.metadata?.managedFields).toBeDefined(); // the caller's object is not transformed
+    inf.recordWrite(await client.apply<ConfigMap>(cm("2")));
+    expect(inf.store.getByName("own", ns)?.data?.v).toBe("2");
+    // the watch delivers both versions in order; the cache never goes back to 1
+    await until("both watch events delivered", () => log.length === 2);
+    expect(log).toEqual(["add 1", "update 1 -> 2"]);
+    expect(inf.store.getByName("own", ns)?.data?.v).toBe("2");
+  });
+
   it("relists when the watch's resourceVersion expired (410 Gone, or a hung watch) and keeps the cache right", async (ctx) => {
     const ns = await createTestNamespace(dc, "rt-410");
     if (!(await compactEtcd(dc))) ctx.skip("etcd of this cluster is not reachable to compact it");

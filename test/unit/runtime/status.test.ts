@@ -74,6 +74,13 @@ describe("MessageCoalescer", () => {
     });
     expect(onlyMessagesDiffer(cond("False", "1/20 ready"), cond("False", "2/20 ready"))).toBe(true);
     expect(onlyMessagesDiffer(cond("True", "20/20 ready"), cond("False", "19/20 ready"))).toBe(false);
+    // a top-level progress message counts as a message too
+    expect(onlyMessagesDiffer({ phase: "Running", message: "2s left" }, { phase: "Running", message: "3s left" })).toBe(
+      true,
+    );
+    expect(onlyMessagesDiffer({ phase: "Succeeded", message: "done" }, { phase: "Running", message: "1s" })).toBe(
+      false,
+    );
     expect(c.delay("a", cond("False", "2/20"), cond("False", "1/20"), 0)).toBeUndefined(); // never written: write
     c.wrote("a", 0);
     expect(c.delay("a", cond("False", "3/20"), cond("False", "2/20"), 4_000)).toBe(6_000);
