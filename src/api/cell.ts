@@ -85,15 +85,6 @@ export const CellStatus = z
       .describe('Shards the cell owns in the current routing table, as ranges like "0-19,40-44" (Regional cells).')
       .meta({ printerColumn: { name: "Shards", order: 30 } }),
     shardCount: z.int().min(0).optional().describe("Number of shards the cell owns."),
-    warmZone: zoneName(
-      "The operator's view while a Failover moves the cell: a zone being scaled up to full replicas. Never stored: the running Failover's status.step is the record (one write per step, however many cells move).",
-    ).optional(),
-    writeFrozen: z
-      .boolean()
-      .optional()
-      .describe(
-        "The operator's view while a Failover moves the cell: its shards are write-frozen. Never stored: the running Failover's status.step is the record.",
-      ),
     failoverRef: name("dns1123Subdomain", "The Failover acting on the cell now: at most one at a time.")
       .optional()
       .meta({ printerColumn: { name: "Failover", order: 60, priority: 1 } }),
@@ -104,7 +95,7 @@ export const CellStatus = z
     conditions: conditions("Standard conditions: Valid (spec references resolve), Ready.").optional(),
   })
   .describe(
-    "Where the cell is active and what it owns. activeZone, warmZone, writeFrozen and failoverRef are the durable record of failovers, written only by the Failover controller.",
+    "Where the cell is active and what it owns. activeZone is the durable record of where the cell lives, written when a failover's switch is over; while a Failover runs, its status is the record (failoverRef names it, kubectl ldc status shows the cell's effective zone and write freeze).",
   );
 export type CellStatus = z.infer<typeof CellStatus>;
 

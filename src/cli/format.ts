@@ -5,7 +5,7 @@ import type { Cell, Failover, FailoverStepStatus, ShardingRule, Zone } from "../
 import { formatDuration } from "../api/index.ts";
 import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
-import { effectiveCells, isFinished } from "../reconcilers/failover.ts";
+import { effectiveCells, isFinished, isWriteFrozen } from "../reconcilers/failover.ts";
 import { formatRanges, type RoutingTable } from "../routing/index.ts";
 
 export type Style = "green" | "yellow" | "red" | "bold" | "dim";
@@ -104,11 +104,6 @@ export function shardRuns(table: RoutingTable): { shards: string; cell: string; 
     }
   }
   return out;
-}
-
-/** Whether a running Failover holds the cell's writes frozen (`cell` as effectiveCells returns it). */
-function isWriteFrozen(cell: Cell): boolean {
-  return cell.status?.writeFrozen === true;
 }
 
 export function formatStatus(v: StatusView, color = false): string {

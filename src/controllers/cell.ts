@@ -1,13 +1,8 @@
 // Cell controller: the cell's phase, the shards it owns (from the sharding
 // rules), and conditions. The failover record in status (activeZone,
-// warmZone, writeFrozen, failoverRef) belongs to the Failover controller and
+// failoverRef) belongs to the Failover controller and
 // is only initialised here, under the Failover controller's field manager.
-import {
-  setCondition,
-  validateCell,
-  type Cell,
-  type Condition,
-} from "../api/index.ts";
+import { setCondition, validateCell, type Cell, type Condition } from "../api/index.ts";
 import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
 import { effectiveCells, isFailingBack, isFinished } from "../reconcilers/failover.ts";

@@ -7,7 +7,8 @@
 //   - the active zone (cell.status.activeZone, else spec.zone): full replicas;
 //   - the first standby (the first of [home, ...standbyZones] that is not
 //     active): standby replicas, a warm copy a failover can scale up;
-//   - a warm zone (cell.status.warmZone, set by a Failover): full replicas.
+//   - a warm zone (a running Failover's, see EffectiveCell): full replicas.
+import type { EffectiveCell } from "./failover.ts";
 import {
   setCondition,
   validateCellApp,
@@ -59,7 +60,8 @@ export interface CellAppPlan {
 
 export interface CellAppInputs {
   app: CellApp;
-  cells: readonly Cell[];
+  /** Every Cell with the running Failovers applied (effectiveCells). */
+  cells: readonly EffectiveCell[];
   zones: readonly Zone[];
   sidecar: SidecarSettings;
 }
@@ -74,7 +76,7 @@ export function standbyZoneOf(cell: Cell, zoneExists: (z: string) => boolean): s
   return [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].find((z) => z !== active && zoneExists(z));
 }
 
-export function cellsInScope(app: CellApp, cells: readonly Cell[]): Cell[] {
+export function cellsInScope<C extends Cell>(app: CellApp, cells: readonly C[]): C[] {
   const only = app.spec.cells ? new Set(app.spec.cells) : undefined;
   return cells
     .filter((c) => c.spec.type === app.spec.scope && !c.metadata.deletionTimestamp)
@@ -125,9 +127,13 @@ export function planCellApp({ app, cells, zones, sidecar }: CellAppInputs): Cell
     const replicas = override?.replicas ?? app.spec.replicas;
     const standbyReplicas = override?.standbyReplicas ?? cell.spec.standbyReplicas ?? app.spec.standbyReplicas;
     const standby = standbyZoneOf(cell, (z) => zoneByName.has(z));
-    const warm = cell.status?.warmZone && cell.status.warmZone !== active ? cell.status.warmZone : undefined;
+    const warmZone = cell.moving?.warmZone;
+    const warm = warmZone && warmZone !== active ? warmZone : undefined;
     if (warm && !zoneByName.has(warm)) {
-      plan.problems.push({ field: `Cell ${cellName} status.warmZone`, message: `warm zone ${warm} does not exist` });
+      plan.problems.push({
+        field: `Failover ${cell.moving?.failover} status.cells`,
+        message: `warm zone ${warm} does not exist`,
+      });
     }
 
     const sides: { zone: Zone; role: WorkloadRole; replicas: number }[] = [
@@ -350,7 +356,7 @@ export interface ClusterObservation {
 export interface CellAppObservation {
   app: CellApp;
   /** Every Cell with the running Failovers applied (effectiveCells). */
-  cells: readonly Cell[];
+  cells: readonly EffectiveCell[];
   zones: readonly Zone[];
   rules: readonly ShardingRule[];
   sidecar: SidecarSettings;

@@ -71,9 +71,25 @@ export interface FailoverObservation {
 /** What the running Failover says about one of its cells at a step. */
 export interface CellFailoverState {
   activeZone: string;
+  /** A zone being scaled up to full replicas (the destination before the switch, the old side until the routers moved). */
   warmZone?: string;
+  /** The cell's shards refuse writes. */
   writeFrozen?: boolean;
   failoverRef: string;
+}
+
+/**
+ * A Cell as the running Failovers make it: status.activeZone and
+ * status.failoverRef overlaid, and in `moving` what is never stored (a
+ * Failover's status is the record: one write per step however many cells).
+ */
+export type EffectiveCell<C extends Cell = Cell> = C & {
+  readonly moving?: { readonly warmZone?: string; readonly writeFrozen: boolean; readonly failover: string };
+};
+
+/** Whether a cell's shards are write-frozen by a running Failover. */
+export function isWriteFrozen(cell: EffectiveCell): boolean {
+  return cell.moving?.writeFrozen === true;
 }
 
 /** One step's inputs: the Failover as it stands in this reconcile, the leg's moves, the world. */
@@ -653,11 +669,13 @@ export function failoverStateOf(fo: Failover, cell: string): CellFailoverState |
 }
 
 /**
- * The cells as the running Failovers make them: active/warm zone, write
- * freeze, failoverRef. Those are derived (the Cell controller only shows
- * them), so a stored value is dropped unless a running Failover says so.
+ * The cells as the running Failovers make them (see EffectiveCell). A stored
+ * failoverRef is dropped unless a running Failover says so.
  */
-export function effectiveCells<C extends Cell>(cells: readonly C[], failovers: readonly Failover[]): C[] {
+export function effectiveCells<C extends Cell>(
+  cells: readonly C[],
+  failovers: readonly Failover[],
+): EffectiveCell<C>[] {
   // Per running Failover once, not per cell: this runs over every cell in several controllers.
   const running = failovers
     .filter((f) => f.status?.phase === "Running" && f.status.step && f.status.cells?.length)
@@ -677,20 +695,18 @@ export function effectiveCells<C extends Cell>(cells: readonly C[], failovers: r
       }
     }
     const stored = c.status;
-    const derived =
-      stored !== undefined && ("warmZone" in stored || "writeFrozen" in stored || "failoverRef" in stored);
-    if (!state && !derived) return c;
+    if (!state && stored?.failoverRef === undefined) return c;
     // Rest syntax, not `delete`: deleting keys turns objects into slow dictionaries.
-    const { warmZone: _w, writeFrozen: _f, failoverRef: _r, ...rest } = stored ?? {};
-    const status: NonNullable<Cell["status"]> = state
-      ? {
-          ...rest,
-          activeZone: state.activeZone,
-          ...(state.warmZone ? { warmZone: state.warmZone } : {}),
-          ...(state.writeFrozen ? { writeFrozen: true } : {}),
-          failoverRef: state.failoverRef,
-        }
-      : rest;
-    return { ...c, status };
+    const { failoverRef: _r, ...rest } = stored ?? {};
+    if (!state) return { ...c, status: rest };
+    return {
+      ...c,
+      status: { ...rest, activeZone: state.activeZone, failoverRef: state.failoverRef },
+      moving: {
+        ...(state.warmZone ? { warmZone: state.warmZone } : {}),
+        writeFrozen: state.writeFrozen === true,
+        failover: state.failoverRef,
+      },
+    };
   });
 }

@@ -1,5 +1,6 @@
 // ShardingRule -> routing table: resolve the rule against the cells (their
 // active zones and write freezes) and zones, and pick the epoch. Pure.
+import type { EffectiveCell } from "./failover.ts";
 import type { Cell, ShardingRule, Zone } from "../api/index.ts";
 import {
   buildTable,
@@ -20,7 +21,7 @@ export interface ResolvedRule {
 /** The routing-table input of a rule, at `epoch`. */
 export function routingInput(
   rule: ShardingRule,
-  cells: readonly Cell[],
+  cells: readonly EffectiveCell[],
   zones: readonly Zone[],
   epoch: number,
 ): RoutingTableInput {
@@ -29,7 +30,7 @@ export function routingInput(
   const routed = cellsOfRule(rule, cells);
   const frozen: string[] = [];
   for (const a of rule.spec.assignments) {
-    if (byName.get(a.cell)?.status?.writeFrozen) frozen.push(a.shards);
+    if (byName.get(a.cell)?.moving?.writeFrozen) frozen.push(a.shards);
   }
   return {
     ruleName: rule.metadata.name,
@@ -50,7 +51,7 @@ export function routingInput(
   };
 }
 
-export function resolveRule(rule: ShardingRule, cells: readonly Cell[], zones: readonly Zone[]): ResolvedRule {
+export function resolveRule(rule: ShardingRule, cells: readonly EffectiveCell[], zones: readonly Zone[]): ResolvedRule {
   const problems: ResolvedRule["problems"] = [];
   const names = new Set(cells.map((c) => c.metadata.name));
   for (const a of rule.spec.assignments) {

@@ -4,10 +4,11 @@
 // controller (src/controllers/shardingrule.ts) gathers the observation and
 // carries the plan out in order: the epoch record first (ADR 0005), then the
 // routing API, the zones' ConfigMaps, the status.
-import { setCondition, type Cell, type ShardingRule, type ShardingRuleStatus, type Zone } from "../api/index.ts";
+import { setCondition, type ShardingRule, type ShardingRuleStatus, type Zone } from "../api/index.ts";
 import { buildTable, diffTables, summarizeDiff, type RoutingTable } from "../routing/index.ts";
 import { Annotations, Labels, MANAGED_BY, routingTableName } from "./naming.ts";
 import { chooseEpoch, ownershipSummary, resolveRule, routingInput, type ResolvedRule } from "./routing.ts";
+import type { EffectiveCell } from "./failover.ts";
 import { ROUTING_TABLE_KEY } from "./sidecar.ts";
 
 /**
@@ -30,7 +31,7 @@ export interface ZonePublication {
 export interface ShardingRuleObservation {
   rule: ShardingRule & { metadata: { generation?: number } };
   /** The cells the rule routes to, as the running Failovers make them (effectiveCells). */
-  cells: readonly Cell[];
+  cells: readonly EffectiveCell[];
   zones: readonly Zone[];
   /** The routing API's current table of the rule, if any. */
   current: RoutingTable | undefined;
@@ -49,7 +50,7 @@ export interface ShardingRuleObservation {
   acksSince: Date;
   now: Date;
   /** Resolves the rule (default resolveRule); a RuleResolver skips a rebuild when nothing it reads changed. */
-  resolve?: (rule: ShardingRule, cells: readonly Cell[], zones: readonly Zone[]) => ResolvedRule;
+  resolve?: (rule: ShardingRule, cells: readonly EffectiveCell[], zones: readonly Zone[]) => ResolvedRule;
 }
 
 export type RoutingConfigMap = {
@@ -270,13 +271,13 @@ export function planRuleRemoval(
 export class RuleResolver {
   readonly #last = new Map<string, { inputs: string; resolved: ResolvedRule }>();
 
-  readonly resolve = (rule: ShardingRule, cells: readonly Cell[], zones: readonly Zone[]): ResolvedRule => {
+  readonly resolve = (rule: ShardingRule, cells: readonly EffectiveCell[], zones: readonly Zone[]): ResolvedRule => {
     const inputs = JSON.stringify([
       rule.metadata.uid,
       (rule.metadata as { generation?: number }).generation,
       rule.spec,
       zones.map((z) => [z.metadata.name, z.spec.region]),
-      cells.map((c) => [c.metadata.name, c.spec.type, c.spec.zone, c.status?.activeZone, c.status?.writeFrozen]),
+      cells.map((c) => [c.metadata.name, c.spec.type, c.spec.zone, c.status?.activeZone, c.moving?.writeFrozen]),
     ]);
     const hit = this.#last.get(rule.metadata.name);
     if (hit?.inputs === inputs) return hit.resolved;

@@ -1,3 +1,4 @@
+import type { EffectiveCell } from "../../../src/reconcilers/failover.ts";
 import { describe, expect, it } from "vitest";
 import type { Cell } from "../../../src/api/index.ts";
 import { cellAppStatusCells, planCellApp } from "../../../src/reconcilers/cellapp.ts";
@@ -90,7 +91,7 @@ describe("planCellApp", () => {
       ["hz-a", "standby"],
     ]);
 
-    const warming: Cell = withStatus(rz00, { warmZone: "hz-b" });
+    const warming: EffectiveCell = { ...rz00, moving: { warmZone: "hz-b", writeFrozen: false, failover: "fo" } };
     const plan2 = planCellApp({ app, cells: cells.map((x) => (x === rz00 ? warming : x)), zones, sidecar });
     const w = plan2.cells.find((x) => x.cell === "rz00")!.workloads;
     const full = app.spec.overrides?.find((o) => o.cell === "rz00")?.replicas ?? app.spec.replicas;

@@ -320,7 +320,7 @@ describe("stepFailover: abort", () => {
       [persisted(fo, d)],
     );
     expect(cell!.status?.activeZone ?? cell!.spec.zone).toBe("hz-a");
-    expect(cell!.status?.writeFrozen).toBeUndefined();
+    expect(cell!.moving).toBeUndefined();
   });
 
   it("after the switch of an emergency cannot undo it: the cells stay in the destination, recorded", () => {
@@ -389,7 +389,7 @@ const MOVING = ["rz00", "gz00"];
 function publish(sim: Sim): void {
   const eff = effectiveCells(sim.cells, [sim.fo]);
   const zoneOf = new Map(eff.map((c) => [c.metadata.name, c.status?.activeZone ?? c.spec.zone]));
-  const frozen = new Set(eff.filter((c) => c.status?.writeFrozen).map((c) => c.metadata.name));
+  const frozen = new Set(eff.filter((c) => c.moving?.writeFrozen).map((c) => c.metadata.name));
   const same =
     [...zoneOf].every(([c, z]) => sim.published.zoneOf.get(c) === z) &&
     frozen.size === sim.published.frozen.size &&

@@ -92,16 +92,30 @@ describe("the failover state machine's overlay", () => {
     expect(failoverStateOf(moving("Switch", ["Failback"]), "rz00")!.activeZone).toBe("hz-a");
   });
 
-  it("disappears when the failover ends, also dropping derived fields a Cell still shows", () => {
+  it("disappears when the failover ends, also dropping the failoverRef a Cell still shows", () => {
     const { cells } = world();
     const rz00 = withStatus(
       cells.find((c) => c.metadata.name === "rz00")!,
-      { activeZone: "hz-a", failoverRef: "fo", writeFrozen: true },
+      { activeZone: "hz-a", failoverRef: "fo" },
     );
     const [after] = effectiveCells([rz00], [failover("fo", { phase: "RolledBack" })]);
     expect(after!.status).toMatchObject({ activeZone: "hz-a" });
     expect(after!.status?.failoverRef).toBeUndefined();
-    expect(after!.status?.writeFrozen).toBeUndefined();
+    expect(after!.moving).toBeUndefined();
+  });
+
+  it("keeps what is never stored (warm zone, write freeze) beside the status, not in it", () => {
+    const { cells } = world();
+    const rz00 = cells.find((c) => c.metadata.name === "rz00")!;
+    const running = failover("fo", {
+      phase: "Running",
+      step: "Freeze",
+      cells: [{ cell: "rz00", from: "hz-a", to: "hz-b" }],
+    } as NonNullable<Failover["status"]>);
+    const [during] = effectiveCells([rz00], [running]);
+    expect(during!.status).toMatchObject({ activeZone: "hz-a", failoverRef: "fo" });
+    expect(during!.moving).toEqual({ warmZone: "hz-b", writeFrozen: true, failover: "fo" });
+    expect(Object.keys(during!.status!)).not.toContain("writeFrozen");
   });
 
   it("steps through a drill: out, wait, failback, back, done", () => {

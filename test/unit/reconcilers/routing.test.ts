@@ -29,7 +29,9 @@ describe("resolveRule", () => {
   it("follows a cell's active zone and its write freeze", () => {
     const { cells, zones } = topology();
     const moved = cells.map((c) =>
-      c.metadata.name === "rz00" ? withStatus(c, { activeZone: "hz-b", writeFrozen: true }) : c,
+      c.metadata.name === "rz00"
+        ? { ...withStatus(c, { activeZone: "hz-b" }), moving: { writeFrozen: true, failover: "fo" } }
+        : c,
     );
     const t = resolveRule(usersRule(), moved, zones).table!;
     expect(t.ownerOf(10).zone).toBe("hz-b");
