@@ -207,15 +207,20 @@ async function removeRule(
         .map((cm) => ({ name: cm.metadata!.name!, namespace: cm.metadata!.namespace! })),
     })),
   );
-  for (const { cluster: name, configMap } of plan.deletes) {
-    const cluster = ctx.registry.get(name);
-    if (!cluster) continue;
-    await (cluster.local ? ctx.critical : cluster.client).delete(
-      Resources.ConfigMap,
-      configMap.name,
-      configMap.namespace,
-    );
-  }
+  // Cluster by cluster, side by side: one failing (down since its last probe) holds up no other.
+  const results = await Promise.allSettled(
+    ctx.registry.list().map(async (cluster) => {
+      for (const { configMap } of plan.deletes.filter((d) => d.cluster === cluster.name)) {
+        await (cluster.local ? ctx.critical : cluster.client).delete(
+          Resources.ConfigMap,
+          configMap.name,
+          configMap.namespace,
+        );
+      }
+    }),
+  );
+  const failed = results.find((x) => x.status === "rejected");
+  if (failed) throw failed.reason;
   if (plan.deletes.length)
     r.log.info({ configMaps: plan.deletes.length }, "rule deleted: its routing ConfigMaps are deleted");
   if (plan.pending.length)

@@ -275,7 +275,7 @@ describe.skipIf(!privateDatacentersAvailable())("operator: outages, bad objects,
       expect(others.has(`${dc}/Deployment/${workloadName(w)}`), workloadName(w)).toBe(true);
     }
   });
-  it("unpublishes a deleted ShardingRule: its ConfigMaps leave every zone's cluster, the routing API answers 404", async () => {
+  it("unpublishes a deleted ShardingRule: the routing API answers 404, its ConfigMaps leave every zone's cluster, an unreachable one when it is back", async () => {
     const template = { spec: { containers: [{ name: "app", image: "registry.example.com/orders:1" }] } };
     const objects = [
       {
@@ -308,17 +308,28 @@ describe.skipIf(!privateDatacentersAvailable())("operator: outages, bad objects,
       const res = await fetch(tableUrl);
       return res.status === 200 && Number(res.headers.get("x-ldc-epoch"));
     });
-    // A sidecar long-polling for the next epoch learns the rule is gone.
-    const longPoll = fetch(`${tableUrl}?waitForEpochAfter=${epoch}&timeoutSeconds=60`);
-
-    await env.kubectl("dc1", ["delete", "shardingrule", "orders", "--wait=false"]);
-    const gone = await longPoll;
-    expect(gone.status).toBe(404);
-    expect(((await gone.json()) as { error: string }).error).toMatch(/^rule orders was deleted/);
-    expect((await fetch(tableUrl)).status).toBe(404);
-    for (const dc of DCS) {
-      await eventually(`orders' ConfigMap deleted in ${dc}`, async () => !(await env.get(dc, configMapPath)));
+    // sh-a's cluster is down when the rule goes: the other zones must not wait for it.
+    await env.stopDatacenter("dc3");
+    try {
+      await eventually(
+        "sh-a's cluster seen unreachable",
+        async () => (await zone("sh-a"))?.status?.reachable === false,
+      );
+      // A sidecar long-polling for the next epoch learns the rule is gone.
+      const longPoll = fetch(`${tableUrl}?waitForEpochAfter=${epoch}&timeoutSeconds=60`);
+      await env.kubectl("dc1", ["delete", "shardingrule", "orders", "--wait=false"]);
+      const gone = await longPoll;
+      expect(gone.status).toBe(404);
+      expect(((await gone.json()) as { error: string }).error).toMatch(/^rule orders was deleted/);
+      expect((await fetch(tableUrl)).status).toBe(404);
+      for (const dc of ["dc1", "dc2"] as const) {
+        await eventually(`orders' ConfigMap deleted in ${dc}`, async () => !(await env.get(dc, configMapPath)));
+      }
+    } finally {
+      await env.startDatacenter("dc3");
     }
+    // ... and sh-a's goes when its cluster answers again.
+    await eventually("orders' ConfigMap deleted in dc3", async () => !(await env.get("dc3", configMapPath)), 120_000);
     // The users rule's tables stay.
     for (const dc of DCS) {
       expect(await env.get(dc, `/api/v1/namespaces/${APP_NAMESPACE}/configmaps/ldc-routing-users`), dc).toBeDefined();
@@ -329,6 +340,7 @@ describe.skipIf(!privateDatacentersAvailable())("operator: outages, bad objects,
       "orders' workloads removed",
       async () => !(await cellApp("orders")) && (await stamped("orders")).size === 0,
     );
+    await waitConverged(env);
   });
 
   // Last in the file: it moves rz02 out of sh-a for good.
