@@ -13,6 +13,7 @@ import {
   condition,
   deploymentsPath,
   ldcPath,
+  metricSum,
   podsPath,
   reconcileEverything,
   stampedDeployments,
@@ -160,7 +161,21 @@ export function convergeTests(env: OperatorEnv): void {
     const seriesBefore = await env.writeSeries();
     const rvsBefore = await resourceVersions(env);
     // Every controller reconciles every object it watches, as if each had just changed.
+    const objects = { zone: ZONES.length, cell: CELLS.length, shardingrule: 1, cellapp: APPS.length };
+    const reconciles = async () => {
+      const byController = new Map<string, number>();
+      for (const controller of Object.keys(objects))
+        byController.set(controller, await metricSum(env, "controller_runtime_reconcile_total", { controller }));
+      return byController;
+    };
+    const reconcilesBefore = await reconciles();
     await reconcileEverything(env);
+    const reconcilesAfter = await reconciles();
+    for (const [controller, n] of Object.entries(objects))
+      expect(
+        reconcilesAfter.get(controller)! - reconcilesBefore.get(controller)!,
+        `${controller} reconciles in the pass`,
+      ).toBeGreaterThanOrEqual(n);
     const after = await env.requests();
     expect(
       after - before,
