@@ -159,7 +159,8 @@ export class Controller {
   /**
    * Resolves once no key is waiting or being reconciled (requeueAfter and
    * backoff delays are not waited for). After resyncAll(): every key has
-   * been reconciled at least once since the call.
+   * been reconciled at least once since the call. Only once start()ed: no
+   * worker takes the keys of a controller that is not running.
    */
   idle(): Promise<void> {
     return this.queue.idle();

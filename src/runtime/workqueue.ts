@@ -46,7 +46,7 @@ export class WorkQueue<K = string> {
   readonly #delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   readonly #waiters: ((k: K | undefined) => void)[] = [];
   #drainWaiters: (() => void)[] = [];
-  #idleWaiters: (() => void)[] = [];
+  readonly #idleWaiters: (() => void)[] = [];
   #shuttingDown = false;
 
   constructor(name: string, opts: WorkQueueOptions = {}) {
