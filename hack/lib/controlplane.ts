@@ -4,7 +4,17 @@
 // Everything a datacenter owns lives under <stateDir>/<name>/; `down` stops
 // every process it started and removes the state dir.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import path from "node:path";
@@ -67,7 +77,17 @@ export function readState(stateDir = DEFAULT_STATE_DIR): ClusterState | undefine
 
 function writeState(state: ClusterState): void {
   mkdirSync(state.stateDir, { recursive: true });
-  writeFileSync(stateFile(state.stateDir), JSON.stringify(state, null, 2));
+  writeFileAtomic(stateFile(state.stateDir), JSON.stringify(state, null, 2));
+}
+
+/**
+ * Write through a temporary file and a rename: a datacenter restarted by one
+ * test rewrites its state and kubeconfig while other processes read them.
+ */
+function writeFileAtomic(file: string, data: string, mode?: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, mode === undefined ? {} : { mode });
+  renameSync(tmp, file);
 }
 
 // --------------------------------------------------------------- processes
@@ -533,7 +553,7 @@ export async function startDatacenter(dc: DatacenterState, tools: ToolPaths, log
   mkdirSync(dc.dir, { recursive: true });
   createPki(path.join(dc.dir, "pki"), dc.name);
   mkdirSync(path.dirname(dc.kubeconfigPath), { recursive: true });
-  writeFileSync(dc.kubeconfigPath, kubeconfigYaml(dc.name, dc.server, path.join(dc.dir, "pki")), { mode: 0o600 });
+  writeFileAtomic(dc.kubeconfigPath, kubeconfigYaml(dc.name, dc.server, path.join(dc.dir, "pki")), 0o600);
   writeKwokConfig(dc, tools);
   const args = processArgs(dc, tools);
   const start = (c: Component) => {

@@ -90,6 +90,8 @@ export class Controller {
   readonly #opts: ControllerOptions;
   readonly #log: Logger;
   readonly #informers = new Set<Informer<KubeObject>>();
+  /** Per watch: enqueue the keys of every object in its cache (resyncAll). */
+  readonly #resyncs: (() => void)[] = [];
   #workers: Promise<void>[] = [];
   #stop = new AbortController();
   #untrack: (() => void) | undefined;
@@ -141,7 +143,29 @@ export class Controller {
       delete: enqueue,
     });
     if (opts.waitForSync !== false) this.#informers.add(informer as unknown as Informer<KubeObject>);
+    this.#resyncs.push(() => {
+      for (const obj of informer.store.list()) enqueue(obj);
+    });
     return this;
+  }
+
+  /**
+   * Enqueue the keys of every object in every watched cache, mapped as their
+   * events are: a pass over the whole world, as if every object had just
+   * changed (the periodic resync, or a check that the steady state is quiet).
+   */
+  resyncAll(): void {
+    for (const resync of this.#resyncs) resync();
+  }
+
+  /**
+   * Resolves once no key is waiting or being reconciled (requeueAfter and
+   * backoff delays are not waited for). After resyncAll(): every key has
+   * been reconciled at least once since the call. Only once start()ed: no
+   * worker takes the keys of a controller that is not running.
+   */
+  idle(): Promise<void> {
+    return this.queue.idle();
   }
 
   enqueue(key: string): void {
@@ -161,9 +185,7 @@ export class Controller {
     activeWorkers.set({ controller: this.name }, 0);
     this.#untrack = trackInFlight(this.queue);
     if (this.#opts.resyncMs && this.#opts.resyncMs > 0) {
-      this.#resync = setInterval(() => {
-        for (const inf of this.#informers) for (const k of inf.store.keys()) this.queue.add(k);
-      }, this.#opts.resyncMs);
+      this.#resync = setInterval(() => this.resyncAll(), this.#opts.resyncMs);
       this.#resync.unref();
     }
     this.#log.info({ workers: n }, "starting workers");

@@ -6,7 +6,9 @@
 // - per-key exponential backoff for errors (addRateLimited: base doubling up
 //   to max; forget() resets), and addAfter() for polling;
 // - shutDown() stops accepting keys and hands out no more; shutDownWithDrain()
-//   also waits for the keys in flight to be done().
+//   also waits for the keys in flight to be done();
+// - idle() resolves once no key is waiting or being processed (keys delayed
+//   by addAfter or backoff are not waited for).
 
 export interface WorkQueueHooks {
   /** A key was accepted (deduplicated adds included, as client-go counts them). */
@@ -44,6 +46,7 @@ export class WorkQueue<K = string> {
   readonly #delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   readonly #waiters: ((k: K | undefined) => void)[] = [];
   #drainWaiters: (() => void)[] = [];
+  readonly #idleWaiters: (() => void)[] = [];
   #shuttingDown = false;
 
   constructor(name: string, opts: WorkQueueOptions = {}) {
@@ -146,6 +149,26 @@ export class WorkQueue<K = string> {
     this.#hooks.done?.(this.name, (Date.now() - started) / 1000);
     if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
     if (this.#processing.size === 0) for (const w of this.#drainWaiters.splice(0)) w();
+    this.#notifyIdle();
+  }
+
+  /**
+   * Resolves once no key is waiting and none is being processed (at once if
+   * so now, or when shutting down). Keys delayed by addAfter() or backoff are
+   * not waited for: a poller requeued every few seconds never lets a queue
+   * be idle otherwise. Needs workers taking keys, or it waits forever.
+   */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #isIdle(): boolean {
+    return this.#shuttingDown || (this.#queue.length === 0 && this.#processing.size === 0);
+  }
+
+  #notifyIdle(): void {
+    if (this.#isIdle()) for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   /** Stop accepting keys, hand out no more, cancel delayed adds. */
@@ -155,6 +178,7 @@ export class WorkQueue<K = string> {
     for (const d of this.#delayed.values()) clearTimeout(d.timer);
     this.#delayed.clear();
     for (const w of this.#waiters.splice(0)) w(undefined);
+    this.#notifyIdle();
   }
 
   /** shutDown(), then wait until every key in flight is done(). */

@@ -327,7 +327,8 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
             .map((i) => ({ name: i.name, url: i.sidecar.url })),
       });
       load.start();
-      await sleep(2000);
+      // one second's worth of requests served before the first failover
+      await eventually("the fleet serving the load", () => fleet!.records.length >= 200, 60_000, 100);
       say(`load running: ${load.sent.length} requests sent, ${fleet.records.length} served`);
     } catch (e) {
       await cleanup();
@@ -415,7 +416,9 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
       500,
     );
     await fleet!.startZone("hz-b");
-    await sleep(5000);
+    // with hz-b back, every controller looks at every object once more: none fails back
+    for (const c of op.controllers) c.resyncAll();
+    await Promise.all(op.controllers.map((c) => c.idle()));
     expect(activeZone("rz03"), "not failed back automatically").toBe("sh-a");
     const automatic = (op.context.ldc.failovers.store.list() as Failover[]).filter(
       (f) => f.metadata.labels?.[AUTOMATIC_LABEL] === "true",

@@ -32,11 +32,14 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   const shared = await status(DEFAULT_STATE_DIR);
   let stateDir: string;
   let teardown: (() => Promise<void>) | undefined;
+  /** The run's own datacenters: tests may stop one or fill one with cluster-scoped objects (harness.ts). */
+  let own = false;
   if (shared.length >= DATACENTERS && shared.slice(0, DATACENTERS).every((s) => s.apiReady && s.nodesReady)) {
     stateDir = DEFAULT_STATE_DIR;
     process.stderr.write(`[integration] reusing the datacenters in ${stateDir}\n`);
   } else {
     stateDir = path.join(REPO_DIR, ".ldc", "test-cluster");
+    own = true;
     await up({ stateDir, datacenters: DATACENTERS });
     if (process.env.LDC_KEEP_CLUSTER !== "1") teardown = () => down(stateDir);
   }
@@ -48,6 +51,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     zone: dc.zone,
     kubeconfigPath: dc.kubeconfigPath,
     external: false,
+    ...(own ? { stateDir } : {}),
   }));
   project.provide("ldcDatacenters", infos);
   project.provide("ldcBinDirs", tools.binDirs);

@@ -7,6 +7,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, inject } from "vitest";
+import { down, readState, up, type DatacenterState } from "../../hack/lib/controlplane.ts";
+import { REPO_DIR } from "../../hack/lib/tools.ts";
 
 export interface DatacenterInfo {
   name: string;
@@ -16,6 +18,8 @@ export interface DatacenterInfo {
   kubeconfigPath: string;
   /** true when the cluster came from LDC_KUBECONFIGS (it cannot be stopped by tests). */
   external: boolean;
+  /** Set when this run started the datacenter (not a developer's cluster): its state dir. */
+  stateDir?: string;
 }
 
 export interface Datacenter extends DatacenterInfo {
@@ -37,6 +41,32 @@ export async function datacenters(): Promise<Datacenter[]> {
     kubeConfig.loadFromFile(info.kubeconfigPath);
     return { ...info, kubeConfig };
   });
+}
+
+export interface DedicatedDatacenter {
+  /** Its state dir: stop(stateDir, dc.name) and start(stateDir, dc.name) make an outage. */
+  stateDir: string;
+  dc: DatacenterState;
+  /** Removes the datacenter if it was started for the caller; a shared one stays. */
+  release(): Promise<void>;
+}
+
+/**
+ * A datacenter for a test file that needs more of one than a namespace:
+ * cluster-scoped objects of its own, or an outage. When this run started the
+ * shared datacenters, that is the shared one named `name`, lent to one file:
+ * dc2 holds the CLI test's ldc.io objects (the other files use dc2 only in
+ * their namespaces), dc3 is stopped by the outage test (no other file uses
+ * dc3). A developer's cluster is not disturbed: then a private datacenter
+ * is started in .ldc/<prefix>-<pid>.
+ */
+export async function dedicatedDatacenter(name: "dc2" | "dc3", prefix: string): Promise<DedicatedDatacenter> {
+  const shared = inject("ldcDatacenters").find((d) => d.name === name)?.stateDir;
+  const dc = shared ? readState(shared)?.datacenters.find((d) => d.name === name) : undefined;
+  if (shared && dc) return { stateDir: shared, dc, release: async () => undefined };
+  const stateDir = path.join(REPO_DIR, ".ldc", `${prefix}-${process.pid}`);
+  const state = await up({ stateDir, datacenters: 1, log: () => undefined });
+  return { stateDir, dc: state.datacenters[0]!, release: () => down(stateDir, () => undefined) };
 }
 
 /** A unique, DNS-safe name for objects a test creates (cluster-scoped ones especially). */

@@ -7,12 +7,12 @@ import path from "node:path";
 import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { down, up, type DatacenterState } from "../../../hack/lib/controlplane.ts";
 import { kubectl } from "../../../hack/lib/examples.ts";
 import { REPO_DIR } from "../../../hack/lib/tools.ts";
 import { main } from "../../../src/cli/kubectl-ldc.ts";
 import { routingTableName } from "../../../src/reconcilers/naming.ts";
 import { buildTable } from "../../../src/routing/index.ts";
+import { dedicatedDatacenter, type DedicatedDatacenter } from "../harness.ts";
 import { privateDatacentersAvailable } from "../operator/setup.ts";
 
 const execFileAsync = promisify(execFile);
@@ -33,17 +33,22 @@ async function cli(args: string[], opts: { tty?: boolean } = {}): Promise<{ code
 }
 
 describe.skipIf(!privateDatacentersAvailable())("kubectl-ldc", () => {
-  const stateDir = path.join(REPO_DIR, ".ldc", `test-cli-${process.pid}`);
-  let dc: DatacenterState;
+  let dc: DedicatedDatacenter | undefined;
   let kc: string;
   const k = (args: string[], input?: string) => kubectl(kc, args, input);
+  /** The datacenter may be the shared dc2, whose ldc.io objects are this file's alone: removed before and after. */
+  const removeObjects = (wait: boolean) => {
+    const clusterScoped = "zones.ldc.io,cells.ldc.io,shardingrules.ldc.io,failovers.ldc.io,drillschedules.ldc.io";
+    k(["delete", clusterScoped, "--all", `--wait=${wait}`]);
+    k(["delete", "namespace", "payments", "--ignore-not-found", `--wait=${wait}`]);
+  };
 
   beforeAll(async () => {
-    const state = await up({ stateDir, datacenters: 1, log: () => {} });
-    dc = state.datacenters[0]!;
-    kc = dc.kubeconfigPath;
+    dc = await dedicatedDatacenter("dc2", "test-cli");
+    kc = dc.dc.kubeconfigPath;
     k(["apply", "--server-side", "-f", path.join(REPO_DIR, "crds")]);
     k(["wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=ldc-operator"]);
+    removeObjects(true);
     const objects = [
       { apiVersion: "ldc.io/v1alpha1", kind: "Zone", metadata: { name: "hz-a" }, spec: { region: "hangzhou" } },
       { apiVersion: "ldc.io/v1alpha1", kind: "Zone", metadata: { name: "hz-b" }, spec: { region: "hangzhou" } },
@@ -152,7 +157,8 @@ describe.skipIf(!privateDatacentersAvailable())("kubectl-ldc", () => {
     );
   });
   afterAll(async () => {
-    await down(stateDir, () => {});
+    if (kc) removeObjects(false);
+    await dc?.release();
   });
 
   it("status: zones, cells and which zone serves which shards, frozen marked", async () => {

@@ -7,9 +7,18 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { AppsV1Api, CoreV1Api, KubeConfig, VersionApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { down, readState, stop, start, up } from "../../../hack/lib/controlplane.ts";
-import { REPO_DIR, readVersions } from "../../../hack/lib/tools.ts";
-import { createTestNamespace, datacenters, eventually, runTool, uniqueName, type Datacenter } from "../harness.ts";
+import { readState, stop, start } from "../../../hack/lib/controlplane.ts";
+import { readVersions } from "../../../hack/lib/tools.ts";
+import {
+  createTestNamespace,
+  datacenters,
+  dedicatedDatacenter,
+  eventually,
+  runTool,
+  uniqueName,
+  type Datacenter,
+  type DedicatedDatacenter,
+} from "../harness.ts";
 
 let dcs: Datacenter[];
 beforeAll(async () => {
@@ -125,20 +134,20 @@ describe("local control planes", () => {
   });
 });
 
-// An outage needs a datacenter of its own: stopping a shared one would break
-// the test files running beside this one.
+// An outage needs a datacenter no other test file uses while it is down:
+// the shared dc3 (restarted and healthy again at the end), or a private one.
 describe.skipIf(process.env.LDC_KUBECONFIGS)("a datacenter outage", () => {
-  const stateDir = path.join(REPO_DIR, ".ldc", `test-outage-${process.pid}`);
+  let outage: DedicatedDatacenter | undefined;
   afterAll(async () => {
-    await down(stateDir, () => undefined);
+    await outage?.release();
   });
 
   it("stopping a datacenter makes its API unreachable while the others keep working, and it comes back with its data", async () => {
     const quiet = () => undefined;
-    const state = await up({ stateDir, datacenters: 1, log: quiet });
-    const outage = state.datacenters[0]!;
+    outage = await dedicatedDatacenter("dc3", "test-outage");
+    const { stateDir, dc } = outage;
     const kc = new KubeConfig();
-    kc.loadFromFile(outage.kubeconfigPath);
+    kc.loadFromFile(dc.kubeconfigPath);
     const core = kc.makeApiClient(CoreV1Api);
     const keep = uniqueName("survives-outage");
     await core.createNamespacedConfigMap({
@@ -146,18 +155,22 @@ describe.skipIf(process.env.LDC_KUBECONFIGS)("a datacenter outage", () => {
       body: { metadata: { name: keep }, data: { k: "v" } },
     });
 
-    await stop(stateDir, outage.name, quiet);
-    expect(Object.values(readState(stateDir)!.datacenters[0]!.pids)).toHaveLength(0);
-    await expect(core.readNamespacedConfigMap({ name: keep, namespace: "default" })).rejects.toThrow(
-      /ECONNREFUSED|fetch failed/,
-    );
-    for (const dc of dcs.slice(0, 2)) {
-      const ns = await dc.kubeConfig.makeApiClient(CoreV1Api).listNamespace({});
-      expect(ns.items.length).toBeGreaterThan(0);
+    await stop(stateDir, dc.name, quiet);
+    try {
+      expect(Object.values(readState(stateDir)!.datacenters.find((d) => d.name === dc.name)!.pids)).toHaveLength(0);
+      await expect(core.readNamespacedConfigMap({ name: keep, namespace: "default" })).rejects.toThrow(
+        /ECONNREFUSED|fetch failed/,
+      );
+      for (const other of dcs.filter((d) => d.kubeconfigPath !== dc.kubeconfigPath).slice(0, 2)) {
+        const ns = await other.kubeConfig.makeApiClient(CoreV1Api).listNamespace({});
+        expect(ns.items.length).toBeGreaterThan(0);
+      }
+    } finally {
+      // back and healthy (API, nodes, controller-manager, scheduler) for whoever uses it next
+      await start(stateDir, dc.name, quiet);
     }
-
-    await start(stateDir, outage.name, quiet);
     const back = await core.readNamespacedConfigMap({ name: keep, namespace: "default" });
     expect(back.data?.k).toBe("v");
+    await core.deleteNamespacedConfigMap({ name: keep, namespace: "default" });
   });
 });

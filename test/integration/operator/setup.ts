@@ -1,9 +1,10 @@
 // Shared setup of the operator's integration tests. ldc.io kinds are
-// cluster-scoped and the tests stop datacenters, so every test file starts its
-// OWN three datacenters (dc1 = hz-a, the operator's cluster; dc2 = hz-b and
-// dc3 = sh-a, member clusters), installs the CRDs, the member Secrets and the
-// examples (hack/lib/examples.ts, as `npm run demo` does), and runs the
-// operator in-process. Reads go straight to the API servers with the admin
+// cluster-scoped and the tests stop datacenters, so the operator's tests
+// (operator.test.ts, one file, in order) share one environment of their OWN
+// three datacenters (dc1 = hz-a, the operator's cluster; dc2 = hz-b and
+// dc3 = sh-a, member clusters), with the CRDs, the member Secrets and the
+// examples (hack/lib/examples.ts, as `npm run demo` does), and the operator
+// in-process. Reads go straight to the API servers with the admin
 // certificates (apiRequest), never through the operator's runtime client, so
 // the operator's rest_client_requests_total counts the operator's requests only.
 import { execFile } from "node:child_process";
@@ -276,7 +277,7 @@ export function deploymentReady(d: Deployment | undefined, replicas?: number): b
   );
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------ what the examples should become
 
@@ -410,19 +411,26 @@ export async function compactEtcd(env: OperatorEnv, dc: DcName): Promise<number>
   return revision;
 }
 
-/** Waits until the operator has made no write for `quietMs` (after a convergence, say). */
-export async function waitOperatorIdle(env: OperatorEnv, quietMs = 5_000, timeoutMs = 60_000): Promise<void> {
+/**
+ * One pass over the whole world: every controller of the operator reconciles
+ * every key of every object it watches, as if each had just changed, and is
+ * idle again. Returns the write requests the pass made (0 in a steady state).
+ */
+export async function reconcileEverything(env: OperatorEnv): Promise<number> {
+  const controllers = env.operator!.controllers;
+  const before = await env.requests();
+  for (const c of controllers) c.resyncAll();
+  await Promise.all(controllers.map((c) => c.idle()));
+  return (await env.requests()) - before;
+}
+
+/**
+ * Waits until a pass over every key writes nothing (after a convergence, the
+ * last status writes land); an operator that keeps writing fails here.
+ */
+export async function waitOperatorSteady(env: OperatorEnv, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = await env.requests();
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    await sleep(500);
-    const now = await env.requests();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-  }
+  while (Date.now() < deadline) if ((await reconcileEverything(env)) === 0) return;
   throw new Error(`the operator kept writing for ${timeoutMs / 1000}s: ${(await env.writeSeries()).join("\n")}`);
 }
 

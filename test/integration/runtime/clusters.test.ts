@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { datacenters, type Datacenter } from "../harness.ts";
 import { ClusterRegistry, type ClusterChange } from "../../../src/runtime/clusters.ts";
 import { Resources } from "../../../src/runtime/resources.ts";
-import { clientFor } from "./helpers.ts";
+import { clientFor, until } from "./helpers.ts";
 
 describe("ClusterRegistry", () => {
   let dc1: Datacenter;
@@ -69,8 +69,17 @@ describe("ClusterRegistry", () => {
       ),
     );
     expect(member.reachable).toBe(false);
-    const since = member.state.since;
-    await new Promise((r) => setTimeout(r, 800));
+    const { since, lastProbe } = member.state;
+    // two more probes (every 300 ms), both failing
+    let seen = lastProbe!;
+    for (let probes = 0; probes < 2; probes++) {
+      const previous = seen;
+      seen = await until("probed again", () => {
+        const now = member.state.lastProbe;
+        return now && now > previous ? now : undefined;
+      });
+    }
+    expect(member.reachable).toBe(false);
     expect(member.state.since).toEqual(since); // unchanged while still unreachable
     await registry.remove("flaky");
   });

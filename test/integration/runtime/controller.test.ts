@@ -10,7 +10,7 @@ import { Manager } from "../../../src/runtime/manager.ts";
 import { Resources } from "../../../src/runtime/resources.ts";
 import { RuntimeServer } from "../../../src/runtime/server.ts";
 import type { KubeObject } from "../../../src/runtime/types.ts";
-import { clientFor, counterValue, sleep, until } from "./helpers.ts";
+import { clientFor, counterValue, until } from "./helpers.ts";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -21,6 +21,7 @@ describe("Controller + Manager", () => {
   let client: KubeClient;
   let ns: string;
   let manager: Manager;
+  let controller: Controller;
   let port = 0;
   let reconciles = 0;
 
@@ -36,7 +37,7 @@ describe("Controller + Manager", () => {
       namespace: ns,
       labelSelector: "role=derived",
     });
-    const controller = new Controller({
+    controller = new Controller({
       name: "derive",
       kind: "ConfigMap",
       workers: 2,
@@ -103,12 +104,17 @@ describe("Controller + Manager", () => {
   });
 
   it("reaches a steady state: reconciling again writes nothing", async () => {
-    await sleep(500);
+    await controller.idle(); // the drift repair's reconciles are done
     const before = (await client.get<ConfigMap>(Resources.ConfigMap, "s1-derived", ns)).metadata?.resourceVersion;
     const n = reconciles;
     await client.mergePatch(Resources.ConfigMap, "s1", ns, { metadata: { annotations: { touched: "yes" } } });
     await until("reconciled again", () => reconciles > n);
-    await sleep(300);
+    await controller.idle();
+    // and a pass over every key, as a resync would make
+    const m = reconciles;
+    controller.resyncAll();
+    await controller.idle();
+    expect(reconciles).toBeGreaterThan(m);
     const after = (await client.get<ConfigMap>(Resources.ConfigMap, "s1-derived", ns)).metadata?.resourceVersion;
     expect(after).toBe(before);
     expect(

@@ -6,7 +6,7 @@ import { KubeClient } from "../../../src/runtime/client.ts";
 import { Informer, labelIndex, stripManagedFields } from "../../../src/runtime/informer.ts";
 import { Resources } from "../../../src/runtime/resources.ts";
 import type { KubeObject } from "../../../src/runtime/types.ts";
-import { clientFor, compactEtcd, CuttableProxy, sleep, until } from "./helpers.ts";
+import { clientFor, compactEtcd, CuttableProxy, until } from "./helpers.ts";
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -192,7 +192,7 @@ describe("Informer", () => {
       await until("watch reported dead", () => inf.status().dead, 10_000);
       expect(inf.status().lastError).toBeTruthy();
       await client.create(Resources.ConfigMap, { metadata: { name: "during-outage", namespace: ns } });
-      await sleep(300);
+      expect(inf.store.getByName("during-outage", ns), "seen through a refusing proxy").toBeUndefined();
       proxy.unblock();
       await until("recovered after the outage", () => inf.store.getByName("during-outage", ns) !== undefined, 20_000);
       await until("alive again", () => !inf.status().dead && inf.status().connected);

@@ -40,16 +40,24 @@ describe("LeaderElector", () => {
     a.start();
     await until("a leads", () => a.isLeader);
     b.start();
-    await new Promise((r) => setTimeout(r, 1500));
+    // b sees a's lease renewed (every 300 ms) and stays a follower
+    const renewedBefore = (await client.get<Lease>(Resources.Lease, "lease-crash", ns)).spec?.renewTime ?? "";
+    await until("a renews while b watches", async () => {
+      const l = await client.get<Lease>(Resources.Lease, "lease-crash", ns);
+      return b.leader === "a" && (l.spec?.renewTime ?? "") > renewedBefore;
+    });
     expect(b.isLeader).toBe(false);
     expect(b.leader).toBe("a");
-    const stoppedAt = Date.now();
     await a.stop(); // stops renewing, does not release: like a crashed process
+    const lastRenewal = (await client.get<Lease>(Resources.Lease, "lease-crash", ns)).spec!;
+    expect(lastRenewal.holderIdentity).toBe("a");
     await until("b leads", () => b.isLeader, 15_000);
-    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(2000); // waited for the lease to expire
     const lease = await client.get<Lease>(Resources.Lease, "lease-crash", ns);
     expect(lease.spec?.holderIdentity).toBe("b");
     expect(lease.spec?.leaseTransitions).toBe(1);
+    // b took the lease only once a's had expired, by the times the two wrote into it
+    // (3 s lease; b's clock runs from when it saw a's last renewal, so at least 2 s)
+    expect(Date.parse(lease.spec!.acquireTime!) - Date.parse(lastRenewal.renewTime!)).toBeGreaterThanOrEqual(2000);
     await b.stop();
     expect(log).toEqual(["a started", "a stopped", "b started", "b stopped"]);
   });

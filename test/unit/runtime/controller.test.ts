@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { Controller, ownerKey, type ReconcileResult } from "../../../src/runtime/controller.ts";
 import { TerminalError } from "../../../src/runtime/errors.ts";
+import { Informer } from "../../../src/runtime/informer.ts";
 import { metricsRegistry } from "../../../src/runtime/metrics.ts";
+import { Resources } from "../../../src/runtime/resources.ts";
+import type { KubeClient } from "../../../src/runtime/client.ts";
 
 const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -34,7 +37,8 @@ describe("Controller", () => {
     c.start();
     c.enqueue("ns/a");
     await until(() => calls === 4);
-    await tick(50);
+    await c.idle();
+    expect(c.queue.delayedCount()).toBe(0); // nothing left to retry
     expect(calls).toBe(4);
     expect(c.queue.numRequeues("ns/a")).toBe(0);
     const m = await metricsRegistry.getSingleMetricAsString("controller_runtime_reconcile_total");
@@ -60,7 +64,8 @@ describe("Controller", () => {
     c.start();
     c.enqueue("x");
     await until(() => terminal.length === 1);
-    await tick(50);
+    await c.idle();
+    expect(c.queue.delayedCount()).toBe(0); // not retried
     expect(calls).toBe(1);
     expect(terminal).toEqual(["x: spec.shards: must be > 0"]);
   });
@@ -74,7 +79,8 @@ describe("Controller", () => {
     c.start();
     c.enqueue("k");
     await until(() => calls === 3);
-    await tick(50);
+    await c.idle();
+    expect(c.queue.delayedCount()).toBe(0); // no further poll
     expect(calls).toBe(3);
   });
 
@@ -98,7 +104,7 @@ describe("Controller", () => {
       c.enqueue(`k${i % 3}`);
       if (i % 7 === 0) await tick(1);
     }
-    await until(() => c.queue.len() === 0 && c.queue.processingCount() === 0);
+    await c.idle();
     expect(overlap).toBe(false);
     expect(calls).toBeGreaterThanOrEqual(3);
   });
@@ -114,6 +120,36 @@ describe("Controller", () => {
     await until(() => c.queue.processingCount() === 1);
     await c.stop();
     expect(finished).toBe(true);
+  });
+
+  it("resyncAll reconciles every key of every watched cache, mapped as its events are; idle waits for them", async () => {
+    const seen: string[] = [];
+    const c = make("resync", async (key) => {
+      seen.push(key);
+    });
+    // caches filled by hand: informers that are never started need no client
+    const apps = new Informer(undefined as unknown as KubeClient, Resources.ConfigMap);
+    const children = new Informer(undefined as unknown as KubeClient, Resources.ConfigMap);
+    apps.store.upsert({ metadata: { namespace: "p", name: "account" } });
+    children.store.upsert({
+      metadata: {
+        namespace: "p",
+        name: "account-rz00",
+        ownerReferences: [{ apiVersion: "v", kind: "CellApp", name: "account", uid: "u", controller: true }],
+      },
+    });
+    children.store.upsert({
+      metadata: {
+        namespace: "p",
+        name: "orphan",
+        ownerReferences: [{ apiVersion: "v", kind: "CellApp", name: "gone", uid: "u", controller: true }],
+      },
+    });
+    c.watch(apps).watch(children, ownerKey("CellApp"));
+    c.start();
+    c.resyncAll();
+    await c.idle();
+    expect([...new Set(seen)].sort()).toEqual(["p/account", "p/gone"]);
   });
 
   it("ownerKey maps a child to its controller owner", () => {

@@ -143,6 +143,29 @@ describe("WorkQueue", () => {
     expect(drained).toBe(true);
   });
 
+  it("is idle once no key waits or is processed; delayed keys are not waited for", async () => {
+    const q = new WorkQueue("t");
+    let idle = false;
+    await q.idle(); // empty: at once
+    q.add("a");
+    q.addAfter("later", 1000);
+    const whenIdle = q.idle().then(() => (idle = true));
+    const k = await q.get();
+    q.add("a"); // re-added while processing: queued again when done
+    q.done(k!);
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    q.done((await q.get())!);
+    await whenIdle;
+    expect(idle).toBe(true);
+    expect(q.delayedCount()).toBe(1);
+    // shutting down releases whoever waits
+    q.add("b");
+    const onShutdown = q.idle();
+    q.shutDown();
+    await onShutdown;
+  });
+
   it("wakes a waiting worker on shutdown", async () => {
     const q = new WorkQueue("t");
     const got = q.get();

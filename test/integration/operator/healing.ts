@@ -1,27 +1,26 @@
 // Issue 4: self-healing. Stamped Deployments that are deleted, edited by
 // hand or taken over by another field manager are restored; an API server
 // restart and an expired watch (410 after an etcd compaction) are survived.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// Registered by operator.test.ts; every test leaves the examples converged.
+import { expect, it } from "vitest";
 import { eventually } from "../harness.ts";
 import {
   APP_NAMESPACE,
-  OperatorEnv,
   compactEtcd,
   deploymentReady,
   deploymentsPath,
   ldcPath,
   metricSum,
-  privateDatacentersAvailable,
   waitConverged,
   type CellAppObj,
   type DcName,
   type Deployment,
+  type OperatorEnv,
 } from "./setup.ts";
 
 const ACCOUNT_IMAGE = "registry.example.com/payments/account:1.14.2";
 
-describe.skipIf(!privateDatacentersAvailable())("operator: self-healing", () => {
-  const env = new OperatorEnv("healing");
+export function healingTests(env: OperatorEnv): void {
   const deployment = (dc: DcName, name: string) => env.get<Deployment>(dc, deploymentsPath(APP_NAMESPACE, name));
   const restored = (dc: DcName, name: string, replicas: number, image?: string) =>
     eventually(
@@ -43,14 +42,6 @@ describe.skipIf(!privateDatacentersAvailable())("operator: self-healing", () => 
       "-p",
       JSON.stringify({ spec: { replicas } }),
     ]);
-
-  beforeAll(async () => {
-    await env.start();
-    await waitConverged(env);
-  });
-  afterAll(async () => {
-    await env.stop();
-  });
 
   it("restores a deleted Deployment, in its own cluster and in a member cluster", async () => {
     const targets: [DcName, string, number][] = [
@@ -163,4 +154,4 @@ describe.skipIf(!privateDatacentersAvailable())("operator: self-healing", () => 
     await setAppReplicas("config-center", 2);
     await waitConverged(env);
   });
-});
+}

@@ -1,18 +1,13 @@
 // Issue 6: a DrillSchedule creates its drills (Failovers of type Drill) at
 // the schedule's times, labelled and owned by the schedule, and keeps its
-// history bounded. Runs against a private one-datacenter control plane with
-// the operator in-process (no zones: the drills it creates fail preflight,
-// which is fine here, only their creation and bookkeeping are under test).
-import { mkdirSync } from "node:fs";
+// history bounded. Registered by operator.test.ts, last: its drills target a
+// zone that does not exist and fail preflight, which is fine here, only their
+// creation and bookkeeping are under test.
 import path from "node:path";
-import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiRequest, down, up, type ClusterState, type DatacenterState } from "../../../hack/lib/controlplane.ts";
-import { OPERATOR_NAMESPACE, kubectl } from "../../../hack/lib/examples.ts";
-import { REPO_DIR } from "../../../hack/lib/tools.ts";
-import { startOperator, type RunningOperator } from "../../../src/operator.ts";
+import { expect, it } from "vitest";
+import { apiRequest, type DatacenterState } from "../../../hack/lib/controlplane.ts";
 import { eventually } from "../harness.ts";
-import { ldcPath, privateDatacentersAvailable } from "./setup.ts";
+import { ldcPath, type OperatorEnv } from "./setup.ts";
 
 interface Obj {
   metadata: {
@@ -31,47 +26,13 @@ interface Obj {
   };
 }
 
-describe.skipIf(!privateDatacentersAvailable())("operator: DrillSchedule", () => {
-  const stateDir = path.join(REPO_DIR, ".ldc", `test-drill-${process.pid}`);
-  let state: ClusterState;
-  let dc: DatacenterState;
-  let operator: RunningOperator | undefined;
-
+export function drillScheduleTests(env: OperatorEnv): void {
   const req = async (method: string, p: string, body?: unknown, contentType?: string) => {
+    const dc = env.dc("dc1");
     const res = contentType ? await mergePatch(dc, p, body) : await apiRequest(dc, method, p, body, 10_000);
     if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${res.body.slice(0, 400)}`);
     return JSON.parse(res.body) as Obj & { items: Obj[] };
   };
-
-  beforeAll(async () => {
-    state = await up({ stateDir, datacenters: 1, log: () => {} });
-    dc = state.datacenters[0]!;
-    kubectl(dc.kubeconfigPath, ["apply", "--server-side", "-f", path.join(REPO_DIR, "crds")]);
-    kubectl(dc.kubeconfigPath, [
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      "crd",
-      "-l",
-      "app.kubernetes.io/part-of=ldc-operator",
-    ]);
-    kubectl(dc.kubeconfigPath, ["create", "namespace", OPERATOR_NAMESPACE]);
-    const logFile = path.join(REPO_DIR, ".ldc", "test-op-logs", "drillschedule.log");
-    mkdirSync(path.dirname(logFile), { recursive: true });
-    operator = await startOperator({
-      kubeconfigPath: dc.kubeconfigPath,
-      namespace: OPERATOR_NAMESPACE,
-      httpHost: "127.0.0.1",
-      httpPort: 0,
-      leaderElection: false,
-      logger: pino({ level: "info" }, pino.destination({ dest: logFile, sync: true })),
-      sidecarImage: "ldc-operator/sidecar:test",
-    });
-  });
-  afterAll(async () => {
-    await operator?.stop();
-    await down(stateDir, () => {});
-  });
 
   const template = { type: "Drill", target: { zone: "nowhere" }, drill: { duration: "1m" }, writeFreeze: "1s" };
 
@@ -120,7 +81,7 @@ describe.skipIf(!privateDatacentersAvailable())("operator: DrillSchedule", () =>
     expect(Date.parse(status.nextScheduleTime!)).toBeGreaterThan(Date.parse(status.lastScheduleTime!));
     // creating the same run again is a 409 (the name is deterministic)
     const again = await apiRequest(
-      dc,
+      env.dc("dc1"),
       "POST",
       ldcPath("failovers"),
       { ...fo, metadata: { name: fo.metadata.name } },
@@ -185,7 +146,7 @@ describe.skipIf(!privateDatacentersAvailable())("operator: DrillSchedule", () =>
     });
     expect(s.history!.length).toBeLessThanOrEqual(3);
   });
-});
+}
 
 async function mergePatch(dc: DatacenterState, p: string, body: unknown): Promise<{ status: number; body: string }> {
   // apiRequest sends application/json; a merge patch needs its own content type
