@@ -71,7 +71,9 @@ export type CellSpec = z.infer<typeof CellSpec>;
 export const CellStatus = z
   .object({
     observedGeneration: observedGeneration(),
-    activeZone: zoneName("The zone the cell serves from now: spec.zone, or a standby zone after a failover.")
+    activeZone: zoneName(
+      "The zone the cell serves from: spec.zone, or a standby zone after a failover. Recorded once the switch is acknowledged by the routers; while a Failover runs, failoverRef names it and `kubectl ldc status` shows the cell's effective zone and write freeze.",
+    )
       .optional()
       .meta({ printerColumn: { name: "Active", order: 20 }, selectableField: true }),
     phase: CellPhase.optional()
@@ -87,7 +89,7 @@ export const CellStatus = z
     shardCount: z.int().min(0).optional().describe("Number of shards the cell owns."),
     failoverRef: name("dns1123Subdomain", "The Failover acting on the cell now: at most one at a time.")
       .optional()
-      .meta({ printerColumn: { name: "Failover", order: 60, priority: 1 } }),
+      .meta({ printerColumn: { name: "Failover", order: 60 } }),
     lastFailoverTime: z.iso
       .datetime({ offset: true })
       .optional()

@@ -7,7 +7,7 @@
 // rule's table leaves the routing API and every zone. The decisions are the
 // pure planShardingRule and planRuleRemoval (src/reconcilers/shardingrule.ts);
 // this file reads the caches and carries the plan out.
-import type { ShardingRule, ShardingRuleStatus } from "../api/index.ts";
+import type { ShardingRule } from "../api/index.ts";
 import { Annotations, Labels, MANAGED_BY, routingTableName } from "../reconcilers/naming.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
 import { cellsOfRule, rulesRoutingTo } from "../reconcilers/routing.ts";
@@ -22,9 +22,11 @@ import type { MemoryTableStore } from "../routing-api/index.ts";
 import {
   Controller,
   Resources,
+  isAlreadyExists,
   isConflict,
-  statusEqual,
+  isNotFound,
   stripManagedFields,
+  writeStatus,
   type Cluster,
   type KubeObject,
   type ReconcileContext,
@@ -41,6 +43,13 @@ export function routingTableInformer(cluster: Cluster) {
 }
 
 const ruleOfTable = (cm: KubeObject): string | undefined => cm.metadata?.labels?.[Labels.rule];
+
+/**
+ * A ConfigMap in the operator's namespace with the last epoch of every deleted
+ * rule: sidecars may still hold a deleted rule's table, and ignore an older
+ * epoch (ADR 0005), so a rule created again under its name starts above it.
+ */
+export const EPOCH_FLOORS_CONFIGMAP = "ldc-epoch-floors";
 
 export function shardingRuleController(ctx: OperatorContext, store: MemoryTableStore): Controller {
   // This operator's memory of resolutions: a new operator starts without it.
@@ -107,7 +116,7 @@ async function reconcileRule(
     cells: effectiveCells(cellsOfRule(rule, ctx.ldc.cells.store.list()), ctx.ldc.failovers.store.list()),
     zones,
     current: store.get(name),
-    epochsPublishedAnywhere: () => publishedEpochs(ctx, name),
+    epochsPublishedAnywhere: () => [...publishedEpochs(ctx, name), ...epochFloor(ctx, name)],
     namespaces,
     publications: zones.map((zone): ZonePublication => {
       const cluster = clusterOfZone(ctx, zone);
@@ -134,11 +143,13 @@ async function reconcileRule(
     // Record before publishing: a conflicting writer (another leader) makes this fail and retry.
     const { epoch, tableHash } = plan.recordEpoch;
     try {
-      rule = stripManagedFields(
-        await ctx.critical.update(
-          LdcResources.ShardingRule,
-          { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash } },
-          { subresource: "status" },
+      rule = ctx.ldc.rules.recordWrite(
+        stripManagedFields(
+          await ctx.critical.update(
+            LdcResources.ShardingRule,
+            { ...rule, status: { ...(rule.status ?? {}), epoch, tableHash } },
+            { subresource: "status" },
+          ),
         ),
       );
     } catch (err) {
@@ -154,19 +165,9 @@ async function reconcileRule(
   // Not awaited: an Event waits behind the client's rate limiter, the zones' ConfigMaps must not.
   for (const e of plan.events) void ctx.events.record(rule, e.type, e.reason, e.message);
   await applyConfigMaps(ctx, plan.configMaps);
-  if (!statusEqual(plan.status, rule.status) && !(await writeStatus(ctx, rule, plan.status))) return { requeue: true };
+  const written = await writeStatus(ctx.critical, rule, plan.status, { method: "update", informer: ctx.ldc.rules });
+  if (written.outcome === "conflict") return { requeue: true };
   return plan.requeueAfterMs !== undefined ? { requeueAfter: plan.requeueAfterMs } : undefined;
-}
-
-/** Writes the rule's status; false on a conflict (the rule changed since the cache saw it: requeue). */
-async function writeStatus(ctx: OperatorContext, rule: RuleObj, status: ShardingRuleStatus): Promise<boolean> {
-  try {
-    await ctx.critical.update(LdcResources.ShardingRule, { ...rule, status }, { subresource: "status" });
-    return true;
-  } catch (err) {
-    if (isConflict(err)) return false;
-    throw err;
-  }
 }
 
 async function applyConfigMaps(ctx: OperatorContext, configMaps: ShardingRulePlan["configMaps"]): Promise<void> {
@@ -193,6 +194,9 @@ async function removeRule(
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
   resolver.forget(rule);
+  // Its last epoch outlives it, before anything that shows it goes.
+  const last = Math.max(store.get(rule)?.epoch ?? 0, ...publishedEpochs(ctx, rule));
+  if (last > 0) await recordEpochFloor(ctx, rule, last);
   if (store.get(rule)) {
     store.unpublish(rule);
     r.log.info("rule deleted: its routing table is unpublished");
@@ -231,6 +235,42 @@ async function removeRule(
 function epochOf(cm: ConfigMapObj | undefined): number | undefined {
   const e = Number(cm?.metadata?.annotations?.[Annotations.epoch]);
   return cm && Number.isInteger(e) ? e : undefined;
+}
+
+/** The last epoch of a deleted rule of this name, if one was deleted. */
+function epochFloor(ctx: OperatorContext, rule: string): number[] {
+  const floors = ctx.own.configMaps.store.getByName(EPOCH_FLOORS_CONFIGMAP, ctx.namespace);
+  const e = Number(floors?.data?.[rule]);
+  return Number.isInteger(e) ? [e] : [];
+}
+
+/** Raises the floor of `rule` to `epoch` (a merge patch: rules deleted together each add their key). */
+async function recordEpochFloor(ctx: OperatorContext, rule: string, epoch: number): Promise<void> {
+  if ((epochFloor(ctx, rule)[0] ?? -1) >= epoch) return;
+  const data = { [rule]: String(epoch) };
+  let written: ConfigMapObj;
+  try {
+    written = await ctx.critical.mergePatch(Resources.ConfigMap, EPOCH_FLOORS_CONFIGMAP, ctx.namespace, { data });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      written = await ctx.critical.create(Resources.ConfigMap, {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name: EPOCH_FLOORS_CONFIGMAP,
+          namespace: ctx.namespace,
+          labels: { [Labels.managedBy]: MANAGED_BY },
+        },
+        data,
+      } as ConfigMapObj);
+    } catch (e) {
+      if (isAlreadyExists(e))
+        throw new Error(`${EPOCH_FLOORS_CONFIGMAP} was created meanwhile: retrying`, { cause: e });
+      throw e;
+    }
+  }
+  ctx.own.configMaps.recordWrite(stripManagedFields(written));
 }
 
 /** Epochs of this rule's tables published in any cluster (a restarted operator never goes below them). */

@@ -126,7 +126,8 @@ describe("CRD set", () => {
         .spec.versions[0]!.additionalPrinterColumns.filter((c) => !c.priority)
         .map((c) => c.name);
     expect(columns("Zone")).toEqual(["Region", "Phase", "Cells", "Age"]);
-    expect(columns("Cell")).toEqual(["Type", "Active", "Shards", "Phase", "Age"]);
+    // Active is the durable record (updated once the switch is acknowledged); Failover names the one moving the cell now.
+    expect(columns("Cell")).toEqual(["Type", "Active", "Shards", "Phase", "Failover", "Age"]);
     expect(columns("ShardingRule")).toEqual(["Shards", "Epoch", "Converged", "Valid", "Age"]);
     expect(columns("CellApp")).toEqual(["Scope", "Ready", "Cells", "Age"]);
     expect(columns("Failover")).toEqual(["Type", "Phase", "Step", "RTO(ms)", "Age"]);
