@@ -158,7 +158,9 @@ function notModified(res: Response, table: RoutingTable, lease: Record<string, s
 
 /** 503 for a replica that does not lead. */
 function notLeader(res: Response): void {
-  res.set("Retry-After", "1");
+  // Connection: close, so the retry opens a new connection the Service may send to the leader
+  // (a kept-alive one stays with this replica).
+  res.set({ "Retry-After": "1", Connection: "close" });
   fail(res, 503, {
     error: "this replica is not the leader",
     fix: "retry: the Service sends the next request to another replica",

@@ -177,6 +177,7 @@ describe("routing API: a replica that does not lead", () => {
       });
       expect(r.status, path).toBe(503);
       expect(r.headers["retry-after"], path).toBe("1");
+      expect(r.headers.connection, path).toBe("close");
       expect(r.json(), path).toEqual({
         error: "this replica is not the leader",
         fix: "retry: the Service sends the next request to another replica",
