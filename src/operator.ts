@@ -47,6 +47,8 @@ export interface OperatorOptions {
    * any, the API is read-only: reads are anonymous, every write is refused.
    */
   routingTokens?: string[];
+  /** Routing lease granted to sidecars (x-ldc-lease-ms, docs/fencing.md). Default 10,000 ms. */
+  routingLeaseMs?: number;
   /** Member-cluster probe period and timeout (ms). Default 1000 each. */
   probeIntervalMs?: number;
   /** Called when leadership is lost (default: exit the process). */
@@ -113,7 +115,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const zones = zoneController(ctx);
   const cells = cellController(ctx);
   const apps = cellAppController(ctx);
-  const tables = new MemoryTableStore();
+  const tables = new MemoryTableStore(opts.routingLeaseMs !== undefined ? { leaseMs: opts.routingLeaseMs } : {});
   const rules = shardingRuleController(ctx, tables);
   const failovers = failoverController(ctx, tables);
   const drills = drillScheduleController(ctx);
@@ -121,10 +123,20 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const controllers = [zones, cells, apps, rules, failovers, drills, autoFailover];
 
   const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
-  server.app.use(createRoutingApi(tables, { authenticate: bearerTokenAuthenticator(opts.routingTokens ?? []) }));
-  const manager = new Manager({
+  // Declared before the Manager exists: the routing API asks it on every request.
+  let manager: Manager | undefined = undefined;
+  server.app.use(
+    createRoutingApi(tables, {
+      authenticate: bearerTokenAuthenticator(opts.routingTokens ?? []),
+      // Only the leader's controllers publish tables: another replica answers 503, never its empty state.
+      isLeader: () => manager?.isLeader() ?? false,
+    }),
+  );
+  manager = new Manager({
     logger: log,
     server,
+    // Grants of a previous leader are unknown here; they ended before this replica could lead.
+    onStartedLeading: () => tables.beginLeaseTerm(),
     ...(opts.leaderElection
       ? { leaderElection: { client, namespace: opts.namespace, name: opts.leaseName ?? "ldc-operator" } }
       : {}),

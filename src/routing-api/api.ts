@@ -14,6 +14,15 @@
 //
 // Reads are anonymous; writes need an identity from opts.authenticate (401
 // otherwise). Errors are JSON `{error, field?, fix?}`.
+//
+// Leases (docs/fencing.md): a table answer (200 or 304) to a caller that names
+// its zone (`?zone=<zone>&sidecar=<id>`) carries `x-ldc-lease-ms: <L>`; the
+// sidecar may accept writes until L ms after it sent that request, and the
+// store records the grant per zone for fencedAt. A caller that names no zone
+// gets no lease: a grant nobody can attribute to a zone could not be fenced.
+//
+// A replica that is not the leader holds no routing state: every /v1 endpoint
+// answers 503 + Retry-After: 1 (opts.isLeader).
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -21,6 +30,7 @@ import express from "express";
 import type { NextFunction, Request, Response, Router } from "express";
 import type { RoutingTable } from "../routing/index.ts";
 import { MAX_KEY_BYTES } from "../routing/index.ts";
+import { LEASE_HEADER } from "./fencing.ts";
 import type { TableStore } from "./store.ts";
 
 /** The principal that sent a request (a name for audit), or a falsy value for "not authenticated". */
@@ -43,6 +53,18 @@ export interface RoutingApiOptions {
   bodyLimit?: string | number;
   /** Called with unexpected errors (they are answered 500). */
   onError?: (err: unknown, req: Request) => void;
+  /**
+   * Lease granted with table answers (x-ldc-lease-ms). Default: the store's
+   * (TableStore.leaseGrants().leaseMs); never longer than it, or fencing would
+   * end before the leases do.
+   */
+  leaseMs?: number;
+  /** Whether this replica leads (holds the routing state). Default: always. */
+  isLeader?: () => boolean;
+  /** Most distinct zones leases are granted to; beyond it new zones get no lease. Default 10,000. */
+  maxLeaseZones?: number;
+  /** Server clock for recorded grants (ms). Default Date.now. */
+  now?: () => number;
 }
 
 export interface ApiError {
@@ -57,6 +79,7 @@ function fail(res: Response, status: number, body: ApiError): void {
 }
 
 const EPOCH = /^(0|[1-9][0-9]{0,15})$/;
+const ZONE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const SECONDS = /^[0-9]{1,9}(\.[0-9]{1,6})?$/;
 const MAX_ID = 253;
 
@@ -113,7 +136,7 @@ function noneMatch(req: Request, etag: string): boolean {
   return false;
 }
 
-function sendTable(res: Response, table: RoutingTable): void {
+function sendTable(res: Response, table: RoutingTable, lease: Record<string, string>): void {
   res
     .status(200)
     .set({
@@ -121,15 +144,27 @@ function sendTable(res: Response, table: RoutingTable): void {
       ETag: table.etag,
       "Cache-Control": "no-cache",
       "X-Ldc-Epoch": String(table.epoch),
+      ...lease,
     })
     .end(table.serialize());
 }
 
-function notModified(res: Response, table: RoutingTable): void {
+function notModified(res: Response, table: RoutingTable, lease: Record<string, string>): void {
   res
     .status(304)
-    .set({ ETag: table.etag, "Cache-Control": "no-cache", "X-Ldc-Epoch": String(table.epoch) })
+    .set({ ETag: table.etag, "Cache-Control": "no-cache", "X-Ldc-Epoch": String(table.epoch), ...lease })
     .end();
+}
+
+/** 503 for a replica that does not lead. */
+function notLeader(res: Response): void {
+  // Connection: close, so the retry opens a new connection the Service may send to the leader
+  // (a kept-alive one stays with this replica).
+  res.set({ "Retry-After": "1", Connection: "close" });
+  fail(res, 503, {
+    error: "this replica is not the leader",
+    fix: "retry: the Service sends the next request to another replica",
+  });
 }
 
 /** Why `key` is malformed for `table` (the lookup endpoint's 400). */
@@ -161,7 +196,23 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
   const maxTimeout = opts.maxTimeoutSeconds ?? 60;
   const defaultTimeout = Math.min(opts.defaultTimeoutSeconds ?? 30, maxTimeout);
   const maxWaiters = opts.maxWaitersPerRule ?? 10_000;
+  const storeLeaseMs = store.leaseGrants().leaseMs;
+  const leaseMs = opts.leaseMs ?? storeLeaseMs;
+  if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > storeLeaseMs) {
+    throw new Error(
+      `leaseMs: ${leaseMs} must be a whole number of milliseconds from 1 to the store's lease (${storeLeaseMs}): fencing computes with the store's`,
+    );
+  }
+  const isLeader = opts.isLeader ?? (() => true);
+  const maxLeaseZones = opts.maxLeaseZones ?? 10_000;
+  const now = opts.now ?? Date.now;
   const router = express.Router();
+
+  // Before everything else under /v1: a non-leader answers nothing from its (empty) state.
+  router.use("/v1", (_req, res, next) => {
+    if (!isLeader()) return notLeader(res);
+    next();
+  });
   const json = express.json({ limit: opts.bodyLimit ?? "16kb", type: ["application/json", "application/*+json"] });
 
   /** The rule's table, or a 404 naming the known rules. */
@@ -218,8 +269,45 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     if (table === undefined) return;
     const after = queryParam(req, "waitForEpochAfter");
     const timeoutParam = queryParam(req, "timeoutSeconds");
+    const zone = queryParam(req, "zone");
+    const sidecar = queryParam(req, "sidecar");
     if (isApiError(after)) return fail(res, 400, after);
     if (isApiError(timeoutParam)) return fail(res, 400, timeoutParam);
+    if (isApiError(zone)) return fail(res, 400, zone);
+    if (isApiError(sidecar)) return fail(res, 400, sidecar);
+    if (zone !== undefined && !ZONE.test(zone)) {
+      return fail(res, 400, {
+        error: `zone must be a zone name (lower-case letters, digits, - and .), got ${JSON.stringify(zone.slice(0, 64))}`,
+        field: "zone",
+        fix: "pass the sidecar's zone (LDC_ZONE)",
+      });
+    }
+    if (sidecar !== undefined && (sidecar.length === 0 || sidecar.length > MAX_ID || !/^[\x21-\x7e]+$/.test(sidecar))) {
+      return fail(res, 400, {
+        error: `sidecar must be a non-empty string of at most ${MAX_ID} visible ASCII characters`,
+        field: "sidecar",
+        fix: "pass the sidecar's id (LDC_SIDECAR_ID or the pod name)",
+      });
+    }
+    /**
+     * The lease header for an answer sent now, recording the grant; none when
+     * the caller named no zone or the zone table is full. A replica that lost
+     * the lead while the request waited grants nothing (the caller gets 503).
+     */
+    const lease = (): Record<string, string> | undefined => {
+      if (!isLeader()) return undefined;
+      if (zone === undefined) return {};
+      const grants = store.leaseGrants().lastGrantByZone;
+      if (!grants.has(zone) && grants.size >= maxLeaseZones) return {};
+      store.recordLeaseGrant(zone, now());
+      return { [LEASE_HEADER]: String(leaseMs) };
+    };
+    const answer = (t: RoutingTable, modified: boolean): void => {
+      const l = lease();
+      if (l === undefined) return notLeader(res);
+      if (modified) sendTable(res, t, l);
+      else notModified(res, t, l);
+    };
     if (after === undefined) {
       if (timeoutParam !== undefined) {
         return fail(res, 400, {
@@ -228,8 +316,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
           fix: "add waitForEpochAfter=<the epoch you hold>",
         });
       }
-      if (noneMatch(req, table.etag)) return notModified(res, table);
-      return sendTable(res, table);
+      return answer(table, !noneMatch(req, table.etag));
     }
     if (!EPOCH.test(after)) {
       return fail(res, 400, {
@@ -250,7 +337,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
       timeout = Math.min(Number(timeoutParam), maxTimeout);
     }
     const epoch = Number(after);
-    if (table.epoch > epoch) return sendTable(res, table);
+    if (table.epoch > epoch) return answer(table, true);
     const rule = table.ruleName;
     if (store.waiters(rule) >= maxWaiters) {
       res.set("Retry-After", "5");
@@ -271,7 +358,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
       res.off("close", onClose);
     }
     if (res.destroyed || res.writableEnded || req.socket.destroyed) return; // the caller went away
-    if (newer !== undefined) return sendTable(res, newer);
+    if (newer !== undefined) return answer(newer, true);
     const current = store.get(rule);
     if (current === undefined) {
       return fail(res, 404, {
@@ -280,8 +367,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
         fix: "recreate the ShardingRule, or point the app at another rule (spec.shardingRule of its CellApp)",
       });
     }
-    if (current.epoch > epoch) return sendTable(res, current);
-    return notModified(res, current);
+    return answer(current, current.epoch > epoch);
   });
 
   router.get("/v1/rules/:rule/lookup", (req, res) => {

@@ -5,6 +5,8 @@
 
 import type { RoutingTable } from "../routing/index.ts";
 import { parseTable } from "../routing/index.ts";
+import type { LeaseGrants } from "./fencing.ts";
+import { DEFAULT_LEASE_MS } from "./fencing.ts";
 
 /** One rule as `GET /v1/rules` lists it. */
 export interface RuleSummary {
@@ -70,6 +72,13 @@ export interface TableStore {
   convergence(rule: string, windowSeconds?: number): Convergence;
   /** When this store started collecting acks (ms since epoch): a new store knows no sidecar yet. */
   collectingSince(): number;
+  /**
+   * Records that a lease-carrying answer (x-ldc-lease-ms) is being sent to a
+   * sidecar of `zone`; `atMs` is the server's Date.now() at send time.
+   */
+  recordLeaseGrant(zone: string, atMs: number): void;
+  /** The leases granted: input of fencedAt (fencing.ts). */
+  leaseGrants(): LeaseGrants;
 }
 
 /** Why a publish was refused. */
@@ -95,6 +104,8 @@ export interface MemoryTableStoreOptions {
   maxSidecarsPerRule?: number;
   /** Clock (ms), for tests. Default Date.now. */
   now?: () => number;
+  /** Duration of the leases the routing API grants with this store's tables (x-ldc-lease-ms). Default 10,000. */
+  leaseMs?: number;
 }
 
 interface Waiter {
@@ -122,12 +133,41 @@ export class MemoryTableStore implements TableStore {
   readonly #maxSidecars: number;
   readonly #now: () => number;
   readonly #since: number;
+  readonly #leaseMs: number;
+  #leaseSince: number;
+  #grants = new Map<string, number>();
 
   constructor(opts: MemoryTableStoreOptions = {}) {
     this.#window = opts.ackWindowSeconds ?? 30;
     this.#maxSidecars = opts.maxSidecarsPerRule ?? 100_000;
     this.#now = opts.now ?? Date.now;
     this.#since = this.#now();
+    const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1) {
+      throw new Error(`leaseMs: ${leaseMs} is not a positive whole number of milliseconds`);
+    }
+    this.#leaseMs = leaseMs;
+    this.#leaseSince = this.#since;
+  }
+
+  /**
+   * Starts a new lease term at `atMs` (server clock): forgets the grants
+   * recorded so far. The operator calls it when it becomes the leader: grants
+   * made by a previous leader are unknown here, and fencing bounds them by
+   * this time (they ended before this replica could lead).
+   */
+  beginLeaseTerm(atMs: number = this.#now()): void {
+    this.#leaseSince = atMs;
+    this.#grants = new Map();
+  }
+
+  recordLeaseGrant(zone: string, atMs: number): void {
+    const prev = this.#grants.get(zone);
+    if (prev === undefined || atMs > prev) this.#grants.set(zone, atMs);
+  }
+
+  leaseGrants(): LeaseGrants {
+    return { sinceMs: this.#leaseSince, leaseMs: this.#leaseMs, lastGrantByZone: this.#grants };
   }
 
   collectingSince(): number {

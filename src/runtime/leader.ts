@@ -62,6 +62,8 @@ export class LeaderElector {
     Pick<LeaderElectionOptions, "onNewLeader">;
   readonly #log: Logger;
   #leading = false;
+  /** When the lease was last acquired or renewed (Date.now()). */
+  #lastRenew = 0;
   #observed: { record: string; at: number; holder: string } | undefined;
   #lease: Lease | undefined;
   #stop = new AbortController();
@@ -83,8 +85,14 @@ export class LeaderElector {
     });
   }
 
+  /**
+   * Whether this replica leads: it holds the lease and renewed it within the
+   * renew deadline. The second half does not wait for the renew loop (whose
+   * API call may hang) to notice: another candidate may take the lease once
+   * leaseDuration has passed since the last renewal.
+   */
   get isLeader(): boolean {
-    return this.#leading;
+    return this.#leading && Date.now() - this.#lastRenew < this.#o.renewDeadlineMs;
   }
 
   /** The holder we last observed (may be us). */
@@ -106,7 +114,12 @@ export class LeaderElector {
     try {
       // acquire
       while (!stop.aborted) {
-        if (await this.#tryAcquireOrRenew()) break;
+        // Taken before the call: the lease's renewTime is no earlier than this.
+        const at = Date.now();
+        if (await this.#tryAcquireOrRenew()) {
+          this.#lastRenew = at;
+          break;
+        }
         await sleep(this.#o.retryPeriodMs * (1 + Math.random() * 0.2), stop);
       }
       if (stop.aborted) return;
@@ -115,14 +128,14 @@ export class LeaderElector {
       this.#log.info("became leader");
       this.#o.onStartedLeading();
       // renew
-      let lastRenew = Date.now();
       while (!stop.aborted) {
         await sleep(this.#o.retryPeriodMs, stop);
+        const at = Date.now();
         if (await this.#tryAcquireOrRenew()) {
-          lastRenew = Date.now();
+          this.#lastRenew = at;
           continue;
         }
-        if (Date.now() - lastRenew >= this.#o.renewDeadlineMs) {
+        if (Date.now() - this.#lastRenew >= this.#o.renewDeadlineMs) {
           this.#log.error({ renewDeadlineMs: this.#o.renewDeadlineMs }, "failed to renew the lease: leadership lost");
           break;
         }

@@ -21,6 +21,11 @@ export interface ManagerOptions {
   onLostLeadership?: () => void;
   /** Give up waiting for cache sync after this long. Default 120 s. */
   syncTimeoutMs?: number;
+  /**
+   * Called when this replica starts leading (at once when leader election is
+   * off), before the controllers start.
+   */
+  onStartedLeading?: () => void;
 }
 
 export class Manager {
@@ -57,6 +62,17 @@ export class Manager {
     return this;
   }
 
+  /**
+   * Whether this replica leads: always when leader election is off, else
+   * while it holds and renews the lease. Only the leader's controllers run,
+   * so only the leader holds the state they build (e.g. routing tables).
+   */
+  isLeader(): boolean {
+    if (this.#stopped) return false;
+    if (!this.#opts.leaderElection) return true;
+    return this.#elector?.isLeader ?? false;
+  }
+
   /** One result per informer: synced and watch alive. */
   readiness(): CheckResult[] {
     const out: CheckResult[] = [];
@@ -87,6 +103,7 @@ export class Manager {
       this.#log.info({ port }, "server listening");
     }
     if (!this.#opts.leaderElection) {
+      this.#opts.onStartedLeading?.();
       await this.#startControllers();
       return;
     }
@@ -94,6 +111,7 @@ export class Manager {
       ...this.#opts.leaderElection,
       logger: this.#opts.leaderElection.logger ?? this.#log,
       onStartedLeading: () => {
+        this.#opts.onStartedLeading?.();
         void this.#startControllers().catch((err: unknown) => {
           this.#log.fatal({ err }, "starting controllers failed");
           this.#lost();

@@ -2,7 +2,7 @@
 // can run in one process: tests, benchmarks).
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export const OUTCOMES = ["local", "forwarded", "rejected", "frozen", "invalid_key", "error"] as const;
+export const OUTCOMES = ["local", "forwarded", "rejected", "frozen", "invalid_key", "lease_expired", "error"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface SidecarMetrics {
@@ -12,13 +12,15 @@ export interface SidecarMetrics {
   forwarded(cell: string): void;
   tableEpoch(epoch: number): void;
   tableSwap(): void;
+  /** Where ldc_sidecar_lease_remaining_seconds is read from at each scrape (seconds; -1: no lease needed). */
+  leaseRemaining(read: () => number): void;
 }
 
 export function createSidecarMetrics(): SidecarMetrics {
   const registry = new Registry();
   const requests = new Counter({
     name: "ldc_sidecar_requests_total",
-    help: "Requests handled by the sidecar, by outcome: local, forwarded, rejected (unit protection, loop), frozen (write to a write-frozen shard), invalid_key, error (no table, unroutable, upstream failure)",
+    help: "Requests handled by the sidecar, by outcome: local, forwarded, rejected (unit protection, loop), frozen (write to a write-frozen shard), invalid_key, lease_expired (write refused: no valid routing lease), error (no table, unroutable, upstream failure)",
     labelNames: ["outcome"] as const,
     registers: [registry],
   });
@@ -44,6 +46,15 @@ export function createSidecarMetrics(): SidecarMetrics {
     labelNames: ["outcome"] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
+  });
+  let readLease = (): number => -1;
+  new Gauge({
+    name: "ldc_sidecar_lease_remaining_seconds",
+    help: "Time left on the routing lease; 0: expired or never granted, writes are refused (-1: no routing API configured, no lease needed)",
+    registers: [registry],
+    collect() {
+      this.set(readLease());
+    },
   });
   epoch.set(-1);
   // Pre-bound children: no label lookup on the hot path.
@@ -75,6 +86,9 @@ export function createSidecarMetrics(): SidecarMetrics {
     },
     tableSwap() {
       swaps.inc();
+    },
+    leaseRemaining(read) {
+      readLease = read;
     },
   };
 }

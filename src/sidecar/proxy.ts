@@ -15,6 +15,7 @@ import http from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { RouteDecision } from "../routing/index.ts";
+import type { Lease } from "./lease.ts";
 import type { Outcome, SidecarMetrics } from "./metrics.ts";
 import type { PeerResolver, Target } from "./peers.ts";
 import type { TableHolder } from "./tables.ts";
@@ -39,6 +40,8 @@ const HOP_BY_HOP = new Set([
 
 export interface ProxyOptions {
   readonly holder: TableHolder;
+  /** Writes are refused while it is not valid (fencing, lease.ts). */
+  readonly lease: Lease;
   readonly app: Target;
   readonly peers: PeerResolver;
   readonly metrics: SidecarMetrics;
@@ -139,8 +142,23 @@ export function createProxy(opts: ProxyOptions): Proxy {
       );
       return "error";
     }
-    const d: RouteDecision = cur.route(req);
     const epoch = cur.table.epoch;
+    if (cur.table.isWriteMethod(req.method) && !opts.lease.valid()) {
+      // Fencing: the operator may already have given this table's shards to another zone.
+      const silent = Math.round(opts.lease.silentMs());
+      sendJson(
+        res,
+        503,
+        {
+          error: `routing lease expired: this sidecar has not heard from the routing API for ${silent} ms; writes are refused until it does, so a zone cut off from the operator never writes data another zone may now own`,
+          fix: `restore this zone's connection to the routing API (${opts.lease.source ?? "LDC_ROUTING_API"}); writes resume with its next answer, reads are served meanwhile`,
+          epoch,
+        },
+        { "retry-after": "1" },
+      );
+      return "lease_expired";
+    }
+    const d: RouteDecision = cur.route(req);
     switch (d.kind) {
       case "Local":
         return pass(req, res, st, opts.app, undefined, epoch);

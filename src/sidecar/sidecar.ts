@@ -9,6 +9,7 @@ import { pino } from "pino";
 import type { Logger } from "pino";
 import type { RouteContext, RoutingTable } from "../routing/index.ts";
 import type { SidecarConfig } from "./config.ts";
+import { Lease } from "./lease.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 import { createSidecarMetrics } from "./metrics.ts";
 import type { PeerResolver } from "./peers.ts";
@@ -27,6 +28,8 @@ export interface StartOptions {
   /** Backoff bounds of the routing API long-poll (ms). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /** Monotonic clock (ms) that times the routing lease. Default performance.now; tests inject one. */
+  now?: () => number;
 }
 
 export interface Sidecar {
@@ -39,6 +42,8 @@ export interface Sidecar {
   table(): RoutingTable | undefined;
   /** Resolves once the sidecar holds `epoch` or later. */
   waitForEpoch(epoch: number, signal?: AbortSignal): Promise<void>;
+  /** The routing lease: writes are refused while it is not valid. */
+  readonly lease: Lease;
   /**
    * Graceful stop: stop accepting connections, let in-flight requests finish
    * (up to shutdownGraceSeconds), then close what is left.
@@ -64,6 +69,9 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
     opts.onTableSwap?.(c.table, c.source);
   });
   let stopping = false;
+  // With a routing API, writes need its lease: a table from the mounted file alone grants none.
+  const lease = new Lease(config.routingApi, opts.now);
+  metrics.leaseRemaining(() => (lease.required ? lease.remainingMs() / 1000 : -1));
 
   const admin = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = req.url ?? "/";
@@ -75,7 +83,14 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
       if (query.get("live") === "1") return sendJson(res, 200, { status: "alive" });
       if (stopping) return sendJson(res, 503, { status: "shutting down" });
       if (cur === undefined) return sendJson(res, 503, { status: "no routing table yet" });
-      return sendJson(res, 200, { status: "ok", rule: config.rule, epoch: cur.table.epoch, source: cur.source });
+      // 200 even when the lease ran out: a partition must not take the pod out of its Service (reads still work).
+      return sendJson(res, 200, {
+        status: "ok",
+        rule: config.rule,
+        epoch: cur.table.epoch,
+        source: cur.source,
+        writes: lease.valid() ? "accepted" : "refused: routing lease expired",
+      });
     }
     if (path === `${ADMIN_PREFIX}metrics`) {
       metrics.registry.metrics().then(
@@ -101,6 +116,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
 
   const proxy = createProxy({
     holder,
+    lease,
     app: targetOf(config.appUrl),
     peers: opts.peers ?? createPeerResolver(config),
     metrics,
@@ -124,6 +140,9 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
           timeoutSeconds: config.longPollTimeoutSeconds,
           backoffMinMs: opts.backoffMinMs,
           backoffMaxMs: opts.backoffMaxMs,
+          lease,
+          zone: config.zone,
+          sidecar: config.sidecarId,
         });
   api?.start();
 
@@ -192,6 +211,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
     currentEpoch: () => holder.epoch,
     table: () => holder.current?.table,
     waitForEpoch: (epoch, signal) => holder.waitForEpoch(epoch, signal),
+    lease,
     close,
   };
 }

@@ -5,12 +5,15 @@
 // operator's routing API (long-poll). The holder takes a table only if it is
 // for the sidecar's rule and strictly newer, and swaps it in one assignment:
 // a request sees the old table or the new one, never a mix. When the sources
-// fail, the last table stays.
+// fail, the last table stays (for reads; writes need a lease, lease.ts).
 
 import { readFile, stat } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { RequestLike, RouteContext, RouteDecision, RoutingTable } from "../routing/index.ts";
 import { createRouter, parseTable } from "../routing/index.ts";
+import { LEASE_HEADER } from "../routing-api/fencing.ts";
+import type { Lease } from "./lease.ts";
+import { parseLeaseMs } from "./lease.ts";
 
 export type TableSourceName = "file" | "api";
 
@@ -163,11 +166,19 @@ export interface ApiSourceOptions {
   /** Backoff after errors: from minMs doubling to maxMs, with jitter. Defaults 200 ms and 10 s. */
   readonly backoffMinMs?: number;
   readonly backoffMaxMs?: number;
+  /** Renewed by every answer carrying x-ldc-lease-ms; its clock times the requests. */
+  readonly lease: Lease;
+  /** Named in every table request: the API records lease grants per zone. */
+  readonly zone: string;
+  readonly sidecar: string;
 }
 
 /**
- * Long-polls the routing API for newer tables: `GET /v1/rules/<rule>/table?waitForEpochAfter=<held>`,
- * again at once after a 200 or 304, after a backoff on errors.
+ * Long-polls the routing API for newer tables:
+ * `GET /v1/rules/<rule>/table?zone=<zone>&sidecar=<id>&waitForEpochAfter=<held>&timeoutSeconds=<t>`,
+ * again at once after a 200 or 304, after a backoff on errors. Each answer's
+ * lease is measured from when its request was sent; t is at most a quarter of
+ * the lease, so a healthy sidecar renews several times per lease.
  */
 export class ApiSource {
   readonly #holder: TableHolder;
@@ -177,6 +188,7 @@ export class ApiSource {
   #loop: Promise<void> | undefined;
   #failures = 0;
   #lastProblem = "";
+  #noLeaseLogged = false;
 
   constructor(holder: TableHolder, log: Logger, opts: ApiSourceOptions) {
     this.#holder = holder;
@@ -215,22 +227,32 @@ export class ApiSource {
 
   #backoff(): number {
     const min = this.#opts.backoffMinMs ?? 200;
-    const max = this.#opts.backoffMaxMs ?? 10_000;
+    // Retry at least twice per lease: after a partition heals, writes resume within half a lease.
+    const max = Math.min(this.#opts.backoffMaxMs ?? 10_000, this.#opts.lease.leaseMs / 2);
     const ceiling = Math.min(max, min * 2 ** Math.min(this.#failures - 1, 20));
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
   async #pollOnce(signal: AbortSignal): Promise<void> {
     const held = this.#holder.epoch;
+    const lease = this.#opts.lease;
     const rule = encodeURIComponent(this.#holder.rule);
-    let url = `${this.#opts.baseUrl}/v1/rules/${rule}/table`;
-    if (held !== undefined) url += `?waitForEpochAfter=${held}&timeoutSeconds=${this.#opts.timeoutSeconds}`;
-    const res = await fetch(url, {
-      signal: AbortSignal.any([signal, AbortSignal.timeout((this.#opts.timeoutSeconds + 15) * 1000)]),
+    const q = new URLSearchParams({ zone: this.#opts.zone, sidecar: this.#opts.sidecar });
+    const timeoutSeconds = lease.pollTimeoutSeconds(this.#opts.timeoutSeconds);
+    if (held !== undefined) {
+      q.set("waitForEpochAfter", String(held));
+      q.set("timeoutSeconds", String(timeoutSeconds));
+    }
+    // Taken before the request leaves: the lease can only end earlier than the server's view of it.
+    const sentAt = lease.now();
+    const res = await fetch(`${this.#opts.baseUrl}/v1/rules/${rule}/table?${q}`, {
+      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000 + 5000)]),
       headers: { accept: "application/json" },
     });
+    const leaseMs = parseLeaseMs(res.headers.get(LEASE_HEADER));
     if (res.status === 304) {
       await res.body?.cancel();
+      this.#renew(sentAt, leaseMs);
       return;
     }
     const body = await res.text();
@@ -238,9 +260,25 @@ export class ApiSource {
     const table = parseTable(body);
     const r = this.#holder.offer(table, "api");
     if (r === "wrong-rule") throw new Error(`the API answered a table of rule ${table.ruleName}`);
+    // After the offer: a write is never accepted under a lease with a table older than the answer's.
+    this.#renew(sentAt, leaseMs);
     if (r === "stale" && held !== undefined) {
       // The API holds an older epoch than we do (e.g. it restarted): do not spin.
-      await sleep(this.#opts.timeoutSeconds * 1000, signal);
+      await sleep(timeoutSeconds * 1000, signal);
+    }
+  }
+
+  #renew(sentAt: number, leaseMs: number | undefined): void {
+    if (leaseMs !== undefined) {
+      this.#opts.lease.grant(sentAt, leaseMs);
+      this.#noLeaseLogged = false;
+      return;
+    }
+    if (!this.#noLeaseLogged) {
+      this.#noLeaseLogged = true;
+      this.#log.warn(
+        `routing API ${this.#opts.baseUrl} answered without a valid ${LEASE_HEADER} header: no lease, writes stay refused; upgrade the operator to one that grants leases`,
+      );
     }
   }
 }

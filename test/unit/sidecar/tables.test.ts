@@ -132,6 +132,8 @@ describe("sidecar table sources", () => {
     expect(s.table()!.isFrozen(7)).toBe(true);
     const w = await request(`${s.url}/pay`, { method: "POST", headers: { "x-user-id": uidFor(7) }, body: "" });
     expect(w.status).toBe(503);
+    // The API never answered: no lease, so writes are refused before the frozen shard is even looked at.
+    expect(w.json().error).toMatch(/^routing lease expired/);
   });
 
   it("keeps serving the last table when the operator goes away", async () => {
