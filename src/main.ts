@@ -14,6 +14,8 @@ const USAGE = `usage: ldc-operator [flags]
   --log-level LEVEL        trace|debug|info|warn|error                   (env LDC_LOG_LEVEL, default info)
   --sidecar-image IMAGE    the cell-router sidecar injected into apps    (env LDC_SIDECAR_IMAGE)
   --routing-api-url URL    how sidecars reach this operator's routing API (env LDC_ROUTING_API_URL)
+  --member-routing-api-url URL  the same from member clusters; without,     (env LDC_MEMBER_ROUTING_API_URL)
+                           their sidecars follow the mounted table and hold no routing lease (docs/fencing.md)
   --routing-token-file F   file of bearer tokens (one per line) allowed  (env LDC_ROUTING_TOKEN_FILE)
                            to write to the routing API (sidecar acks); without: read-only
   --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
       "log-level": { type: "string" },
       "sidecar-image": { type: "string" },
       "routing-api-url": { type: "string" },
+      "member-routing-api-url": { type: "string" },
       "routing-token-file": { type: "string" },
       qps: { type: "string" },
       burst: { type: "string" },
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
     fail(`--log-level must be one of trace, debug, info, warn, error; got "${logLevel}"`);
   const kubeconfig = values.kubeconfig ?? env.KUBECONFIG;
   const routingApiUrl = values["routing-api-url"] ?? env.LDC_ROUTING_API_URL;
+  const memberRoutingApiUrl = values["member-routing-api-url"] ?? env.LDC_MEMBER_ROUTING_API_URL;
   const tokenFile = values["routing-token-file"] ?? env.LDC_ROUTING_TOKEN_FILE;
   let routingTokens: string[] = [];
   if (tokenFile) {
@@ -85,6 +89,7 @@ async function main(): Promise<void> {
     logLevel,
     sidecarImage: values["sidecar-image"] ?? env.LDC_SIDECAR_IMAGE ?? "ghcr.io/ldc-operator/ldc-sidecar:0.1.0",
     ...(routingApiUrl ? { routingApiUrl } : {}),
+    ...(memberRoutingApiUrl ? { memberRoutingApiUrl } : {}),
     routingTokens,
     qps: positiveInt("--qps", values.qps ?? env.LDC_QPS, 50),
     burst: positiveInt("--burst", values.burst ?? env.LDC_BURST, 100),

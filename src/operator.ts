@@ -40,8 +40,10 @@ export interface OperatorOptions {
   logLevel?: string;
   logger?: Logger;
   sidecarImage: string;
-  /** URL sidecars use to reach the operator's routing API (omitted: they follow the mounted table only). */
+  /** URL sidecars in the operator's own cluster use to reach its routing API (omitted: they follow the mounted table only). */
   routingApiUrl?: string;
+  /** URL sidecars in member clusters use (omitted: the mounted table only, no routing lease: ADR 0007). */
+  memberRoutingApiUrl?: string;
   /**
    * Bearer tokens that may write to the routing API (sidecar acks). Without
    * any, the API is read-only: reads are anonymous, every write is refused.
@@ -108,7 +110,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     ldc,
     own,
     events,
-    sidecar: { image: opts.sidecarImage, ...(opts.routingApiUrl ? { routingApiUrl: opts.routingApiUrl } : {}) },
+    sidecar: {
+      image: opts.sidecarImage,
+      ...(opts.routingApiUrl ? { routingApiUrl: opts.routingApiUrl } : {}),
+      ...(opts.memberRoutingApiUrl ? { memberRoutingApiUrl: opts.memberRoutingApiUrl } : {}),
+    },
     probeIntervalMs,
   };
 

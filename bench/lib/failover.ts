@@ -24,6 +24,7 @@ import {
   REPO_DIR,
   clientFor,
   ensureNamespace,
+  freePort,
   installCrds,
   log,
   percentile,
@@ -183,11 +184,15 @@ export async function startBenchOperator(
     { level: process.env.LDC_LOG_LEVEL ?? "warn", base: { component: "ldc-operator" } },
     pino.destination({ dest: logFile, append: false, mkdir: true, sync: false }),
   );
+  // The port is fixed first: every zone's sidecars are told the routing API's URL, so they hold routing leases.
+  const port = await freePort();
   const op = await startOperator({
     kubeconfigPath: dcOf(state, "dc1").kubeconfigPath,
     namespace: OPERATOR_NAMESPACE,
     httpHost: "127.0.0.1",
-    httpPort: 0,
+    httpPort: port,
+    routingApiUrl: `http://127.0.0.1:${port}`,
+    memberRoutingApiUrl: `http://127.0.0.1:${port}`,
     leaderElection: false,
     logger,
     sidecarImage: "registry.example.com/ldc/ldc-sidecar:bench",

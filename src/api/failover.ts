@@ -103,6 +103,13 @@ function failoverSpecFields(printerHints: boolean) {
       "How long writes to the moving shards are refused (503 + Retry-After) before the switch, so in-flight writes drain and replicate.",
     ).default("5s"),
     replicationGate: ReplicationGate.optional(),
+    fencedZones: z
+      .array(zoneName("A zone declared unable to accept writes."))
+      .max(64)
+      .optional()
+      .describe(
+        "Zones you declare unable to accept writes (powered off, or cut off from their users too), whose sidecars hold no routing lease: the switch does not wait for them to be fenced. Needed only for an unreachable zone whose sidecars have no routing API (docs/fencing.md); a wrong declaration can let two cells write the same user's data.",
+      ),
     timeouts: z
       .object({
         step: positiveDuration(

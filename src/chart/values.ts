@@ -124,7 +124,7 @@ export const Values = z
           .regex(/^(https?:\/\/\S+)?$/)
           .default("")
           .describe(
-            "URL sidecars long-poll for routing tables. Empty: this release's Service (http://<fullname>.<namespace>.svc:<service.port>), reachable from the operator's own cluster only; set an address reachable from member clusters when zones have their own clusters.",
+            "URL sidecars long-poll for routing tables (and routing leases, docs/fencing.md). Empty: this release's Service (http://<fullname>.<namespace>.svc:<service.port>), given to sidecars in the operator's own cluster only; member-cluster sidecars then follow their mounted table and hold no lease, so an unreachable member zone cannot be proven fenced. Set an address reachable from member clusters to give it to every zone.",
           ),
         writeTokensSecret: z
           .string()

@@ -5,6 +5,7 @@
 // Nothing in the lost zone is deleted; it is not failed back automatically.
 import { clampMessage, FAILOVER_REASON_MAX_LENGTH, type Failover, type Zone } from "../api/index.ts";
 import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
+import { routingApiUrlFor } from "../reconcilers/sidecar.ts";
 import { Controller, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
 import { currentCells, LdcResources, type OperatorContext } from "./context.ts";
 import { DECIDED_AT } from "./failover.ts";
@@ -53,6 +54,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
     cells,
     failovers,
     paused: paused(ctx),
+    zoneLeased: routingApiUrlFor(ctx.sidecar, zone.spec.cluster !== undefined) !== undefined,
   });
   for (const h of decision.held) r.log.info({ cell: h.cell, why: h.why }, "automatic failover held back");
   if (decision.cells.length === 0) {

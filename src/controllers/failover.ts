@@ -16,7 +16,9 @@ import {
   type Waiting,
 } from "../reconcilers/failover.ts";
 import type { RoutingTable } from "../routing/index.ts";
-import type { TableStore } from "../routing-api/index.ts";
+import { fencedAt, type TableStore } from "../routing-api/index.ts";
+import { acknowledgementBarrier } from "../reconcilers/failover-barrier.ts";
+import { routingApiUrlFor } from "../reconcilers/sidecar.ts";
 import {
   Controller,
   writeStatus,
@@ -26,7 +28,7 @@ import {
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { ACK_WARMUP_MS, clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
 
 export { DECIDED_AT } from "../reconcilers/failover.ts";
 
@@ -95,7 +97,7 @@ async function reconcileFailover(
     return;
   }
   const now = new Date();
-  const decision = stepFailover(fo, observe(ctx, tables, now), now, { lastProgressWriteMs: progress.get(key) });
+  const decision = stepFailover(fo, observe(ctx, tables, fo, now), now, { lastProgressWriteMs: progress.get(key) });
   for (const e of decision.events) {
     if (e.type === "Normal") r.log.info({ reason: e.reason, message: e.message }, "failover step done");
     // Not awaited: an Event waits behind the client's rate limiter, the failover must not.
@@ -121,7 +123,7 @@ function requeueOf(decision: FailoverDecision): ReconcileResult | undefined {
 }
 
 /** The world as the steps read it, from the caches, the routing tables and the sidecars' acks, as of `now`. */
-function observe(ctx: OperatorContext, tables: TableStore, now: Date): FailoverObservation {
+function observe(ctx: OperatorContext, tables: TableStore, fo: Failover, now: Date): FailoverObservation {
   const failovers = ctx.ldc.failovers.store.list();
   const cells = ctx.ldc.cells.store.list();
   const zones = ctx.ldc.zones.store.list();
@@ -139,7 +141,7 @@ function observe(ctx: OperatorContext, tables: TableStore, now: Date): FailoverO
     epochOf: (names) => Math.max(0, ...routingTo(names).map((rule) => rule.status?.epoch ?? 0)),
     destinationNotReady: (fo, moves) => destinationNotReady(ctx, fo, failovers, moves),
     routing: (moves, want) => routingHas(tablesOf(tables, routingTo(moves.map((m) => m.cell))), moves, want),
-    acknowledged: (moves, epoch) => acknowledged(ctx, tables, routingTo(moves.map((m) => m.cell)), epoch, now),
+    acknowledged: (moves, epoch) => acknowledged(ctx, tables, fo, routingTo(moves.map((m) => m.cell)), epoch, now),
     annotation: (cell, key) => ctx.ldc.cells.store.get(cell)?.metadata.annotations?.[key],
   };
 }
@@ -221,51 +223,37 @@ function routingHas(
   return { epoch };
 }
 
-/** Every sidecar of the affected rules, in zones that answer, holds `epoch` (or newer). */
+/**
+ * Every sidecar of the affected rules holds `epoch`, or its zone is provably
+ * fenced: its routing leases have run out (ADR 0007), or the user declared it
+ * (spec.fencedZones).
+ */
 function acknowledged(
   ctx: OperatorContext,
   tables: TableStore,
+  fo: Failover,
   rules: readonly ShardingRule[],
   epoch: number,
   now: Date,
 ): { count: number } | Waiting {
-  const lost = new Set(
-    ctx.ldc.zones.store
-      .list()
-      .filter((z) => z.status?.phase === "Unreachable")
-      .map((z) => z.metadata.name),
+  const zones = ctx.ldc.zones.store.list();
+  const declared = new Set(fo.spec.fencedZones ?? []);
+  const grants = tables.leaseGrants();
+  const leased = new Set(
+    zones.filter((z) => routingApiUrlFor(ctx.sidecar, z.spec.cluster !== undefined)).map((z) => z.metadata.name),
   );
-  // A restarted operator's ack store is empty: "no sidecar is behind" would be
-  // vacuous, and a sidecar still backing off could hold the pre-freeze table
-  // after the switch (two writers). Until the store has listened for one ack
-  // interval, require at least the sidecars the rule last reported to be back.
-  const listenedMs = now.getTime() - tables.collectingSince();
-  if (listenedMs < ACK_WARMUP_MS) {
-    for (const rule of rules) {
-      const known = rule.status?.sidecars?.total ?? 0;
-      const heard = tables.acks(rule.metadata.name).filter((a) => !lost.has(a.zone)).length;
-      if (heard < known)
-        return {
-          waiting: `the operator restarted ${Math.round(listenedMs / 1000)}s ago: waiting for the ${known} sidecar(s) of rule ${rule.metadata.name} to report again (${heard} so far)`,
-          retryMs: 200,
-        };
-    }
-  }
-  let count = 0;
-  const behind: string[] = [];
-  for (const rule of rules) {
-    for (const ack of tables.acks(rule.metadata.name)) {
-      if (lost.has(ack.zone)) continue; // a lost zone's routers cannot answer; its data is fenced by the freeze
-      count++;
-      if (ack.epoch < epoch) behind.push(`${ack.sidecar}@${ack.zone}=${ack.epoch}`);
-    }
-  }
-  if (behind.length)
-    return {
-      waiting: `waiting for ${behind.length} sidecar(s) to reach epoch ${epoch}: ${behind.slice(0, 5).join(", ")}`,
-      retryMs: POLL_MS,
-    };
-  return { count };
+  return acknowledgementBarrier({
+    rules: rules.map((r) => ({
+      name: r.metadata.name,
+      knownSidecars: r.status?.sidecars?.total ?? 0,
+      acks: tables.acks(r.metadata.name),
+    })),
+    epoch,
+    unreachableZones: new Set(zones.filter((z) => z.status?.phase === "Unreachable").map((z) => z.metadata.name)),
+    fencedAt: (zone) => (declared.has(zone) ? -Infinity : leased.has(zone) ? fencedAt(zone, grants) : Infinity),
+    listenedMs: now.getTime() - tables.collectingSince(),
+    now: now.getTime(),
+  });
 }
 
 /** Records on each Cell where it now lives (the durable record once the Failover is over). */

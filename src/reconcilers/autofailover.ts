@@ -18,6 +18,11 @@ export interface AutoFailoverInputs {
   failovers: readonly Failover[];
   /** Automation paused cluster-wide. */
   paused: boolean;
+  /**
+   * The zone's sidecars hold routing leases (ADR 0007): an unreachable zone can
+   * then be proven to have stopped writing. Without, only a person can say so.
+   */
+  zoneLeased: boolean;
 }
 
 export interface AutoFailoverDecision {
@@ -81,6 +86,12 @@ export function decideAutomaticFailover(i: AutoFailoverInputs): AutoFailoverDeci
       (unreachable || c.status?.conditions?.find((x) => x.type === "Ready")?.status !== "True"),
   );
   if (candidates.length === 0) return none(`${failure.why}; no cell there has failover mode Automatic`);
+  if (unreachable && !i.zoneLeased)
+    return none(
+      `${failure.why}; its sidecars hold no routing lease, so nothing proves it stopped accepting writes: ` +
+        "it is not failed over automatically; if it is down, fail over by hand with spec.fencedZones (docs/fencing.md)",
+      candidates.map((c) => ({ cell: c.metadata.name, why: "zone cannot be proven fenced" })),
+    );
   if (i.paused)
     return none(
       `${failure.why}; automatic failover is paused cluster-wide`,

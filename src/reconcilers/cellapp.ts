@@ -256,6 +256,7 @@ function workload(
           port: app.spec.sidecar.port,
           appPort: app.spec.sidecar.appPort,
           servicePort: app.spec.service.port,
+          memberCluster: zone.spec.cluster !== undefined,
         },
         sidecar,
       ),

@@ -19,8 +19,14 @@ export const ROUTING_TOKEN_SECRET = "ldc-routing-token";
 export interface SidecarSettings {
   /** Image of the sidecar, from the operator's configuration. */
   image: string;
-  /** Base URL of the operator's routing API, for long-poll (omitted: the mounted table only). */
+  /** Base URL of the operator's routing API for sidecars in the operator's own cluster (omitted: the mounted table only). */
   routingApiUrl?: string;
+  /**
+   * The same for sidecars in member clusters, which may not resolve the
+   * operator's Service (omitted: the mounted table only; they then hold no
+   * routing lease, and an unreachable member zone cannot be proven fenced).
+   */
+  memberRoutingApiUrl?: string;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 
@@ -36,6 +42,13 @@ export interface SidecarPlacement {
   appPort: number;
   /** Port of the per-cell Services (where a forward to another cell goes). */
   servicePort: number;
+  /** The zone's workloads live in a member cluster. */
+  memberCluster: boolean;
+}
+
+/** The routing API the sidecars of a zone use, if any (they hold routing leases only then: ADR 0007). */
+export function routingApiUrlFor(settings: SidecarSettings, memberCluster: boolean): string | undefined {
+  return memberCluster ? settings.memberRoutingApiUrl : settings.routingApiUrl;
 }
 
 /** Environment the sidecar reads (names are the contract). */
@@ -60,7 +73,8 @@ export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): EnvV
       valueFrom: { secretKeyRef: { name: ROUTING_TOKEN_SECRET, key: "token", optional: true } },
     },
   ];
-  if (settings.routingApiUrl) env.push({ name: "LDC_ROUTING_API", value: settings.routingApiUrl });
+  const routingApi = routingApiUrlFor(settings, p.memberCluster);
+  if (routingApi) env.push({ name: "LDC_ROUTING_API", value: routingApi });
   return env;
 }
 

@@ -10,12 +10,18 @@
 //      rz03 over to sh-a by itself; dc2 comes back and nothing is failed back
 //      or deleted;
 //   4. the operator stopped in the middle of a drill's write freeze and a new
-//      one (fresh in-memory state) started: the drill resumes from status.
+//      one (fresh in-memory state) started: the drill resumes from status;
+//   5. a partition: sh-a cut off from the operator (its API server and its
+//      sidecars' routing API behind TCP proxies that turn into black holes)
+//      while its users keep reaching it: rz03 fails over to hz-b by itself,
+//      and no shard has two writers (ADR 0007: the switch waits until sh-a's
+//      sidecars have provably stopped accepting writes).
 // Run alone: `npm run e2e:drill` (part of `npm test` too). LDC_E2E_LOG_LEVEL
 // sets the operator's log level (default error); LDC_E2E_KEEP=1 keeps the
 // datacenters (in .ldc/e2e-<pid>) after the run.
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import net from "node:net";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -47,6 +53,7 @@ import {
   checkRefusedNeverServed,
 } from "./lib/invariants.ts";
 import { LoadGenerator, uidForShard } from "./lib/load.ts";
+import { PartitionProxy } from "./lib/partition.ts";
 
 const RULE = "users";
 const TOKEN = "e2e-token";
@@ -117,10 +124,23 @@ let op: RunningOperator;
 let apiPort = 0;
 let fleet: Fleet | undefined;
 let load: LoadGenerator | undefined;
+/** Between the operator and dc3's API server, and between sh-a's sidecars and the routing API. */
+let dc3Api: PartitionProxy | undefined;
+let shaRouting: PartitionProxy | undefined;
 const tables = new TableHistory();
 const operators: RunningOperator[] = [];
 
+/** A free port of 127.0.0.1 (the routing API's, fixed before the first start: sidecars are told its URL). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", () => resolve()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
 async function startTheOperator(): Promise<RunningOperator> {
+  if (!apiPort) apiPort = await freePort();
   const o = await startOperator({
     kubeconfigPath: dc.dc1.kubeconfigPath,
     namespace: OPERATOR_NAMESPACE,
@@ -130,7 +150,9 @@ async function startTheOperator(): Promise<RunningOperator> {
     logLevel: process.env.LDC_E2E_LOG_LEVEL ?? "error",
     sidecarImage: "ldc-operator/sidecar:e2e",
     routingTokens: [TOKEN],
-    ...(apiPort ? { routingApiUrl: `http://127.0.0.1:${apiPort}` } : {}),
+    // Every zone's sidecars reach the routing API, so every zone holds routing leases (ADR 0007).
+    routingApiUrl: `http://127.0.0.1:${apiPort}`,
+    memberRoutingApiUrl: `http://127.0.0.1:${apiPort}`,
   });
   apiPort = o.port;
   o.tables.subscribe((t) => tables.add(t));
@@ -231,7 +253,12 @@ function report(label: string, fo: Failover, from: number, to: number): void {
   const count = (xs: typeof sent) => {
     const by = new Map<string, number>();
     for (const r of xs) {
-      const k = r.status === 503 && r.retryAfter ? "503 frozen" : String(r.status);
+      const k =
+        r.status === 503 && r.retryAfter
+          ? /lease expired/.test(r.body?.error ?? "")
+            ? "503 lease expired"
+            : "503 frozen"
+          : String(r.status);
       by.set(k, (by.get(k) ?? 0) + 1);
     }
     return [...by.entries()]
@@ -260,6 +287,7 @@ async function deploymentUids(d: DatacenterState): Promise<Map<string, string>> 
 async function cleanup(): Promise<void> {
   await load?.stop().catch(() => undefined);
   await fleet?.stopAll().catch(() => undefined);
+  for (const p of [dc3Api, shaRouting]) await p?.stop().catch(() => undefined);
   for (const o of operators.splice(0)) await o.stop().catch(() => undefined);
   if (process.env.LDC_E2E_KEEP !== "1") await down(stateDir, say).catch((e) => say(`down failed: ${String(e)}`));
 }
@@ -276,6 +304,32 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
       // tweaks, the rule and the apps. Not the example drill (50-) nor the schedule (60-).
       installExamples(state, { files: ["00-namespace.yaml"], log: say });
       kubectl(dc.dc1.kubeconfigPath, ["apply", "-f", "-"], tweakedExamples());
+      // The operator reaches sh-a's cluster through a proxy that scenario 5 cuts.
+      dc3Api = await PartitionProxy.start({ host: "127.0.0.1", port: dc.dc3.ports.apiserver });
+      const dc3Kubeconfig = path.join(stateDir, "dc3-through-proxy.kubeconfig");
+      writeFileSync(
+        dc3Kubeconfig,
+        readFileSync(dc.dc3.kubeconfigPath, "utf8").replaceAll(
+          `https://127.0.0.1:${dc.dc3.ports.apiserver}`,
+          `https://127.0.0.1:${dc3Api.port}`,
+        ),
+      );
+      kubectl(
+        dc.dc1.kubeconfigPath,
+        ["apply", "-f", "-"],
+        kubectl(dc.dc1.kubeconfigPath, [
+          "create",
+          "secret",
+          "generic",
+          "zone-sh-a",
+          "-n",
+          OPERATOR_NAMESPACE,
+          `--from-file=kubeconfig=${dc3Kubeconfig}`,
+          "--dry-run=client",
+          "-o",
+          "yaml",
+        ]),
+      );
       applyExamples(state, ["30-sharding-rules.yaml", "40-cellapps.yaml"]);
 
       say("starting the operator");
@@ -307,9 +361,12 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
           region: zones.get(zone)!.spec.region,
         })),
       );
+      shaRouting = await PartitionProxy.start({ host: "127.0.0.1", port: apiPort });
       fleet = await Fleet.start({
         pods,
         routingApi: `http://127.0.0.1:${apiPort}`,
+        routingApiFor: (zone) =>
+          zone === "sh-a" ? `http://127.0.0.1:${shaRouting!.port}` : `http://127.0.0.1:${apiPort}`,
         token: TOKEN,
         rule: RULE,
         onTable: (t: RoutingTable) => tables.add(t),
@@ -470,5 +527,58 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
     await checkConverged();
     checkInvariants();
     report("4 operator restart mid-drill", fo, from, Date.now());
+  }, 300_000);
+  it("5. sh-a cut off from the operator while serving its users: rz03 fails over to hz-b, never two writers", async () => {
+    const from = Date.now();
+    expect(activeZone("rz03")).toBe("sh-a");
+    const earlier = new Set((op.context.ldc.failovers.store.list() as Failover[]).map((f) => f.metadata.name));
+    say("cutting sh-a (dc3) off from the operator: its API server and its sidecars' routing API (black holes)");
+    const cutAt = Date.now();
+    dc3Api!.cut();
+    shaRouting!.cut();
+    let fo: Failover;
+    try {
+      const auto = await eventually(
+        "an automatic Failover of rz03",
+        () =>
+          (op.context.ldc.failovers.store.list() as Failover[]).find(
+            (f) => !earlier.has(f.metadata.name) && f.metadata.labels?.[AUTOMATIC_LABEL] === "true",
+          ),
+        90_000,
+        500,
+      );
+      expect(auto.spec.target.cells).toEqual(["rz03"]);
+      fo = await finished(auto.metadata.name, 120_000);
+      expect(fo.status?.phase).toBe("Succeeded");
+      await eventually("rz03 active in hz-b", () => activeZone("rz03") === "hz-b", 30_000);
+      // sh-a's users were still served while it was cut off: reads throughout.
+      const shaReads = fleet!.records.filter((r) => r.zone === "sh-a" && r.time > cutAt && r.method === "GET");
+      expect(shaReads.length, "sh-a kept serving reads while cut off").toBeGreaterThan(0);
+      // ...and refused writes once its routing leases ran out, before the switch gave rz03's shards to hz-b.
+      const switchAt = Date.parse(fo.status!.steps!.find((s) => s.name === "Switch")!.startTime!);
+      const leaseRefusals = load!.sent.filter(
+        (r) => r.entry.includes("@sh-a") && r.status === 503 && /lease expired/.test(r.body?.error ?? ""),
+      );
+      expect(leaseRefusals.length, "sh-a refused writes when its lease ran out").toBeGreaterThan(0);
+      expect(Math.min(...leaseRefusals.map((r) => r.sentAt))).toBeLessThan(switchAt);
+      checkInvariants();
+      report("5 partition (automatic)", fo, from, Date.now());
+      const switched = fo.status!.steps!.find((s) => s.name === "Switch")!;
+      say(
+        `partition: cut at +0 ms, automatic Failover created +${Date.parse(fo.metadata.creationTimestamp ?? "") - cutAt} ms, switch +${Date.parse(switched.startTime!) - cutAt} ms`,
+      );
+    } finally {
+      say("healing the partition");
+      dc3Api!.heal();
+      shaRouting!.heal();
+    }
+    await eventually(
+      "zone sh-a Ready again",
+      () => (op.context.ldc.zones.store.get("sh-a") as Zone | undefined)?.status?.phase === "Ready",
+      120_000,
+      500,
+    );
+    await checkConverged();
+    checkInvariants();
   }, 300_000);
 });

@@ -77,6 +77,8 @@ interface Pod extends PodSpec {
 export interface FleetOptions {
   pods: PodSpec[];
   routingApi: string;
+  /** The routing API as the sidecars of `zone` reach it (default: routingApi), e.g. through a PartitionProxy. */
+  routingApiFor?: (zone: string) => string;
   token: string;
   rule: string;
   /** Called with every table any sidecar takes. */
@@ -211,7 +213,7 @@ export class Fleet {
         region: p.region,
         listenHost: "127.0.0.1",
         listenPort: p.sidecarPort,
-        routingApi: this.#opts.routingApi,
+        routingApi: this.#opts.routingApiFor?.(p.zone) ?? this.#opts.routingApi,
         routingToken: this.#opts.token,
         peers: this.peers,
         sidecarId: p.key,

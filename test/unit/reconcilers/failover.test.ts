@@ -144,7 +144,7 @@ describe("decideAutomaticFailover", () => {
 
   it("moves only the Automatic cells of a lost zone, into a healthy zone", () => {
     const { cells, zones, zone } = lost();
-    const d = decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: false });
+    const d = decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: false, zoneLeased: true });
     // rz00 is Automatic in the examples; gz00 is Manual.
     expect(d.cells).toEqual(["rz00"]);
     expect(d.reason).toMatch(/Unreachable/);
@@ -152,26 +152,47 @@ describe("decideAutomaticFailover", () => {
 
   it("holds back when paused, when another zone is failing over, or during the cooldown", () => {
     const { cells, zones, zone } = lost();
-    expect(decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: true }).cells).toEqual([]);
+    expect(
+      decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: true, zoneLeased: true }).cells,
+    ).toEqual([]);
     const other = failover("auto-sh-a", { phase: "Running" });
     other.metadata.labels = { "ldc.io/automatic": "true", "ldc.io/zone": "sh-a" };
-    expect(decideAutomaticFailover({ now, zone, zones, cells, failovers: [other], paused: false }).cells).toEqual([]);
+    expect(
+      decideAutomaticFailover({ now, zone, zones, cells, failovers: [other], paused: false, zoneLeased: true }).cells,
+    ).toEqual([]);
     const cooled = cells.map((c) =>
       c.metadata.name === "rz00"
         ? withStatus(c, { lastFailoverTime: new Date(now.getTime() - 60_000).toISOString() })
         : c,
     );
-    const d = decideAutomaticFailover({ now, zone, zones, cells: cooled, failovers: [], paused: false });
+    const d = decideAutomaticFailover({
+      now,
+      zone,
+      zones,
+      cells: cooled,
+      failovers: [],
+      paused: false,
+      zoneLeased: true,
+    });
     expect(d.cells).toEqual([]);
     expect(d.held[0]!.why).toMatch(/cooldown/);
     expect(d.recheckAfterMs).toBeGreaterThan(0);
   });
 
+  it("never fails over by itself a lost zone whose sidecars hold no routing lease (nothing proves it stopped writing)", () => {
+    const { cells, zones, zone } = lost();
+    const d = decideAutomaticFailover({ now, zone, zones, cells, failovers: [], paused: false, zoneLeased: false });
+    expect(d.cells).toEqual([]);
+    expect(d.reason).toMatch(/hold no routing lease.*spec\.fencedZones/);
+    expect(d.held.map((h) => h.cell)).toEqual(["rz00"]);
+  });
+
   it("does nothing for a healthy zone", () => {
     const { cells, zones } = world();
-    expect(decideAutomaticFailover({ now, zone: zones[0]!, zones, cells, failovers: [], paused: false }).cells).toEqual(
-      [],
-    );
+    expect(
+      decideAutomaticFailover({ now, zone: zones[0]!, zones, cells, failovers: [], paused: false, zoneLeased: true })
+        .cells,
+    ).toEqual([]);
   });
 });
 

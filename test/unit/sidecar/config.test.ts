@@ -13,6 +13,7 @@ const placement = {
   port: 15001,
   appPort: 8080,
   servicePort: 80,
+  memberCluster: false,
 };
 
 /** What the kubelet hands the container: literal values; valueFrom ones resolved here as a pod would. */
@@ -54,6 +55,16 @@ describe("sidecar configuration", () => {
       peerPort: 80,
       ackIntervalSeconds: 10,
     });
+  });
+
+  it("gives member-cluster sidecars only the routing API set for member clusters (the Service does not resolve there)", () => {
+    const settings = { image: "x", routingApiUrl: "http://ldc-operator.ldc-system.svc:8080" };
+    const member = { ...placement, memberCluster: true };
+    expect(envOf(sidecarEnv(member, settings)).LDC_ROUTING_API).toBeUndefined();
+    expect(
+      envOf(sidecarEnv(member, { ...settings, memberRoutingApiUrl: "https://ldc.example.com" })).LDC_ROUTING_API,
+    ).toBe("https://ldc.example.com");
+    expect(envOf(sidecarEnv(placement, settings)).LDC_ROUTING_API).toBe("http://ldc-operator.ldc-system.svc:8080");
   });
 
   it("flags win over the environment; --help", () => {

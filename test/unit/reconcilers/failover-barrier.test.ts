@@ -1,0 +1,88 @@
+// The Failover's acknowledgement barrier: every sidecar holds the epoch, or
+// its zone is provably fenced (ADR 0007).
+import { describe, expect, it } from "vitest";
+import { acknowledgementBarrier, type BarrierInput } from "../../../src/reconcilers/failover-barrier.ts";
+
+const NOW = 1_000_000;
+
+function input(o: Partial<BarrierInput> = {}): BarrierInput {
+  return {
+    rules: [
+      {
+        name: "users",
+        knownSidecars: 3,
+        acks: [
+          { sidecar: "a1", zone: "hz-a", epoch: 5 },
+          { sidecar: "b1", zone: "hz-b", epoch: 5 },
+          { sidecar: "s1", zone: "sh-a", epoch: 4 },
+        ],
+      },
+    ],
+    epoch: 5,
+    unreachableZones: new Set(),
+    fencedAt: () => NOW + 60_000, // every zone renews its leases
+    listenedMs: 60_000,
+    now: NOW,
+    ...o,
+  };
+}
+
+describe("acknowledgementBarrier", () => {
+  it("waits for a reachable sidecar behind the epoch, naming it", () => {
+    expect(acknowledgementBarrier(input())).toMatchObject({
+      waiting: expect.stringMatching(/1 sidecar\(s\) to reach epoch 5: s1@sh-a=4/),
+    });
+  });
+
+  it("passes when every sidecar holds the epoch, counting them", () => {
+    expect(acknowledgementBarrier(input({ epoch: 4 }))).toEqual({ count: 3 });
+  });
+
+  it("does not excuse an unreachable zone until its sidecars' leases have provably run out", () => {
+    const cut = input({
+      unreachableZones: new Set(["sh-a"]),
+      fencedAt: (z) => (z === "sh-a" ? NOW + 4_200 : NOW + 60_000),
+    });
+    const w = acknowledgementBarrier(cut);
+    expect(w).toMatchObject({ waiting: expect.stringMatching(/sh-a in 5s/), retryMs: 1000 });
+    // Once fenced, its sidecars are neither counted nor waited for.
+    expect(acknowledgementBarrier({ ...cut, now: NOW + 4_200 })).toEqual({ count: 2 });
+  });
+
+  it("excuses a reachable zone whose every sidecar stopped renewing (fenced), never one still renewing", () => {
+    expect(acknowledgementBarrier(input({ fencedAt: (z) => (z === "sh-a" ? NOW : NOW + 60_000) }))).toEqual({
+      count: 3,
+    });
+    expect(acknowledgementBarrier(input({ fencedAt: (z) => (z === "sh-a" ? NOW + 1 : NOW) }))).toHaveProperty(
+      "waiting",
+    );
+  });
+
+  it("never excuses an unreachable zone whose sidecars hold no lease, unless the user declared it fenced", () => {
+    const cut = input({
+      unreachableZones: new Set(["sh-a"]),
+      fencedAt: (z) => (z === "sh-a" ? Infinity : NOW + 60_000),
+    });
+    expect(acknowledgementBarrier({ ...cut, now: NOW + 3_600_000 })).toMatchObject({
+      waiting: expect.stringMatching(/sh-a unreachable and their sidecars hold no routing lease.*spec\.fencedZones/),
+    });
+    expect(acknowledgementBarrier({ ...cut, fencedAt: (z) => (z === "sh-a" ? -Infinity : NOW + 60_000) })).toEqual({
+      count: 2,
+    });
+  });
+
+  it("after a restart, waits until the sidecars the rule last counted have reported again", () => {
+    const w = acknowledgementBarrier(
+      input({
+        listenedMs: 3_000,
+        epoch: 4,
+        rules: [{ name: "users", knownSidecars: 5, acks: input().rules[0]!.acks }],
+      }),
+    );
+    expect(w).toMatchObject({
+      waiting: expect.stringMatching(
+        /restarted 3s ago: waiting for the 5 sidecar\(s\) of rule users to report again \(3 so far\)/,
+      ),
+    });
+  });
+});
