@@ -30,7 +30,16 @@ export {
   moduloShard,
   normalizeShardFunction,
 } from "./shard.ts";
-export type { KeyReport, KeyResult, KeySource, KeySourceType, KeySpec, NormalizedKeySpec, RequestLike } from "./key.ts";
+export type {
+  KeyReader,
+  KeyReport,
+  KeyResult,
+  KeySource,
+  KeySourceType,
+  KeySpec,
+  NormalizedKeySpec,
+  RequestLike,
+} from "./key.ts";
 export {
   KEY_CONFLICT,
   KEY_MALFORMED,
@@ -41,6 +50,7 @@ export {
   describeKeySource,
   encodeKeyHeader,
   extractKey,
+  keyReader,
   newKeyReport,
   normalizeKeySpec,
 } from "./key.ts";

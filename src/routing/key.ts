@@ -98,20 +98,10 @@ function checkFieldValue(v: string): KeyResult {
   return v;
 }
 
-/** `x-user-id` -> `x_user_id` (cached: rules have few header sources). */
-const headerAliases = new Map<string, string | null>();
-function headerAlias(name: string): string | null {
-  let a = headerAliases.get(name);
-  if (a === undefined) {
-    a = name.indexOf("-") >= 0 ? name.replaceAll("-", "_") : null;
-    if (headerAliases.size > 1024) headerAliases.clear();
-    headerAliases.set(name, a);
-  }
-  return a;
-}
+/** `x-user-id` -> `x_user_id`: the header CGI-style servers read as the same one; null without '-'. */
+const headerAlias = (name: string): string | null => (name.indexOf("-") >= 0 ? name.replaceAll("-", "_") : null);
 
-function fromHeader(headers: RequestLike["headers"], name: string): KeyResult {
-  const alias = headerAlias(name);
+function fromHeader(headers: RequestLike["headers"], name: string, alias: string | null): KeyResult {
   if (alias !== null && headers[alias] !== undefined) return malformed(R_HEADER_ALIAS);
   const v: unknown = headers[name];
   if (typeof v === "string") return checkFieldValue(v);
@@ -314,9 +304,9 @@ function fromCookie(headers: RequestLike["headers"], name: string): KeyResult {
   return found;
 }
 
-function readSource(s: KeySource, headers: RequestLike["headers"], url: unknown): KeyResult {
+function readSource(s: KeySource, alias: string | null, headers: RequestLike["headers"], url: unknown): KeyResult {
   return s.type === "Header"
-    ? fromHeader(headers, s.name)
+    ? fromHeader(headers, s.name, alias)
     : s.type === "Query"
       ? fromQuery(url, s.name)
       : fromCookie(headers, s.name);
@@ -332,30 +322,51 @@ function done(report: KeyReport | undefined, key: KeyResult, source: number, oth
   return key;
 }
 
+/** Reads the routing key of a request with one rule's sources (see extractKey). */
+export type KeyReader = (req: RequestLike, report?: KeyReport) => KeyResult;
+
+/** A reader for `sources`, with what can be worked out once (header aliases) worked out: routers keep one per table. */
+export function keyReader(sources: readonly KeySource[]): KeyReader {
+  const list = sources.slice();
+  const aliases = list.map((s) => (s.type === "Header" ? headerAlias(s.name) : null));
+  const n = list.length;
+  return (req, report) => {
+    const h = req.headers;
+    const headers = h !== null && typeof h === "object" ? h : NO_HEADERS;
+    const url = req.url;
+    let key: string | undefined;
+    let at = -1;
+    for (let i = 0; i < n; i++) {
+      const r = readSource(list[i]!, aliases[i]!, headers, url);
+      if (r === KEY_MISSING) continue;
+      if (r === KEY_MALFORMED) return done(report, r, i, -1);
+      if (r === KEY_CONFLICT) return done(report, r, i, i);
+      if (key === undefined) {
+        key = r;
+        at = i;
+      } else if (key !== r) return done(report, KEY_CONFLICT, at, i);
+    }
+    return key === undefined ? done(report, KEY_MISSING, -1, -1) : done(report, key, at, -1);
+  };
+}
+
+const readers = new WeakMap<readonly KeySource[], KeyReader>();
+
 /**
  * The routing key of `req`. Every source is read: the key is the value they
  * carry, KEY_MISSING if none carries one, KEY_CONFLICT if two carry different
  * values (or one carries two), KEY_MALFORMED if any carries an unusable or
  * ambiguous value (docs/routing.md section 1 lists each case). With `report`,
- * also says which source and why.
+ * also says which source and why. The reader is made once per sources array
+ * (keep the array, or use keyReader).
  */
 export function extractKey(sources: readonly KeySource[], req: RequestLike, report?: KeyReport): KeyResult {
-  const h = req.headers;
-  const headers = h !== null && typeof h === "object" ? h : NO_HEADERS;
-  const url = req.url;
-  let key: string | undefined;
-  let at = -1;
-  for (let i = 0; i < sources.length; i++) {
-    const r = readSource(sources[i]!, headers, url);
-    if (r === KEY_MISSING) continue;
-    if (r === KEY_MALFORMED) return done(report, r, i, -1);
-    if (r === KEY_CONFLICT) return done(report, r, i, i);
-    if (key === undefined) {
-      key = r;
-      at = i;
-    } else if (key !== r) return done(report, KEY_CONFLICT, at, i);
+  let r = readers.get(sources);
+  if (r === undefined) {
+    r = keyReader(sources);
+    readers.set(sources, r);
   }
-  return key === undefined ? done(report, KEY_MISSING, -1, -1) : done(report, key, at, -1);
+  return r(req, report);
 }
 
 /** "header x-user-id", "query uid", "cookie uid". */

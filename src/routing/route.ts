@@ -4,8 +4,8 @@
 // immutable objects cached per table and cell; a request allocates at most
 // its extracted key.
 
-import type { KeyReport, KeyResult, RequestLike } from "./key.ts";
-import { KEY_CONFLICT, KEY_MISSING, extractKey } from "./key.ts";
+import type { KeyReader, KeyReport, KeyResult, KeySource, RequestLike } from "./key.ts";
+import { KEY_CONFLICT, KEY_MISSING, extractKey, keyReader } from "./key.ts";
 import type { RoutingTable } from "./table.ts";
 
 /** The scope of the app the request is for (a CellApp's scope). */
@@ -177,6 +177,7 @@ interface Resolved {
   readonly forward: boolean;
   readonly scope: AppScope;
   readonly cityIndex: number;
+  readonly readKey: KeyReader;
 }
 
 function resolve(table: RoutingTable, ctx: RouteContext): Resolved {
@@ -190,6 +191,7 @@ function resolve(table: RoutingTable, ctx: RouteContext): Resolved {
     forward: table.unitProtection === "Forward",
     scope: ctx.scope ?? "Regional",
     cityIndex: table.cityCellIndex(ctx.localRegion),
+    readKey: keyReader(table.key),
   };
 }
 
@@ -240,34 +242,23 @@ function decideKey(r: Resolved, key: KeyResult, write: boolean): RouteDecision {
 function decideRequest(r: Resolved, req: RequestLike, report: KeyReport | undefined): RouteDecision {
   const write = isWriteRequest(r.table, req);
   if (r.scope !== "Regional") {
-    if (report !== undefined) extractKey(r.table.key, req, report); // for the app's x-ldc-key only
+    if (report !== undefined) r.readKey(req, report); // for the app's x-ldc-key only
     return decideScoped(r, write);
   }
-  return decideKey(r, extractKey(r.table.key, req, report), write);
+  return decideKey(r, r.readKey(req, report), write);
 }
 
 /** Methods that never write, whatever an override names. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
-/** Headers frameworks read to replace the method (Rails, Express method-override, ASP.NET, Spring, Symfony). */
-const OVERRIDE_HEADERS = ["x-http-method-override", "x-http-method", "x-method-override"] as const;
-
 /** An override value that names anything but a safe method (or several values) counts as a write. */
 function overridesToWrite(v: unknown): boolean {
   if (v === undefined) return false;
   if (typeof v !== "string") return true;
-  const m = v.trim().toUpperCase();
-  return !SAFE_METHODS.has(m);
+  return !SAFE_METHODS.has(v.trim().toUpperCase());
 }
 
-/** Whether the query has a `_method` parameter (as written, percent-encoded or in another case). */
-function queryMethodOverride(url: unknown): unknown {
-  if (typeof url !== "string") return undefined;
-  const q = url.indexOf("?");
-  if (q < 0) return undefined;
-  return extractKey(METHOD_PARAM, { url, headers: NO_HEADERS });
-}
-const METHOD_PARAM = [{ type: "Query", name: "_method" }] as const;
-const NO_HEADERS = Object.freeze({});
+const METHOD_PARAM: readonly KeySource[] = [{ type: "Query", name: "_method" }];
+const NO_HEADERS: RequestLike["headers"] = Object.freeze({});
 
 /**
  * Whether `req` writes: its method is one of the rule's writeMethods, or it
@@ -279,11 +270,21 @@ const NO_HEADERS = Object.freeze({});
 export function isWriteRequest(table: RoutingTable, req: RequestLike): boolean {
   if (table.isWriteMethod(req.method)) return true;
   const h = req.headers;
+  // The headers frameworks read to replace the method (Rails, Express method-override, ASP.NET, Spring, Symfony);
+  // written out: this runs for every read.
   if (h !== null && typeof h === "object") {
-    for (let i = 0; i < OVERRIDE_HEADERS.length; i++) if (overridesToWrite(h[OVERRIDE_HEADERS[i]!])) return true;
+    if (
+      overridesToWrite(h["x-http-method-override"]) ||
+      overridesToWrite(h["x-http-method"]) ||
+      overridesToWrite(h["x-method-override"])
+    ) {
+      return true;
+    }
   }
-  const m = queryMethodOverride(req.url);
-  return typeof m === "string" ? !SAFE_METHODS.has(m.trim().toUpperCase()) : m !== undefined && m !== KEY_MISSING;
+  const url = req.url;
+  if (typeof url !== "string" || url.indexOf("?") < 0) return false;
+  const m = extractKey(METHOD_PARAM, { url, headers: NO_HEADERS });
+  return typeof m === "string" ? !SAFE_METHODS.has(m.trim().toUpperCase()) : m !== KEY_MISSING;
 }
 
 /**
