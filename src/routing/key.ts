@@ -191,24 +191,11 @@ function decodeQueryValue(url: string, start: number, end: number): KeyResult {
   return v.length > MAX_KEY_BYTES ? malformed(R_LONG) : v;
 }
 
-/** Whether a `name` parameter hides after a ';' in the query segment [start, end). */
-function nameAfterSemicolon(url: string, start: number, end: number, name: string): boolean {
-  let k = url.indexOf(";", start);
-  while (k >= 0 && k < end) {
-    let e = url.indexOf("=", k + 1);
-    if (e < 0 || e > end) e = end;
-    const semi = url.indexOf(";", k + 1);
-    if (semi >= 0 && semi < e) e = semi;
-    if (matchName(url, k + 1, e, name) !== M_NONE) return true;
-    k = semi >= 0 && semi < end ? semi : -1;
-  }
-  return false;
-}
-
 /**
  * The query parameter `name`: the query is read as WHATWG URLSearchParams
  * reads it (split on '&', name and value percent-decoded, '+' a space), and
- * every parameter whose decoded name is `name` counts.
+ * every parameter whose decoded name is `name` counts. Linear in the URL: the
+ * next '=' and ';' are found once each and reused while the scan moves on.
  */
 function fromQuery(url: unknown, name: string): KeyResult {
   if (typeof url !== "string") return KEY_MISSING;
@@ -218,13 +205,15 @@ function fromQuery(url: unknown, name: string): KeyResult {
   if (hash >= 0 && hash < q) return KEY_MISSING; // "?" inside the fragment
   const end = hash < 0 ? url.length : hash;
   let found: KeyResult = KEY_MISSING;
+  let nextEq = q; // the first '=' at or after the scan position (-1: none left); q: not looked for yet
+  let nextSemi = q;
   let pos = q + 1;
   while (pos < end) {
     let amp = url.indexOf("&", pos);
     if (amp < 0 || amp > end) amp = end;
     if (amp > pos) {
-      let eq = url.indexOf("=", pos);
-      if (eq < 0 || eq > amp) eq = amp;
+      if (nextEq >= 0 && nextEq < pos) nextEq = url.indexOf("=", pos);
+      const eq = nextEq < 0 || nextEq > amp ? amp : nextEq;
       const m = matchName(url, pos, eq, name);
       if (m === M_AMBIGUOUS) return malformed(R_NAME);
       if (m !== M_NONE) {
@@ -234,7 +223,18 @@ function fromQuery(url: unknown, name: string): KeyResult {
           if (found !== KEY_MISSING && found !== value) return KEY_CONFLICT;
           found = value;
         }
-      } else if (nameAfterSemicolon(url, pos, amp, name)) return malformed(R_NAME);
+      } else {
+        // Parsers that also split on ';' (Rack 2, old Python) would see a parameter after each ';'.
+        if (nextSemi >= 0 && nextSemi < pos) nextSemi = url.indexOf(";", pos);
+        while (nextSemi >= 0 && nextSemi < amp) {
+          const k = nextSemi + 1;
+          nextSemi = url.indexOf(";", k);
+          if (nextEq >= 0 && nextEq < k) nextEq = url.indexOf("=", k);
+          let e = nextEq < 0 || nextEq > amp ? amp : nextEq;
+          if (nextSemi >= 0 && nextSemi < e) e = nextSemi;
+          if (matchName(url, k, e, name) !== M_NONE) return malformed(R_NAME);
+        }
+      }
     }
     pos = amp + 1;
   }
@@ -248,14 +248,15 @@ const isOws = (c: number): boolean => c === 32 || c === 9;
 /** Finds cookie `name` in one Cookie header; `found` is the value seen so far. */
 function scanCookieHeader(header: string, name: string, found: KeyResult): KeyResult {
   const len = header.length;
+  let nextEq = -2; // the first '=' at or after the scan position, found once and reused (-1: none left, -2: not looked for)
   let pos = 0;
   while (pos < len) {
     let semi = header.indexOf(";", pos);
     if (semi < 0) semi = len;
     let s = pos;
     while (s < semi && isOws(header.charCodeAt(s))) s++;
-    let eq = header.indexOf("=", s);
-    if (eq < 0 || eq > semi) eq = semi;
+    if (nextEq !== -1 && nextEq < s) nextEq = header.indexOf("=", s);
+    const eq = nextEq < 0 || nextEq > semi ? semi : nextEq;
     let ne = eq;
     while (ne > s && isOws(header.charCodeAt(ne - 1))) ne--;
     const m = ne > s ? matchName(header, s, ne, name) : M_NONE;

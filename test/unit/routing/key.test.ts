@@ -181,6 +181,11 @@ describe("extractKey", () => {
       { url: 42, headers: {} },
       { url: "?".repeat(10_000) + "uid=1", headers: {} },
       { url: "/?" + "&".repeat(100_000), headers: {} },
+      // Linear, not quadratic: many parameters without '=' or ';', many cookies without '='.
+      { url: "/?" + "a&".repeat(1_000_000), headers: {} },
+      { url: "/?" + "a;b&".repeat(100_000), headers: {} },
+      { url: "/?" + "u;".repeat(1_000_000), headers: {} },
+      { headers: { cookie: "a;".repeat(4000) } },
     ];
     for (const r of odd) expect(() => extractKey(all, r as unknown as RequestLike)).not.toThrow();
   });
