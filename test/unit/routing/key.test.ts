@@ -82,6 +82,32 @@ describe("extractKey", () => {
     }
   });
 
+  it("never reads a query key that URLSearchParams reads differently (fuzz)", () => {
+    const names = ["uid", "u%69d", "%75%69%64", "ui%64", "UID", "uid[]", "u%2569d", "uid+", "uidx", "x", "a=1;uid"];
+    const values = ["1234", "%31%32", "1+2", "%2B1", "%zz", "%FF", "", "a;b", "5678", "%E7%94%A8"];
+    const param = fc.oneof(
+      fc.tuple(fc.constantFrom(...names), fc.constantFrom(...values)).map(([n, v]) => `${n}=${v}`),
+      fc.constantFrom(...names),
+    );
+    fc.assert(
+      fc.property(fc.array(param, { maxLength: 6 }), (params) => {
+        const qs = params.join("&");
+        const k = extractKey([query], req(`/p?${qs}`));
+        const app = new URLSearchParams(qs).getAll("uid");
+        if (typeof k === "string") {
+          expect(app.length).toBeGreaterThan(0);
+          for (const v of app) expect(v === "" || v === k, `${qs}: ${v} vs ${k}`).toBe(true);
+        } else if (k === KEY_MISSING) {
+          expect(
+            app.every((v) => v === ""),
+            qs,
+          ).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it("refuses header and cookie spellings that servers and frameworks merge with the key", () => {
     expect(extractKey([header], req("/", { x_user_id: "5" }))).toBe(KEY_MALFORMED);
     expect(extractKey([header], req("/", { "x-user-id": "5", x_user_id: "5" }))).toBe(KEY_MALFORMED);
