@@ -178,6 +178,59 @@ describe("sidecar routing (Forward)", () => {
     expect(served(c)).toEqual({});
   });
 
+  it("fuzz: whatever reaches an app names one user, the one the router routed and froze by", async () => {
+    const t = c.sidecars.get("rz01")!.table()!;
+    const uid = fc.oneof(fc.constantFrom(20, 22, 24), fc.integer({ min: 0, max: 99 })).map(uidFor);
+    const param = fc.tuple(
+      fc.constantFrom("uid", "u%69d", "UID", "uid[]", "a=1;uid", "x"),
+      fc.oneof(uid, fc.constantFrom("", "%zz", "1+2")),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("rz01", "rz02", "rz03"), // Regional-scope sidecars: the key decides
+        fc.constantFrom("GET", "POST", "GET-override"),
+        fc.option(fc.oneof(uid, fc.constantFrom("abc", ""))),
+        fc.option(uid),
+        fc.array(param, { maxLength: 3 }),
+        async (entry, m, header, alias, params) => {
+          reset(c);
+          const headers: Record<string, string> = {};
+          if (header !== null) headers["x-user-id"] = header;
+          if (alias !== null) headers["x_user_id"] = alias;
+          if (m === "GET-override") headers["x-http-method-override"] = "DELETE";
+          const qs = params.map(([n, v]) => `${n}=${v}`).join("&");
+          const method = m === "POST" ? "POST" : "GET";
+          const r = await request(`${c.sidecars.get(entry)!.url}/pay?${qs}`, { method, headers, body: "" });
+          const got = [...c.backends].flatMap(([cell, b]) => b.served.map((x) => ({ cell, ...x })));
+          if (r.status !== 200) {
+            expect(got).toEqual([]);
+            return;
+          }
+          expect(got.length).toBe(1);
+          const served = got[0]!;
+          const sent = served.headers["x-ldc-key"] as string | undefined;
+          const key = sent === undefined ? undefined : decodeURIComponent(sent);
+          // Every way an app might read the user gives that key (or nothing).
+          for (const v of [
+            served.headers["x-user-id"],
+            served.headers["x_user_id"],
+            ...new URLSearchParams(served.url.slice(served.url.indexOf("?") + 1)).getAll("uid"),
+          ]) {
+            if (v !== undefined && v !== "") expect(v).toBe(key);
+          }
+          if (key === undefined) {
+            expect(served.cell).toBe("gz00");
+            return;
+          }
+          const shard = t.shardOf(key);
+          expect(served.cell).toBe(t.ownerOf(shard).name);
+          if (m !== "GET") expect(t.isFrozen(shard)).toBe(false);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it("judges GET with a method override to a write as a write: refused for a frozen shard", async () => {
     const url = c.sidecars.get("rz02")!.url;
     for (const [path, headers] of [
