@@ -57,7 +57,7 @@ export const RoutingKey = z
       .enum(["Global", "Reject"])
       .default("Reject")
       .describe(
-        "What happens to a request whose key is missing or invalid: Global routes it to spec.globalCell, Reject answers 400.",
+        "What happens to a request that carries no key: Global routes it to spec.globalCell, Reject answers 400. A key that is present but invalid, ambiguous, or given twice with different values is always answered 400, whatever this says.",
       ),
   })
   .describe("How a request's routing key (usually the user id) is found.");
@@ -208,7 +208,7 @@ export const ShardingRuleSpec = withRules(
         "Which cell owns which shards, one entry per cell. Every shard 0..N-1 must be owned by exactly one cell (checked by the operator: condition Valid).",
       ).min(1),
       globalCell: cellName(
-        "The Global cell that serves requests without a valid key when key.onInvalidKey is Global.",
+        "The Global cell: it serves requests without a key when key.onInvalidKey is Global, Global-scope traffic and City-scope writes.",
       ).optional(),
       unitProtection: z
         .enum(["Forward", "Reject"])

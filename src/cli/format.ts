@@ -214,7 +214,7 @@ export function formatRoute(v: RouteView): RouteResult {
       : `it does not suit the shard function (${describeFunction(t)})`;
     const fallback =
       t.onInvalidKey === "Global" && t.globalCell
-        ? `requests with it go to the global cell ${t.globalCell.name}@${t.globalCell.zone}`
+        ? "requests with it are rejected (400): only requests without a key go to the global cell"
         : "requests with it are rejected (400)";
     return {
       ok: false,

@@ -48,7 +48,7 @@ export interface RoutingTableInput {
   readonly unitProtection?: UnitProtection | undefined;
   /** Default POST, PUT, PATCH, DELETE. */
   readonly writeMethods?: readonly string[] | undefined;
-  /** Missing or malformed key: route to the global cell or reject (400). Default: key.onInvalidKey, else Reject. */
+  /** Missing key: route to the global cell or reject (400); a present but invalid key is always rejected. Default: key.onInvalidKey, else Reject. */
   readonly onInvalidKey?: OnInvalidKey | undefined;
   /** Every cell the table may route to, each with its ACTIVE zone. */
   readonly cells: readonly CellInfo[];
@@ -174,7 +174,7 @@ export function buildTable(input: RoutingTableInput): RoutingTable {
   } else if (onInvalidKey === "Global" && !hasGlobal) {
     add(
       "spec.key.onInvalidKey",
-      "Global routes requests without a valid key to the global cell: set spec.globalCell, or use Reject",
+      "Global routes requests without a key to the global cell: set spec.globalCell, or use Reject",
     );
   }
   const methodsIn: unknown = input.writeMethods ?? DEFAULT_WRITE_METHODS;

@@ -30,14 +30,28 @@ export {
   moduloShard,
   normalizeShardFunction,
 } from "./shard.ts";
-export type { KeyResult, KeySource, KeySourceType, KeySpec, NormalizedKeySpec, RequestLike } from "./key.ts";
+export type {
+  KeyReader,
+  KeyReport,
+  KeyResult,
+  KeySource,
+  KeySourceType,
+  KeySpec,
+  NormalizedKeySpec,
+  RequestLike,
+} from "./key.ts";
 export {
+  KEY_CONFLICT,
   KEY_MALFORMED,
   KEY_MISSING,
   KEY_SOURCE_TYPES,
   MAX_COOKIE_HEADER_BYTES,
   compileKeyPattern,
+  describeKeySource,
+  encodeKeyHeader,
   extractKey,
+  keyReader,
+  newKeyReport,
   normalizeKeySpec,
 } from "./key.ts";
 export type { CellInfo, CellType, OnInvalidKey, SerializedTable, UnitProtection } from "./table.ts";
@@ -68,4 +82,4 @@ export type {
   RouteVia,
   UnroutableDecision,
 } from "./route.ts";
-export { createRouter, route, routeKey } from "./route.ts";
+export { createRouter, isWriteRequest, route, routeKey } from "./route.ts";

@@ -4,8 +4,8 @@
 // immutable objects cached per table and cell; a request allocates at most
 // its extracted key.
 
-import type { KeyResult, RequestLike } from "./key.ts";
-import { KEY_MISSING, extractKey } from "./key.ts";
+import type { KeyReader, KeyReport, KeyResult, KeySource, RequestLike } from "./key.ts";
+import { KEY_CONFLICT, KEY_MISSING, extractKey, keyReader } from "./key.ts";
 import type { RoutingTable } from "./table.ts";
 
 /** The scope of the app the request is for (a CellApp's scope). */
@@ -62,11 +62,15 @@ export interface FrozenDecision {
   readonly status: 503;
   readonly retryAfterSeconds: number;
 }
-/** Missing or malformed routing key with onInvalidKey Reject. */
+/**
+ * The routing key is missing (onInvalidKey Reject), malformed (present but
+ * unusable: always refused), or given twice with different values (always
+ * refused).
+ */
 export interface InvalidKeyDecision {
   readonly kind: "InvalidKey";
   readonly status: 400;
-  readonly reason: "missing" | "malformed";
+  readonly reason: "missing" | "malformed" | "conflict";
 }
 /** No cell can take the request (e.g. Global scope but the rule has no global cell). */
 export interface UnroutableDecision {
@@ -85,6 +89,7 @@ const VIA_CITY = 2;
 
 const INVALID_MISSING: InvalidKeyDecision = Object.freeze({ kind: "InvalidKey", status: 400, reason: "missing" });
 const INVALID_MALFORMED: InvalidKeyDecision = Object.freeze({ kind: "InvalidKey", status: 400, reason: "malformed" });
+const INVALID_CONFLICT: InvalidKeyDecision = Object.freeze({ kind: "InvalidKey", status: 400, reason: "conflict" });
 const NO_GLOBAL: UnroutableDecision = Object.freeze({
   kind: "Unroutable",
   status: 503,
@@ -172,6 +177,7 @@ interface Resolved {
   readonly forward: boolean;
   readonly scope: AppScope;
   readonly cityIndex: number;
+  readonly readKey: KeyReader;
 }
 
 function resolve(table: RoutingTable, ctx: RouteContext): Resolved {
@@ -185,6 +191,7 @@ function resolve(table: RoutingTable, ctx: RouteContext): Resolved {
     forward: table.unitProtection === "Forward",
     scope: ctx.scope ?? "Regional",
     cityIndex: table.cityCellIndex(ctx.localRegion),
+    readKey: keyReader(table.key),
   };
 }
 
@@ -214,23 +221,70 @@ function decideScoped(r: Resolved, write: boolean): RouteDecision {
   return toCell(r, r.cityIndex, VIA_CITY, write);
 }
 
-/** Regional-scope requests: the key's shard decides. */
+/**
+ * Regional-scope requests: the key's shard decides. Only a missing key may go
+ * to the global cell (onInvalidKey Global): a present key that is unusable or
+ * ambiguous is refused, so no app behind the global cell (or any cell) reads a
+ * user the router did not route by.
+ */
 function decideKey(r: Resolved, key: KeyResult, write: boolean): RouteDecision {
   const table = r.table;
   if (typeof key !== "string") {
-    if (table.onInvalidKey === "Reject") return key === KEY_MISSING ? INVALID_MISSING : INVALID_MALFORMED;
-    return toGlobal(r, write);
+    if (key === KEY_MISSING) return table.onInvalidKey === "Reject" ? INVALID_MISSING : toGlobal(r, write);
+    return key === KEY_CONFLICT ? INVALID_CONFLICT : INVALID_MALFORMED;
   }
   const shard = table.shardOf(key);
-  if (shard < 0) return table.onInvalidKey === "Reject" ? INVALID_MALFORMED : toGlobal(r, write);
+  if (shard < 0) return INVALID_MALFORMED;
   if (write && table.isFrozen(shard)) return r.d.frozen;
   return toCell(r, table.ownerIndex(shard), VIA_OWNER, write);
 }
 
-function decideRequest(r: Resolved, req: RequestLike): RouteDecision {
-  const write = r.table.isWriteMethod(req.method);
-  if (r.scope !== "Regional") return decideScoped(r, write);
-  return decideKey(r, extractKey(r.table.key, req), write);
+function decideRequest(r: Resolved, req: RequestLike, report: KeyReport | undefined): RouteDecision {
+  const write = isWriteRequest(r.table, req);
+  if (r.scope !== "Regional") {
+    if (report !== undefined) r.readKey(req, report); // for the app's x-ldc-key only
+    return decideScoped(r, write);
+  }
+  return decideKey(r, r.readKey(req, report), write);
+}
+
+/** Methods that never write, whatever an override names. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
+/** An override value that names anything but a safe method (or several values) counts as a write. */
+function overridesToWrite(v: unknown): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== "string") return true;
+  return !SAFE_METHODS.has(v.trim().toUpperCase());
+}
+
+const METHOD_PARAM: readonly KeySource[] = [{ type: "Query", name: "_method" }];
+const NO_HEADERS: RequestLike["headers"] = Object.freeze({});
+
+/**
+ * Whether `req` writes: its method is one of the rule's writeMethods, or it
+ * carries a method override (X-HTTP-Method-Override, X-HTTP-Method,
+ * X-Method-Override, `_method` in the query) naming anything but GET, HEAD,
+ * OPTIONS or TRACE: apps that honour overrides would write, so the freeze
+ * must see a write.
+ */
+export function isWriteRequest(table: RoutingTable, req: RequestLike): boolean {
+  if (table.isWriteMethod(req.method)) return true;
+  const h = req.headers;
+  // The headers frameworks read to replace the method (Rails, Express method-override, ASP.NET, Spring, Symfony);
+  // written out: this runs for every read.
+  if (h !== null && typeof h === "object") {
+    if (
+      overridesToWrite(h["x-http-method-override"]) ||
+      overridesToWrite(h["x-http-method"]) ||
+      overridesToWrite(h["x-method-override"])
+    ) {
+      return true;
+    }
+  }
+  const url = req.url;
+  if (typeof url !== "string" || url.indexOf("?") < 0) return false;
+  const m = extractKey(METHOD_PARAM, { url, headers: NO_HEADERS });
+  return typeof m === "string" ? !SAFE_METHODS.has(m.trim().toUpperCase()) : m !== KEY_MISSING;
 }
 
 /**
@@ -238,8 +292,8 @@ function decideRequest(r: Resolved, req: RequestLike): RouteDecision {
  * decision objects are shared and frozen (do not mutate them). The context is
  * resolved once per (table, ctx object): reuse one ctx object per router.
  */
-export function route(table: RoutingTable, req: RequestLike, ctx: RouteContext): RouteDecision {
-  return decideRequest(resolveCached(table, ctx), req);
+export function route(table: RoutingTable, req: RequestLike, ctx: RouteContext, report?: KeyReport): RouteDecision {
+  return decideRequest(resolveCached(table, ctx), req, report);
 }
 
 /** Routes an already extracted key (e.g. from gRPC metadata or a message header). */
@@ -254,8 +308,11 @@ export function routeKey(
   return r.scope === "Regional" ? decideKey(r, key, write) : decideScoped(r, write);
 }
 
-/** A router bound to one table and context: `router(req)` is `route(table, req, ctx)`. */
-export function createRouter(table: RoutingTable, ctx: RouteContext): (req: RequestLike) => RouteDecision {
+/** A router bound to one table and context: `router(req, report?)` is `route(table, req, ctx, report)`. */
+export function createRouter(
+  table: RoutingTable,
+  ctx: RouteContext,
+): (req: RequestLike, report?: KeyReport) => RouteDecision {
   const r = resolve(table, ctx);
-  return (req) => decideRequest(r, req);
+  return (req, report) => decideRequest(r, req, report);
 }

@@ -8,7 +8,15 @@ export type { Outcome, SidecarMetrics } from "./metrics.ts";
 export { OUTCOMES, createSidecarMetrics } from "./metrics.ts";
 export type { PeerResolver, PeerResolverOptions, Target } from "./peers.ts";
 export { createPeerResolver, targetOf } from "./peers.ts";
-export { ADMIN_PREFIX, EPOCH_HEADER, FORWARDED_BY_HEADER, HOPS_HEADER } from "./proxy.ts";
+export {
+  ADMIN_PREFIX,
+  EPOCH_HEADER,
+  FORWARDED_BY_HEADER,
+  HOPS_HEADER,
+  INTERNAL_HEADER_PREFIX,
+  KEY_HEADER,
+  invalidKeyAnswer,
+} from "./proxy.ts";
 export type { Current, OfferResult, TableSourceName } from "./tables.ts";
 export { AckReporter, ApiSource, FileSource, TableHolder } from "./tables.ts";
 export type { Sidecar, StartOptions } from "./sidecar.ts";

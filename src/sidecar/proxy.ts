@@ -3,18 +3,26 @@
 // answer it here (reject, frozen, invalid key, no table). node:http only, no
 // framework on the hot path.
 //
-// Loop protection: a forwarded request carries `x-ldc-hops` (the number of
-// forwards so far) and `x-ldc-forwarded-by` (cell@zone of each forwarding
-// sidecar). A request that already carries either is never forwarded again:
-// the receiving sidecar serves it if its own table says this cell owns it
-// (and this zone is the cell's active zone); otherwise it answers 421
-// Misdirected Request naming the owner it believes in. That only happens
-// while two sidecars hold different epochs; the caller retries.
+// Internal headers: every incoming `x-ldc-*` header is untrusted (a client can
+// reach this port as well as a peer sidecar can) and is never passed on. What
+// the app and a peer receive is this sidecar's own: `x-ldc-key` (the key the
+// decision was made on), `x-ldc-epoch`, and on forwards `x-ldc-hops` and
+// `x-ldc-forwarded-by`.
+//
+// Loop protection: an incoming `x-ldc-hops` or `x-ldc-forwarded-by` is read
+// only as a restriction: such a request is never forwarded again. The
+// receiving sidecar serves it if its own table says this cell owns it (and
+// this zone is the cell's active zone); otherwise it answers 421 Misdirected
+// Request naming the owner it believes in. A client that forges the marker
+// gains nothing: the owner check, the key checks and the freeze apply to every
+// request alike; it only turns a forward into a 421. Forwards always carry
+// the marker, so a request is forwarded at most once.
 
 import http from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { RouteDecision } from "../routing/index.ts";
+import type { KeyReport, RouteDecision, RoutingTable } from "../routing/index.ts";
+import { describeKeySource, encodeKeyHeader, isWriteRequest, newKeyReport } from "../routing/index.ts";
 import type { Lease } from "./lease.ts";
 import type { Outcome, SidecarMetrics } from "./metrics.ts";
 import type { PeerResolver, Target } from "./peers.ts";
@@ -23,6 +31,10 @@ import type { TableHolder } from "./tables.ts";
 export const HOPS_HEADER = "x-ldc-hops";
 export const FORWARDED_BY_HEADER = "x-ldc-forwarded-by";
 export const EPOCH_HEADER = "x-ldc-epoch";
+/** The routing key the sidecar decided on, percent-encoded (encodeKeyHeader): the one header apps should read the key from. */
+export const KEY_HEADER = "x-ldc-key";
+/** Prefix of the headers only sidecars set: stripped from every incoming request. */
+export const INTERNAL_HEADER_PREFIX = "x-ldc-";
 export const ADMIN_PREFIX = "/__ldc/";
 
 /** Hop-by-hop headers (RFC 9110 section 7.6.1): never passed on. */
@@ -53,12 +65,14 @@ export interface ProxyOptions {
   readonly admin: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
-function copyHeaders(src: IncomingHttpHeaders): OutgoingHttpHeaders {
+/** The headers to pass on; `request`: also drops every client-sent x-ldc-* header. */
+function copyHeaders(src: IncomingHttpHeaders, request: boolean): OutgoingHttpHeaders {
   const conn = src.connection;
   const listed = typeof conn === "string" && conn !== "close" && conn !== "keep-alive" ? conn.toLowerCase() : undefined;
   const out: OutgoingHttpHeaders = {};
   for (const name in src) {
     if (HOP_BY_HOP.has(name)) continue;
+    if (request && name.startsWith(INTERNAL_HEADER_PREFIX)) continue;
     if (listed !== undefined && listed.split(",").some((t) => t.trim() === name)) continue;
     out[name] = src[name];
   }
@@ -143,7 +157,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
       return "error";
     }
     const epoch = cur.table.epoch;
-    if (cur.table.isWriteMethod(req.method) && !opts.lease.valid()) {
+    // A method override naming a write is a write (isWriteRequest), here as for the freeze.
+    if (isWriteRequest(cur.table, req) && !opts.lease.valid()) {
       // Fencing: the operator may already have given this table's shards to another zone.
       const silent = Math.round(opts.lease.silentMs());
       sendJson(
@@ -158,14 +173,16 @@ export function createProxy(opts: ProxyOptions): Proxy {
       );
       return "lease_expired";
     }
-    const d: RouteDecision = cur.route(req);
+    const report = newKeyReport();
+    const d: RouteDecision = cur.route(req, report);
     switch (d.kind) {
       case "Local":
-        return pass(req, res, st, opts.app, undefined, epoch);
+        return pass(req, res, st, opts.app, undefined, epoch, report);
       case "Forward": {
         if (req.headers[HOPS_HEADER] !== undefined || req.headers[FORWARDED_BY_HEADER] !== undefined) {
+          // The marker is not trusted (not echoed): it only stops a second forward.
           sendJson(res, 421, {
-            error: `misdirected request: already forwarded (by ${String(req.headers[FORWARDED_BY_HEADER] ?? "another sidecar").slice(0, 200)}), but at epoch ${epoch} cell ${d.cell} in zone ${d.zone} owns it, not ${opts.self}; it is not forwarded twice`,
+            error: `misdirected request: already forwarded (it carries ${HOPS_HEADER} or ${FORWARDED_BY_HEADER}), but at epoch ${epoch} cell ${d.cell} in zone ${d.zone} owns it, not ${opts.self}; it is not forwarded twice`,
             ownerCell: d.cell,
             zone: d.zone,
             epoch,
@@ -182,7 +199,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
           return "error";
         }
         metrics.forwarded(d.cell);
-        return pass(req, res, st, target, d.cell, epoch);
+        return pass(req, res, st, target, d.cell, epoch, report);
       }
       case "Reject":
         sendJson(
@@ -204,15 +221,9 @@ export function createProxy(opts: ProxyOptions): Proxy {
           { "retry-after": String(d.retryAfterSeconds) },
         );
         return "frozen";
-      case "InvalidKey": {
-        const where = cur.table.key.map((k) => `${k.type.toLowerCase()} ${k.name}`).join(", ");
-        sendJson(res, 400, {
-          error: d.reason === "missing" ? "the routing key is missing" : "the routing key is malformed",
-          fix: `send the routing key in ${where}${cur.table.keyPattern ? ` matching /${cur.table.keyPattern}/` : ""}`,
-          epoch,
-        });
+      case "InvalidKey":
+        sendJson(res, 400, { ...invalidKeyAnswer(cur.table, d.reason, report), epoch });
         return "invalid_key";
-      }
       case "Unroutable":
         sendJson(res, 503, { error: d.reason, epoch });
         return "error";
@@ -227,13 +238,15 @@ export function createProxy(opts: ProxyOptions): Proxy {
     target: Target,
     forwardTo: string | undefined,
     epoch: number,
+    report: KeyReport,
   ): Outcome {
-    const headers = copyHeaders(req.headers);
+    const headers = copyHeaders(req.headers, true);
     if (forwardTo !== undefined) {
       headers[HOPS_HEADER] = "1";
       headers[FORWARDED_BY_HEADER] = opts.self;
     }
     headers[EPOCH_HEADER] = String(epoch);
+    if (typeof report.key === "string") headers[KEY_HEADER] = encodeKeyHeader(report.key);
     const remote = req.socket.remoteAddress;
     if (remote !== undefined) {
       const xff = req.headers["x-forwarded-for"];
@@ -264,7 +277,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     up.on("timeout", () => fail(504, `no answer within ${opts.upstreamTimeoutMs / 1000}s`));
     up.on("error", (e: NodeJS.ErrnoException) => fail(502, `unreachable (${e.code ?? e.message})`));
     up.on("response", (ur) => {
-      const h = copyHeaders(ur.headers);
+      const h = copyHeaders(ur.headers, false);
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, h);
       ur.pipe(res);
       ur.on("error", () => res.destroy());
@@ -278,6 +291,48 @@ export function createProxy(opts: ProxyOptions): Proxy {
   }
 
   return proxy;
+}
+
+/** What a key that cannot be routed needs: 1-256 digits for Digits and Modulo, 1-256 UTF-8 bytes for Hash; the pattern. */
+function keyRequirement(table: RoutingTable): string {
+  const what = table.function.type === "Hash" ? "1 to 256 UTF-8 bytes" : "1 to 256 decimal digits (0-9)";
+  return table.keyPattern === undefined ? what : `${what} matching /${table.keyPattern}/`;
+}
+
+/**
+ * The 400 answer for a key that cannot be routed: which source(s), why, and
+ * the fix. Never echoes the request's values (they may be huge or hostile).
+ */
+export function invalidKeyAnswer(
+  table: RoutingTable,
+  reason: "missing" | "malformed" | "conflict",
+  report: KeyReport,
+): { error: string; fix: string; source?: string; otherSource?: string } {
+  const sources = table.key;
+  const where = sources.map(describeKeySource).join(", ");
+  const at =
+    report.source >= 0 && report.source < sources.length ? describeKeySource(sources[report.source]!) : undefined;
+  if (reason === "conflict") {
+    const other =
+      report.other >= 0 && report.other < sources.length ? describeKeySource(sources[report.other]!) : undefined;
+    const both =
+      at === undefined ? "" : other === undefined || other === at ? `${at} (more than once)` : `${at} and ${other}`;
+    return {
+      error: `the routing key is given twice and differs${both ? `: ${both}` : ""}`,
+      fix: "send the key once, or the same value in every place",
+      ...(at === undefined ? {} : { source: at }),
+      ...(other === undefined ? {} : { otherSource: other }),
+    };
+  }
+  if (reason === "malformed") {
+    const why = report.reason !== "" ? report.reason : `is not ${keyRequirement(table)}`;
+    return {
+      error: `the routing key${at === undefined ? "" : ` in ${at}`} is malformed: it ${why}`,
+      fix: `send one key of ${keyRequirement(table)} in ${where}, written the same way wherever it appears`,
+      ...(at === undefined ? {} : { source: at }),
+    };
+  }
+  return { error: "the routing key is missing", fix: `send the routing key (${keyRequirement(table)}) in ${where}` };
 }
 
 /** Per request: its outcome, read when the response closes. */

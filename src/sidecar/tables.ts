@@ -9,7 +9,7 @@
 
 import { readFile, stat } from "node:fs/promises";
 import type { Logger } from "pino";
-import type { RequestLike, RouteContext, RouteDecision, RoutingTable } from "../routing/index.ts";
+import type { KeyReport, RequestLike, RouteContext, RouteDecision, RoutingTable } from "../routing/index.ts";
 import { createRouter, parseTable } from "../routing/index.ts";
 import { LEASE_HEADER } from "../routing-api/fencing.ts";
 import type { Lease } from "./lease.ts";
@@ -20,7 +20,8 @@ export type TableSourceName = "file" | "api";
 /** The table and a router bound to it and the sidecar's context: swapped together. */
 export interface Current {
   readonly table: RoutingTable;
-  readonly route: (req: RequestLike) => RouteDecision;
+  /** Routes a request; with `report`, also says what key it read (for x-ldc-key and error messages). */
+  readonly route: (req: RequestLike, report?: KeyReport) => RouteDecision;
   readonly source: TableSourceName;
 }
 

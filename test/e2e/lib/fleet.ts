@@ -31,8 +31,6 @@ export interface ServedRecord {
   requestId: string;
   /** x-ldc-epoch: the epoch of the table the deciding sidecar (the one in front of this backend) held. */
   epoch: number;
-  /** x-ldc-forwarded-by, when an entry sidecar forwarded it here. */
-  forwardedBy: string | undefined;
   /** The sidecar instance in front of the backend ("cell@zone#n"). */
   instance: string;
   id: string;
@@ -164,8 +162,8 @@ export class Fleet {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const url = new URL(req.url ?? "/", "http://backend");
-        const uid = Number(url.searchParams.get("uid") ?? req.headers["x-user-id"] ?? NaN);
+        // The user as the sidecar decided on it (x-ldc-key), as apps must read it (docs/sidecar.md).
+        const uid = Number(req.headers["x-ldc-key"] ?? NaN);
         const id = `${p.key}/${++served}@${p.restarts}`;
         const requestId = String(req.headers["x-request-id"] ?? "");
         const epoch = Number(req.headers["x-ldc-epoch"] ?? NaN);
@@ -179,7 +177,6 @@ export class Fleet {
           shard: shardOfUid(uid),
           requestId,
           epoch,
-          forwardedBy: req.headers["x-ldc-forwarded-by"] as string | undefined,
           instance: name,
           id,
         });

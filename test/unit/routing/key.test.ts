@@ -4,10 +4,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { KeySource, RequestLike } from "../../../src/routing/index.ts";
 import {
+  encodeKeyHeader,
   extractKey,
+  KEY_CONFLICT,
   KEY_MALFORMED,
   KEY_MISSING,
   MAX_COOKIE_HEADER_BYTES,
+  newKeyReport,
   normalizeKeySpec,
 } from "../../../src/routing/index.ts";
 import { requestArb } from "./arbitraries.ts";
@@ -26,22 +29,100 @@ describe("extractKey", () => {
     expect(extractKey([cookie], req("/", { cookie: "sid=abc; uid=1234; theme=dark" }))).toBe("1234");
   });
 
-  it("tries the sources in the rule's order; the first that carries a value decides", () => {
-    const r = req("/?uid=222", { "x-user-id": "111", cookie: "uid=333" });
-    expect(extractKey([header, query, cookie], r)).toBe("111");
-    expect(extractKey([query, header, cookie], r)).toBe("222");
-    expect(extractKey([cookie, query, header], r)).toBe("333");
+  it("reads every source: one value wherever it is, the same value in several places, or a refusal", () => {
     expect(extractKey(all, req("/?uid=222"))).toBe("222");
     expect(extractKey(all, req("/", { cookie: "uid=333" }))).toBe("333");
-    // A present but malformed value does not fall through to the next source.
-    expect(extractKey(all, req("/?uid=222", { "x-user-id": "1".repeat(300) }))).toBe(KEY_MALFORMED);
+    expect(extractKey(all, req("/?uid=111", { "x-user-id": "111", cookie: "uid=111" }))).toBe("111");
+    // Header and query naming different users: refused, naming both, whatever the order.
+    const r = req("/?uid=222", { "x-user-id": "111", cookie: "uid=333" });
+    for (const order of [all, [query, header, cookie], [cookie, query, header]]) {
+      expect(extractKey(order, r)).toBe(KEY_CONFLICT);
+    }
+    const report = newKeyReport();
+    expect(extractKey(all, req("/?uid=222", { "x-user-id": "111" }), report)).toBe(KEY_CONFLICT);
+    expect(report).toEqual({ key: KEY_CONFLICT, source: 0, other: 1, reason: "" });
+    // A present but malformed value refuses the key even if another source is fine.
+    expect(extractKey(all, req("/?uid=222", { "x-user-id": "1".repeat(300) }), report)).toBe(KEY_MALFORMED);
+    expect(report).toMatchObject({ key: KEY_MALFORMED, source: 0, reason: "is longer than 256 characters" });
+    expect(extractKey(all, req("/?uid=%zz", { "x-user-id": "222" }), report)).toBe(KEY_MALFORMED);
+    expect(report).toMatchObject({ source: 1 });
+    expect(extractKey(all, req("/?uid=9", { cookie: "uid=9" }), report)).toBe("9");
+    expect(report).toEqual({ key: "9", source: 1, other: -1, reason: "" });
+  });
+
+  it("matches query parameter names as URLSearchParams decodes them; refuses spellings other apps read as the name", () => {
+    const same = (url: string) => {
+      const k = extractKey([query], req(url));
+      const p = new URLSearchParams(url.slice(url.indexOf("?") + 1)).getAll("uid");
+      expect(p.length, url).toBeGreaterThan(0);
+      expect(k, url).toBe(p[0]);
+    };
+    same("/?u%69d=12");
+    same("/?%75%69%64=12");
+    same("/?u%69d=1%2B2");
+    same("/?uid=a+b");
+    // A percent-encoded name naming another user than the plain one: the router sees both.
+    expect(extractKey([query], req("/?uid=1&u%69d=2"))).toBe(KEY_CONFLICT);
+    expect(extractKey([header, query], req("/?u%69d=2", { "x-user-id": "1" }))).toBe(KEY_CONFLICT);
+    // Other case (ASP.NET), brackets (PHP, qs), after ';' (Rack 2, old Python): ambiguous, refused.
+    for (const url of [
+      "/?UID=3",
+      "/?Uid=3",
+      "/?uid[]=3",
+      "/?uid%5B0%5D=3",
+      "/?a=1;uid=3",
+      "/?a=1;u%69d=3",
+      "/?uid=3;x=1",
+    ]) {
+      expect(extractKey([query], req(url)), url).toBe(KEY_MALFORMED);
+    }
+    // Names that merely start alike or decode to something else do not count.
+    for (const url of ["/?uidx=1", "/?xuid=1", "/?uid%3D1=2", "/?u%zzid=1", "/?u+id=1", "/?a=1;b=2"]) {
+      expect(extractKey([query], req(url)), url).toBe(KEY_MISSING);
+    }
+  });
+
+  it("never reads a query key that URLSearchParams reads differently (fuzz)", () => {
+    const names = ["uid", "u%69d", "%75%69%64", "ui%64", "UID", "uid[]", "u%2569d", "uid+", "uidx", "x", "a=1;uid"];
+    const values = ["1234", "%31%32", "1+2", "%2B1", "%zz", "%FF", "", "a;b", "5678", "%E7%94%A8"];
+    const param = fc.oneof(
+      fc.tuple(fc.constantFrom(...names), fc.constantFrom(...values)).map(([n, v]) => `${n}=${v}`),
+      fc.constantFrom(...names),
+    );
+    fc.assert(
+      fc.property(fc.array(param, { maxLength: 6 }), (params) => {
+        const qs = params.join("&");
+        const k = extractKey([query], req(`/p?${qs}`));
+        const app = new URLSearchParams(qs).getAll("uid");
+        if (typeof k === "string") {
+          expect(app.length).toBeGreaterThan(0);
+          for (const v of app) expect(v === "" || v === k, `${qs}: ${v} vs ${k}`).toBe(true);
+        } else if (k === KEY_MISSING) {
+          expect(
+            app.every((v) => v === ""),
+            qs,
+          ).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("refuses header and cookie spellings that servers and frameworks merge with the key", () => {
+    expect(extractKey([header], req("/", { x_user_id: "5" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([header], req("/", { "x-user-id": "5", x_user_id: "5" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([header], req("/", { "x-user-id": "5,6" }))).toBe(KEY_MALFORMED);
+    for (const c of ["UID=5", "u%69d=5", "uid[0]=5", "uid=%35", 'uid="5,6"']) {
+      expect(extractKey([cookie], req("/", { cookie: c })), c).toBe(KEY_MALFORMED);
+    }
+    expect(extractKey([cookie], req("/", { cookie: "uidx=5; xuid=6" }))).toBe(KEY_MISSING);
   });
 
   it("treats absent and empty values as missing", () => {
     expect(extractKey(all, req("/"))).toBe(KEY_MISSING);
     expect(extractKey(all, { headers: {} })).toBe(KEY_MISSING);
     expect(extractKey(all, req("/?uid=&uid", { "x-user-id": "", cookie: 'uid=; uid=""' }))).toBe(KEY_MISSING);
-    expect(extractKey(all, req("/?uidx=1&xuid=2&UID=3", { cookie: "uidx=1; xuid=2" }))).toBe(KEY_MISSING);
+    expect(extractKey(all, req("/?uidx=1&xuid=2", { cookie: "uidx=1; xuid=2" }))).toBe(KEY_MISSING);
     expect(extractKey([query], req("/path#?uid=1"))).toBe(KEY_MISSING);
     expect(extractKey([header], req("/", { "x-user-id": [] }))).toBe(KEY_MISSING);
   });
@@ -58,15 +139,18 @@ describe("extractKey", () => {
   });
 
   it("takes repeated values only if they agree", () => {
+    const report = newKeyReport();
     expect(extractKey([query], req("/?uid=1&uid=1"))).toBe("1");
-    expect(extractKey([query], req("/?uid=1&uid=2"))).toBe(KEY_MALFORMED);
+    expect(extractKey([header, query], req("/?uid=1&uid=2"), report)).toBe(KEY_CONFLICT);
+    expect(report).toMatchObject({ source: 1, other: 1 });
     expect(extractKey([header], req("/", { "x-user-id": ["7", "7"] }))).toBe("7");
-    expect(extractKey([header], req("/", { "x-user-id": ["7", "8"] }))).toBe(KEY_MALFORMED);
-    // node:http joins repeated custom headers with ", ": malformed.
-    expect(extractKey([header], req("/", { "x-user-id": "7, 8" }))).toBe(KEY_MALFORMED);
+    expect(extractKey([header], req("/", { "x-user-id": ["7", "8"] }))).toBe(KEY_CONFLICT);
+    // node:http joins repeated custom headers with ", ": malformed (several values).
+    expect(extractKey([header], req("/", { "x-user-id": "7, 8" }), report)).toBe(KEY_MALFORMED);
+    expect(report.reason).toContain("several values");
     expect(extractKey([cookie], req("/", { cookie: "uid=1; uid=1" }))).toBe("1");
-    expect(extractKey([cookie], req("/", { cookie: "uid=1; uid=2" }))).toBe(KEY_MALFORMED);
-    expect(extractKey([cookie], req("/", { cookie: ["uid=1", "a=b; uid=2"] }))).toBe(KEY_MALFORMED);
+    expect(extractKey([cookie], req("/", { cookie: "uid=1; uid=2" }))).toBe(KEY_CONFLICT);
+    expect(extractKey([cookie], req("/", { cookie: ["uid=1", "a=b; uid=2"] }))).toBe(KEY_CONFLICT);
     expect(extractKey([cookie], req("/", { cookie: ["a=b", "uid=2"] }))).toBe("2");
   });
 
@@ -95,19 +179,20 @@ describe("extractKey", () => {
     m.method = "POST";
     m.url = "/pay?uid=99";
     m.headers = { "x-user-id": "1234", cookie: "uid=5" };
-    expect(extractKey(all, m)).toBe("1234");
+    expect(extractKey(all, m)).toBe(KEY_CONFLICT);
+    expect(extractKey([header], m)).toBe("1234");
     expect(extractKey([query], m)).toBe("99");
     m.destroy();
   });
 
-  it("never throws and returns a bounded key, MISSING or MALFORMED for arbitrary requests", () => {
+  it("never throws and returns a bounded key, MISSING, MALFORMED or CONFLICT for arbitrary requests", () => {
     fc.assert(
       fc.property(requestArb, fc.shuffledSubarray(all, { minLength: 1 }), (r, sources) => {
         const k = extractKey(sources, r as RequestLike);
         if (typeof k === "string") {
           expect(k.length).toBeGreaterThan(0);
           expect(k.length).toBeLessThanOrEqual(256);
-        } else expect([KEY_MISSING, KEY_MALFORMED]).toContain(k);
+        } else expect([KEY_MISSING, KEY_MALFORMED, KEY_CONFLICT]).toContain(k);
       }),
       { numRuns: 3000 },
     );
@@ -122,8 +207,22 @@ describe("extractKey", () => {
       { url: 42, headers: {} },
       { url: "?".repeat(10_000) + "uid=1", headers: {} },
       { url: "/?" + "&".repeat(100_000), headers: {} },
+      // Linear, not quadratic: many parameters without '=' or ';', many cookies without '='.
+      { url: "/?" + "a&".repeat(1_000_000), headers: {} },
+      { url: "/?" + "a;b&".repeat(100_000), headers: {} },
+      { url: "/?" + "u;".repeat(1_000_000), headers: {} },
+      { headers: { cookie: "a;".repeat(4000) } },
     ];
     for (const r of odd) expect(() => extractKey(all, r as unknown as RequestLike)).not.toThrow();
+  });
+});
+
+describe("encodeKeyHeader", () => {
+  it("keeps decimal ids as they are and percent-encodes anything else, so any key fits in x-ldc-key", () => {
+    expect(encodeKeyHeader("2088001234")).toBe("2088001234");
+    expect(encodeKeyHeader("a b/用户")).toBe("a%20b%2F%E7%94%A8%E6%88%B7");
+    expect(decodeURIComponent(encodeKeyHeader("50%;x"))).toBe("50%;x");
+    expect(encodeKeyHeader("\ud800")).toBe("%EF%BF%BD");
   });
 });
 

@@ -1,7 +1,18 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { RequestLike, RouteContext, RouteDecision, RoutingTableInput } from "../../../src/routing/index.ts";
-import { buildTable, createRouter, extractKey, KEY_MALFORMED, route, routeKey } from "../../../src/routing/index.ts";
+import {
+  buildTable,
+  createRouter,
+  extractKey,
+  isWriteRequest,
+  KEY_CONFLICT,
+  KEY_MALFORMED,
+  KEY_MISSING,
+  newKeyReport,
+  route,
+  routeKey,
+} from "../../../src/routing/index.ts";
 import { requestArb, ruleArb } from "./arbitraries.ts";
 import { USERS } from "./fixtures.ts";
 
@@ -59,7 +70,7 @@ describe("route", () => {
     expect(route(slow, post("1234"), at("rz02"))).toMatchObject({ retryAfterSeconds: 5 });
   });
 
-  it("answers a missing or malformed key per onInvalidKey", () => {
+  it("answers a missing key per onInvalidKey; a present but malformed or conflicting key is always refused", () => {
     const strict = buildTable({ ...USERS, onInvalidKey: "Reject" });
     expect(route(strict, get(), at("rz01"))).toEqual({ kind: "InvalidKey", status: 400, reason: "missing" });
     expect(route(strict, get("12a4"), at("rz01"))).toEqual({ kind: "InvalidKey", status: 400, reason: "malformed" });
@@ -68,10 +79,22 @@ describe("route", () => {
       kind: "InvalidKey",
       reason: "malformed",
     });
-    // Global: the global cell takes key-less traffic.
+    // Global: the global cell takes key-less traffic, and only that.
     expect(route(t, get(), at("rz01"))).toEqual({ kind: "Forward", cell: "gz00", zone: "hz-a", via: "Global" });
-    expect(route(t, post("12a4"), at("rz01"))).toEqual({ kind: "Forward", cell: "gz00", zone: "hz-a", via: "Global" });
     expect(route(t, get(), at("gz00"))).toEqual({ kind: "Local", cell: "gz00", zone: "hz-a", via: "Global" });
+    for (const table of [t, strict]) {
+      // Not a decimal id for the Digits rule, a bad escape, too long: refused, never sent to the global cell.
+      expect(route(table, post("12a4"), at("rz01"))).toEqual({ kind: "InvalidKey", status: 400, reason: "malformed" });
+      expect(route(table, post("%zz"), at("gz00"))).toMatchObject({ kind: "InvalidKey", reason: "malformed" });
+      const long = { ...post(), headers: { "x-user-id": "9".repeat(300) } };
+      expect(route(table, long, at("gz00"))).toMatchObject({ kind: "InvalidKey", reason: "malformed" });
+      // Header and query naming different users.
+      const two = { ...post("1234"), headers: { "x-user-id": "5678" } };
+      expect(route(table, two, at("rz02"))).toEqual({ kind: "InvalidKey", status: 400, reason: "conflict" });
+      expect(route(table, { ...post("1234"), headers: { "x-user-id": "1234" } }, at("rz02")).kind).not.toBe(
+        "InvalidKey",
+      );
+    }
   });
 
   it("keeps City-scope reads in the caller's region and sends writes to the global cell", () => {
@@ -139,7 +162,9 @@ describe("route", () => {
       expect(router(r)).toBe(route(t, r, ctx));
       expect(routeKey(t, extractKey(t.key, r), r.method, ctx)).toBe(route(t, r, ctx));
     }
-    expect(routeKey(t, KEY_MALFORMED, "GET", ctx)).toMatchObject({ kind: "Forward", via: "Global" });
+    expect(routeKey(t, KEY_MISSING, "GET", ctx)).toMatchObject({ kind: "Forward", via: "Global" });
+    expect(routeKey(t, KEY_MALFORMED, "GET", ctx)).toMatchObject({ kind: "InvalidKey", reason: "malformed" });
+    expect(routeKey(t, KEY_CONFLICT, "GET", ctx)).toMatchObject({ kind: "InvalidKey", reason: "conflict" });
   });
 });
 
@@ -158,12 +183,16 @@ describe("route invariants (fuzz)", () => {
           const req = rawReq as RequestLike;
           const key = extractKey(t.key, req);
           const shard = typeof key === "string" ? t.shardOf(key) : -1;
-          const write = t.isWriteMethod(req.method);
+          const write = isWriteRequest(t, req);
+          expect(write || !t.isWriteMethod(req.method)).toBe(true);
           const locals: RouteDecision[] = [];
           for (const cell of [...t.cells.map((c) => c.name), "nowhere"]) {
             const ctx: RouteContext = { localCell: cell, localRegion: "hangzhou", localZone, scope };
             const d = route(t, req, ctx);
             expect(createRouter(t, ctx)(req)).toBe(d);
+            const report = newKeyReport();
+            expect(route(t, req, ctx, report)).toBe(d);
+            expect(report.key).toBe(key);
             switch (d.kind) {
               case "Local":
                 expect(d.cell).toBe(cell);
@@ -184,7 +213,8 @@ describe("route invariants (fuzz)", () => {
                 break;
               case "InvalidKey":
                 expect(shard).toBe(-1);
-                expect(t.onInvalidKey).toBe("Reject");
+                // Only a missing key depends on onInvalidKey; a present one is always refused.
+                expect(d.reason === "missing" ? t.onInvalidKey === "Reject" : key !== KEY_MISSING).toBe(true);
                 break;
               case "Unroutable":
                 expect(t.globalCell).toBeUndefined();
@@ -216,9 +246,36 @@ describe("route invariants (fuzz)", () => {
     fc.assert(
       fc.property(fc.string(), fc.string(), fc.string(), fc.string(), (method, url, h, c) => {
         const d = route(t, { method, url, headers: { "x-user-id": h, cookie: c } }, at("rz01"));
-        expect(["Local", "Forward", "Frozen"]).toContain(d.kind);
+        expect(["Local", "Forward", "Frozen", "InvalidKey"]).toContain(d.kind);
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe("method override", () => {
+  const t = buildTable({ ...USERS, frozenShards: "23" });
+  const frozenGet = (headers: RequestLike["headers"], query = ""): RequestLike => ({
+    method: "GET",
+    url: `/pay?uid=1234${query}`,
+    headers,
+  });
+
+  it("judges a GET or HEAD that overrides its method to a non-safe one as a write: the freeze refuses it", () => {
+    for (const h of ["x-http-method-override", "x-http-method", "x-method-override"]) {
+      expect(route(t, frozenGet({ [h]: "DELETE" }), at("rz02")).kind, h).toBe("Frozen");
+      expect(route(t, frozenGet({ [h]: " patch " }), at("rz02")).kind, h).toBe("Frozen");
+      expect(route(t, frozenGet({ [h]: ["GET", "PUT"] }), at("rz02")).kind, h).toBe("Frozen");
+      expect(route(t, { ...frozenGet({ [h]: "POST" }), method: "HEAD" }, at("rz02")).kind, h).toBe("Frozen");
+      expect(route(t, frozenGet({ [h]: "GET" }), at("rz02")).kind, h).toBe("Local");
+    }
+    for (const q of ["&_method=DELETE", "&_method=put", "&_%6Dethod=PUT", "&_METHOD=PUT", "&_method=GET&_method=PUT"]) {
+      expect(route(t, frozenGet({}, q), at("rz02")).kind, q).toBe("Frozen");
+    }
+    expect(route(t, frozenGet({}, "&_method=GET"), at("rz02")).kind).toBe("Local");
+    expect(route(t, frozenGet({}), at("rz02")).kind).toBe("Local");
+    // Unit protection sees it as a write too (403, not 421).
+    const rejecting = buildTable({ ...USERS, unitProtection: "Reject" });
+    expect(route(rejecting, frozenGet({ "x-http-method-override": "PUT" }), at("rz01"))).toMatchObject({ status: 403 });
   });
 });

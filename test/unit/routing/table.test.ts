@@ -138,7 +138,7 @@ describe("buildTable", () => {
       "spec.globalCell: rz01 is a Regional cell; the global cell must be of type Global",
     );
     expect(errorOf({ globalCell: undefined, onInvalidKey: "Global" })).toContain(
-      "spec.key.onInvalidKey: Global routes requests without a valid key to the global cell: set spec.globalCell, or use Reject",
+      "spec.key.onInvalidKey: Global routes requests without a key to the global cell: set spec.globalCell, or use Reject",
     );
     expect(errorOf({ unitProtection: "Maybe" })).toContain(
       `spec.unitProtection: unknown value "Maybe"; allowed values: Forward, Reject`,

@@ -83,8 +83,10 @@ describe("sidecar routing (Forward)", () => {
         const got = c.backends.get(owner)!.served[0]!;
         expect(got.url).toBe("/pay?x=1");
         expect(got.headers["x-ldc-epoch"]).toBe("7");
-        if (entry === owner) expect(got.headers["x-ldc-hops"]).toBeUndefined();
-        else expect(got.headers["x-ldc-forwarded-by"]).toBe(`${entry}@${CELLS.find((x) => x.name === entry)!.zone}`);
+        expect(got.headers["x-ldc-key"]).toBe(uidFor(shard));
+        // The owner's sidecar cannot tell a peer's marker from a client's: the app never sees one.
+        expect(got.headers["x-ldc-hops"]).toBeUndefined();
+        expect(got.headers["x-ldc-forwarded-by"]).toBeUndefined();
       }
     }
   });
@@ -114,9 +116,159 @@ describe("sidecar routing (Forward)", () => {
     }
   });
 
-  it("invalid keys go to the global cell (onInvalidKey Global)", async () => {
-    const r = await request(`${c.sidecars.get("rz03")!.url}/x`, { headers: { "x-user-id": "abc" } });
-    expect(r.json()).toEqual({ served: "gz00" });
+  it("only a missing key goes to the global cell (onInvalidKey Global); a malformed one is refused naming the source", async () => {
+    const url = c.sidecars.get("rz03")!.url;
+    const missing = await request(`${url}/x`, { method: "POST", body: "" });
+    expect(missing.json()).toEqual({ served: "gz00" });
+    expect(c.backends.get("gz00")!.served[0]!.headers["x-ldc-key"]).toBeUndefined();
+    reset(c);
+    const r = await request(`${url}/x`, { method: "POST", headers: { "x-user-id": "abc" }, body: "" });
+    expect(r.status).toBe(400);
+    expect(r.json()).toMatchObject({
+      error: "the routing key in header x-user-id is malformed: it is not 1 to 256 decimal digits (0-9)",
+      source: "header x-user-id",
+    });
+    expect(r.json().fix).toContain("header x-user-id, query uid");
+    const long = await request(`${url}/x?uid=${"9".repeat(5000)}`, { method: "POST", body: "" });
+    expect(long.status).toBe(400);
+    expect(long.body.length).toBeLessThan(1000); // never echoes the value
+    expect(served(c)).toEqual({});
+  });
+
+  it("refuses a key given twice with different values (400 naming both), however it is spelled", async () => {
+    const url = c.sidecars.get("rz02")!.url;
+    // A write for a frozen user (shard 22) hidden behind a header naming an unfrozen one (shard 30), and the reverse.
+    const cases: [string, Record<string, string>, string][] = [
+      [`/pay?uid=${uidFor(22)}`, { "x-user-id": uidFor(30) }, "header x-user-id and query uid"],
+      [`/pay?uid=${uidFor(30)}`, { "x-user-id": uidFor(22) }, "header x-user-id and query uid"],
+      [`/pay?u%69d=${uidFor(22)}`, { "x-user-id": uidFor(30) }, "header x-user-id and query uid"],
+      [`/pay?uid=${uidFor(30)}&uid=${uidFor(22)}`, {}, "query uid (more than once)"],
+      [`/pay?uid=${uidFor(30)}&u%69d=${uidFor(22)}`, {}, "query uid (more than once)"],
+    ];
+    for (const [path, headers, both] of cases) {
+      const r = await request(`${url}${path}`, { method: "POST", headers, body: "{}" });
+      expect(r.status, path).toBe(400);
+      expect(r.json()).toMatchObject({
+        error: `the routing key is given twice and differs: ${both}`,
+        fix: "send the key once, or the same value in every place",
+      });
+    }
+    // The same user in both places is fine.
+    const ok = await request(`${url}/pay?uid=${uidFor(30)}`, { headers: { "x-user-id": uidFor(30) } });
+    expect(ok.json()).toEqual({ served: "rz02" });
+    reset(c);
+    // A percent-encoded parameter name is the parameter: a write for a frozen user stays frozen.
+    const encoded = await request(`${url}/pay?u%69d=${uidFor(22)}`, { method: "POST", body: "{}" });
+    expect(encoded.status).toBe(503);
+    // Repeated header lines with different users (raw, as a client can send them).
+    const raw = await rawRequest(
+      c.sidecars.get("rz02")!.port,
+      `POST /pay HTTP/1.1\r\nHost: t\r\nConnection: close\r\nx-user-id: ${uidFor(30)}\r\nx-user-id: ${uidFor(22)}\r\nContent-Length: 0\r\n\r\n`,
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toContain("several values");
+    // Another spelling some apps read as the key (x_user_id, UID, uid[]) is refused, not routed to the global cell.
+    for (const [path, headers] of [
+      ["/pay", { x_user_id: uidFor(22) }],
+      [`/pay?UID=${uidFor(22)}`, {}],
+      [`/pay?uid[]=${uidFor(22)}`, {}],
+    ] as [string, Record<string, string>][]) {
+      expect((await request(`${url}${path}`, { method: "POST", headers, body: "" })).status, path).toBe(400);
+    }
+    expect(served(c)).toEqual({});
+  });
+
+  it("fuzz: whatever reaches an app names one user, the one the router routed and froze by", async () => {
+    const t = c.sidecars.get("rz01")!.table()!;
+    const uid = fc.oneof(fc.constantFrom(20, 22, 24), fc.integer({ min: 0, max: 99 })).map(uidFor);
+    const param = fc.tuple(
+      fc.constantFrom("uid", "u%69d", "UID", "uid[]", "a=1;uid", "x"),
+      fc.oneof(uid, fc.constantFrom("", "%zz", "1+2")),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom("rz01", "rz02", "rz03"), // Regional-scope sidecars: the key decides
+        fc.constantFrom("GET", "POST", "GET-override"),
+        fc.option(fc.oneof(uid, fc.constantFrom("abc", ""))),
+        fc.option(uid),
+        fc.array(param, { maxLength: 3 }),
+        async (entry, m, header, alias, params) => {
+          reset(c);
+          const headers: Record<string, string> = {};
+          if (header !== null) headers["x-user-id"] = header;
+          if (alias !== null) headers["x_user_id"] = alias;
+          if (m === "GET-override") headers["x-http-method-override"] = "DELETE";
+          const qs = params.map(([n, v]) => `${n}=${v}`).join("&");
+          const method = m === "POST" ? "POST" : "GET";
+          const r = await request(`${c.sidecars.get(entry)!.url}/pay?${qs}`, { method, headers, body: "" });
+          const got = [...c.backends].flatMap(([cell, b]) => b.served.map((x) => ({ cell, ...x })));
+          if (r.status !== 200) {
+            expect(got).toEqual([]);
+            return;
+          }
+          expect(got.length).toBe(1);
+          const served = got[0]!;
+          const sent = served.headers["x-ldc-key"] as string | undefined;
+          const key = sent === undefined ? undefined : decodeURIComponent(sent);
+          // Every way an app might read the user gives that key (or nothing).
+          for (const v of [
+            served.headers["x-user-id"],
+            served.headers["x_user_id"],
+            ...new URLSearchParams(served.url.slice(served.url.indexOf("?") + 1)).getAll("uid"),
+          ]) {
+            if (v !== undefined && v !== "") expect(v).toBe(key);
+          }
+          if (key === undefined) {
+            expect(served.cell).toBe("gz00");
+            return;
+          }
+          const shard = t.shardOf(key);
+          expect(served.cell).toBe(t.ownerOf(shard).name);
+          if (m !== "GET") expect(t.isFrozen(shard)).toBe(false);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("judges GET with a method override to a write as a write: refused for a frozen shard", async () => {
+    const url = c.sidecars.get("rz02")!.url;
+    for (const [path, headers] of [
+      ["/pay", { "x-http-method-override": "DELETE" }],
+      ["/pay", { "x-http-method": "PUT" }],
+      ["/pay", { "x-method-override": "PATCH" }],
+      ["/pay?_method=DELETE", {}],
+    ] as [string, Record<string, string>][]) {
+      const r = await request(`${url}${path}`, { headers: { ...headers, "x-user-id": uidFor(22) } });
+      expect(r.status, JSON.stringify(headers) + path).toBe(503);
+    }
+    expect(served(c)).toEqual({});
+  });
+
+  it("never passes on client-set x-ldc-* headers: the app gets the sidecar's own key and epoch", async () => {
+    const url = c.sidecars.get("rz01")!.url;
+    const r = await request(`${url}/pay`, {
+      headers: {
+        "x-user-id": uidFor(5),
+        "x-ldc-key": uidFor(22),
+        "x-ldc-epoch": "999",
+        "x-ldc-whatever": "1",
+      },
+    });
+    expect(r.json()).toEqual({ served: "rz01" });
+    const got = c.backends.get("rz01")!.served[0]!.headers;
+    expect(got["x-ldc-key"]).toBe(uidFor(5));
+    expect(got["x-ldc-epoch"]).toBe("7");
+    expect(got["x-ldc-whatever"]).toBeUndefined();
+    reset(c);
+    // A forged forward marker is only a restriction: still served by its owner only, and not passed on.
+    const forged = await request(`${url}/pay`, {
+      headers: { "x-user-id": uidFor(6), "x-ldc-hops": "1", "x-ldc-forwarded-by": "rz02@hz-b" },
+    });
+    expect(forged.json()).toEqual({ served: "rz01" });
+    const h = c.backends.get("rz01")!.served[0]!.headers;
+    expect(h["x-ldc-hops"]).toBeUndefined();
+    expect(h["x-ldc-forwarded-by"]).toBeUndefined();
   });
 
   it("Global-scope sidecars send to the global cell; City-scope reads stay in the region, writes go global", async () => {
@@ -212,7 +364,9 @@ describe("sidecar routing (Reject)", () => {
     expect(missing.json().error).toBe("the routing key is missing");
     expect(missing.json().fix).toContain("header x-user-id, query uid");
     const bad = await request(`${url}/pay`, { headers: { "x-user-id": "12 34" } });
-    expect(bad.json().error).toBe("the routing key is malformed");
+    expect(bad.json().error).toBe(
+      "the routing key in header x-user-id is malformed: it has characters outside visible ASCII",
+    );
     expect(served(c)).toEqual({});
   });
 });
@@ -271,6 +425,44 @@ describe("sidecar edge cases", () => {
       expect(m).toContain('ldc_sidecar_requests_total{outcome="error"} 3');
     } finally {
       await s.close();
+    }
+  });
+
+  it("a forward carries the sidecar's own key, epoch and marker, never the client's", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ldc-sidecar-"));
+    writeFileSync(path.join(dir, "table.json"), usersTable().serialize());
+    const peer = await startBackend("rz02");
+    const s = await startSidecar(
+      sidecarConfig({
+        appUrl: "http://127.0.0.1:1",
+        rule: "users",
+        cell: "rz01",
+        zone: "hz-a",
+        region: "hangzhou",
+        tableFile: path.join(dir, "table.json"),
+        peers: { rz02: peer.url },
+      }),
+    );
+    try {
+      const r = await request(`${s.url}/pay?uid=${uidFor(21)}`, {
+        headers: { "x-ldc-key": "1", "x-ldc-epoch": "999", "x-ldc-forwarded-by": "evil" },
+      });
+      // The client's marker makes the sidecar refuse the forward (421), not pass it as a sidecar's.
+      expect(r.status).toBe(421);
+      expect(r.body).not.toContain("evil");
+      const ok = await request(`${s.url}/pay?uid=${uidFor(21)}`, { headers: { "x-ldc-key": "1" } });
+      expect(ok.json()).toEqual({ served: "rz02" });
+      expect(peer.served.map((x) => x.headers)).toEqual([
+        expect.objectContaining({
+          "x-ldc-key": uidFor(21),
+          "x-ldc-epoch": "7",
+          "x-ldc-hops": "1",
+          "x-ldc-forwarded-by": "rz01@hz-a",
+        }),
+      ]);
+    } finally {
+      await s.close();
+      await peer.close();
     }
   });
 
