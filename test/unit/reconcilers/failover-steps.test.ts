@@ -9,6 +9,7 @@ import {
   DECIDED_AT,
   effectiveCells,
   isFinished,
+  LEG,
   stepFailover,
   STEPS,
   type FailoverDecision,
@@ -60,15 +61,7 @@ const rz00: Move = { cell: "rz00", from: "hz-a", to: "hz-b" };
 
 /** A status at `step` of the out leg, the step started at `startedMs`. */
 function runningAt(step: NonNullable<FailoverStatus["step"]>, startedMs = 0, extra: Partial<FailoverStatus> = {}) {
-  const order = [
-    "Preflight",
-    "ScaleUpStandby",
-    "Freeze",
-    "WaitReplication",
-    "Switch",
-    "WaitAcknowledge",
-    "ScaleDownOld",
-  ];
+  const order: readonly string[] = ["Preflight", ...LEG];
   const i = order.indexOf(step);
   const before = (i < 0 ? order : order.slice(0, i)).map((name) => ({
     name,
