@@ -35,7 +35,8 @@ export { DECIDED_AT } from "../reconcilers/failover.ts";
 type FailoverObj = Failover & KubeObject;
 
 export function failoverController(ctx: OperatorContext, tables: TableStore): Controller {
-  const progress = new ProgressWrites();
+  // When each Failover's progress message was last written (one worker, so nothing here races).
+  const progress = new Map<string, number>();
   const controller = new Controller({
     name: "failover",
     kind: "Failover",
@@ -68,24 +69,10 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
   return controller;
 }
 
-/** When each Failover's progress message was last written (one worker, so nothing here races). */
-class ProgressWrites {
-  readonly #at = new Map<string, number>();
-  get(key: string): number | undefined {
-    return this.#at.get(key);
-  }
-  set(key: string, ms: number): void {
-    this.#at.set(key, ms);
-  }
-  forget(key: string): void {
-    this.#at.delete(key);
-  }
-}
-
 async function reconcileFailover(
   ctx: OperatorContext,
   tables: TableStore,
-  progress: ProgressWrites,
+  progress: Map<string, number>,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
@@ -93,7 +80,7 @@ async function reconcileFailover(
   // a reconcile right after a write (a sidecar's ack) must not redo the step.
   const fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
   if (!fo || isFinished(fo)) {
-    progress.forget(key);
+    progress.delete(key);
     return;
   }
   const now = new Date();
