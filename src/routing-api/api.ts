@@ -405,7 +405,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     const body: unknown = req.body;
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       return fail(res, 400, {
-        error: "expected a JSON object {sidecar, cell, zone, epoch}",
+        error: "expected a JSON object {sidecar, cell, zone, epoch, hash}",
         field: "body",
         fix: "send Content-Type: application/json with the sidecar's id, cell, zone and epoch",
       });
@@ -430,12 +430,37 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
         fix: "send the epoch of the table the sidecar holds",
       });
     }
+    const hash = b.hash;
+    if (typeof hash !== "string" || !/^[0-9a-f]{64}$/.test(hash)) {
+      return fail(res, 400, {
+        error: "hash must be the held table's content hash (64 lower-case hex digits)",
+        field: "hash",
+        fix: "send the contentHash of the table the sidecar holds",
+      });
+    }
+    // An ack counts towards a failover's barrier: it may never claim a table
+    // the operator did not publish (a newer epoch, or other content at this one).
+    if (epoch > table.epoch) {
+      return fail(res, 409, {
+        error: `epoch ${epoch} of rule ${table.ruleName} was never published (the current epoch is ${table.epoch})`,
+        field: "epoch",
+        fix: "acknowledge only an epoch taken from the routing API or the mounted table",
+      });
+    }
+    if (epoch === table.epoch && hash !== table.contentHash) {
+      return fail(res, 409, {
+        error: `the table acknowledged at epoch ${epoch} is not the one published for rule ${table.ruleName}`,
+        field: "hash",
+        fix: "acknowledge only a table taken from the routing API or the mounted table",
+      });
+    }
     store.recordAck({
       rule: table.ruleName,
       sidecar: b.sidecar as string,
       cell: b.cell as string,
       zone: b.zone as string,
       epoch,
+      hash,
       principal: String(res.locals.principal),
     });
     res
@@ -458,7 +483,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
       return fail(res, 413, {
         error: `request body too large (limit ${e.limit ?? opts.bodyLimit ?? "16kb"} bytes)`,
         field: "body",
-        fix: "an ack is a small JSON object {sidecar, cell, zone, epoch}",
+        fix: "an ack is a small JSON object {sidecar, cell, zone, epoch, hash}",
       });
     }
     if (e.type === "entity.parse.failed") {

@@ -25,6 +25,8 @@ export interface SidecarAck {
   readonly cell: string;
   readonly zone: string;
   readonly epoch: number;
+  /** The content hash of the table acknowledged (checked against the published one at the current epoch). */
+  readonly hash?: string;
   /** Who sent it (the authenticated principal), for audit. */
   readonly principal?: string | undefined;
 }

@@ -364,15 +364,22 @@ export class AckReporter {
   }
 
   async #send(): Promise<void> {
-    const epoch = this.#holder.epoch;
-    if (epoch === undefined) return;
+    const held = this.#holder.current?.table;
+    if (held === undefined) return;
+    const epoch = held.epoch;
     try {
       const token = await this.#token();
       if (!token) throw new Error("no token: set LDC_ROUTING_TOKEN or LDC_ROUTING_TOKEN_FILE");
       const res = await fetch(`${this.#opts.baseUrl}/v1/rules/${encodeURIComponent(this.#opts.rule)}/acks`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        body: JSON.stringify({ sidecar: this.#opts.sidecar, cell: this.#opts.cell, zone: this.#opts.zone, epoch }),
+        body: JSON.stringify({
+          sidecar: this.#opts.sidecar,
+          cell: this.#opts.cell,
+          zone: this.#opts.zone,
+          epoch,
+          hash: held.contentHash,
+        }),
         signal: AbortSignal.any([this.#ac.signal, AbortSignal.timeout(5000)]),
       });
       const text = await res.text();

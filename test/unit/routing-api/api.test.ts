@@ -219,7 +219,14 @@ describe("routing API: lookup", () => {
 });
 
 describe("routing API: acks", () => {
-  const ack = { sidecar: "account-rz01-hz-a-7d9f-abcde", cell: "rz01", zone: "hz-a", epoch: 7 };
+  const hash7 = () => store.get("users")!.contentHash;
+  const ackOf = () => ({
+    sidecar: "account-rz01-hz-a-7d9f-abcde",
+    cell: "rz01",
+    zone: "hz-a",
+    epoch: 7,
+    hash: hash7(),
+  });
   const post = (body: string, headers: Record<string, string> = {}) =>
     request(`${base}/v1/rules/users/acks`, {
       method: "POST",
@@ -229,6 +236,7 @@ describe("routing API: acks", () => {
   const auth = { authorization: `Bearer ${TOKEN}` };
 
   it("refuses anonymous and wrongly authenticated writes with 401 and a clear message", async () => {
+    const ack = ackOf();
     const anon = await post(JSON.stringify(ack));
     expect(anon.status).toBe(401);
     expect(anon.headers["www-authenticate"]).toContain("Bearer");
@@ -241,6 +249,7 @@ describe("routing API: acks", () => {
   });
 
   it("refuses every write when no authenticator is configured", async () => {
+    const ack = ackOf();
     await new Promise((r) => server?.close(r));
     await start({ authenticate: undefined });
     const r = await post(JSON.stringify(ack), auth);
@@ -249,6 +258,7 @@ describe("routing API: acks", () => {
   });
 
   it("records an authenticated ack and reports convergence", async () => {
+    const ack = ackOf();
     const r = await post(JSON.stringify(ack), auth);
     expect(r.status).toBe(200);
     expect(r.json()).toEqual({ rule: "users", epoch: 7, current: true });
@@ -258,13 +268,29 @@ describe("routing API: acks", () => {
     expect(c.json()).toEqual({ rule: "users", epoch: 7, total: 2, converged: 1, oldestEpoch: 6, windowSeconds: 30 });
   });
 
+  it("never records an ack of an epoch not published, or of other content at the published epoch (409)", async () => {
+    const ack = ackOf();
+    const ahead = await post(JSON.stringify({ ...ack, epoch: 8 }), auth);
+    expect(ahead.status).toBe(409);
+    expect(ahead.json()).toMatchObject({ field: "epoch", error: expect.stringMatching(/epoch 8 .* never published/) });
+    const forged = await post(JSON.stringify({ ...ack, hash: "0".repeat(64) }), auth);
+    expect(forged.status).toBe(409);
+    expect(forged.json()).toMatchObject({ field: "hash" });
+    expect(store.acks("users")).toEqual([]);
+    // Behind is fine (its hash cannot be checked: only the current table is kept), and counts as behind.
+    expect((await post(JSON.stringify({ ...ack, epoch: 6, hash: "1".repeat(64) }), auth)).status).toBe(200);
+  });
+
   it("rejects bad bodies by field, malformed JSON, and huge bodies with 413", async () => {
+    const ack = ackOf();
     const bad: [unknown, string][] = [
       [{ ...ack, epoch: -1 }, "epoch"],
       [{ ...ack, epoch: "7" }, "epoch"],
       [{ ...ack, cell: "" }, "cell"],
       [{ ...ack, zone: "a b" }, "zone"],
       [{ ...ack, sidecar: "x".repeat(300) }, "sidecar"],
+      [{ ...ack, hash: undefined }, "hash"],
+      [{ ...ack, hash: "ABC" }, "hash"],
       [[ack], "body"],
     ];
     for (const [body, field] of bad) {
@@ -286,6 +312,7 @@ describe("routing API: acks", () => {
   });
 
   it("404 for an ack to an unknown rule (after authentication)", async () => {
+    const ack = ackOf();
     const r = await request(`${base}/v1/rules/orders/acks`, {
       method: "POST",
       headers: { "content-type": "application/json", ...auth },
