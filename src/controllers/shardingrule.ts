@@ -116,7 +116,7 @@ async function reconcileRule(
     cells: effectiveCells(cellsOfRule(rule, ctx.ldc.cells.store.list()), ctx.ldc.failovers.store.list()),
     zones,
     current: store.get(name),
-    epochsPublishedAnywhere: () => [...publishedEpochs(ctx, name), ...epochFloor(ctx, name)],
+    epochFloor: epochFloor(ctx, name),
     namespaces,
     publications: zones.map((zone): ZonePublication => {
       const cluster = clusterOfZone(ctx, zone);
@@ -238,15 +238,15 @@ function epochOf(cm: ConfigMapObj | undefined): number | undefined {
 }
 
 /** The last epoch of a deleted rule of this name, if one was deleted. */
-function epochFloor(ctx: OperatorContext, rule: string): number[] {
+function epochFloor(ctx: OperatorContext, rule: string): number | undefined {
   const floors = ctx.own.configMaps.store.getByName(EPOCH_FLOORS_CONFIGMAP, ctx.namespace);
   const e = Number(floors?.data?.[rule]);
-  return Number.isInteger(e) ? [e] : [];
+  return Number.isSafeInteger(e) && e >= 0 ? e : undefined;
 }
 
 /** Raises the floor of `rule` to `epoch` (a merge patch: rules deleted together each add their key). */
 async function recordEpochFloor(ctx: OperatorContext, rule: string, epoch: number): Promise<void> {
-  if ((epochFloor(ctx, rule)[0] ?? -1) >= epoch) return;
+  if ((epochFloor(ctx, rule) ?? -1) >= epoch) return;
   const data = { [rule]: String(epoch) };
   let written: ConfigMapObj;
   try {

@@ -36,10 +36,12 @@ export interface ShardingRuleObservation {
   /** The routing API's current table of the rule, if any. */
   current: RoutingTable | undefined;
   /**
-   * Epochs of this rule's tables published in any cluster. A function: it
-   * scans every cluster's cache and only a content change needs it.
+   * The last epoch of a deleted rule of this name (the operator's own record,
+   * ldc-epoch-floors), if one was deleted. Epochs come only from the
+   * operator's records (this, the rule's status, the routing API's table),
+   * never from ConfigMaps that anyone able to create one could forge.
    */
-  epochsPublishedAnywhere: () => readonly number[];
+  epochFloor: number | undefined;
   /** Namespaces with an app of the rule: where its ConfigMap goes in every zone. */
   namespaces: readonly string[];
   /** Every zone, in the zones' order. */
@@ -118,7 +120,10 @@ export function planShardingRule(o: ShardingRuleObservation): ShardingRulePlan {
   const hash = resolved.table.contentHash;
   const changed = recorded.epoch === undefined || hash !== recorded.tableHash;
   const epoch = changed
-    ? chooseEpoch(hash, recorded, [...o.epochsPublishedAnywhere(), ...(o.current ? [o.current.epoch] : [])])
+    ? chooseEpoch(hash, recorded, [
+        ...(o.epochFloor !== undefined ? [o.epochFloor] : []),
+        ...(o.current ? [o.current.epoch] : []),
+      ])
     : recorded.epoch!;
   // Same content, same epoch: the routing API's table is this one (no second build).
   const table = o.current?.epoch === epoch ? o.current : buildTable(routingInput(rule, o.cells, o.zones, epoch));

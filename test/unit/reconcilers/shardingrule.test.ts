@@ -43,7 +43,7 @@ function observe(over: Partial<ShardingRuleObservation> = {}): ShardingRuleObser
     cells: cellsOfRule(rule, over.cells ?? cells),
     zones,
     current: undefined,
-    epochsPublishedAnywhere: () => [],
+    epochFloor: undefined,
     namespaces: ["shop", "web"],
     publications: publications(),
     ackedEpochs: [],
@@ -100,15 +100,12 @@ describe("planShardingRule", () => {
     expect(plan.requeueAfterMs).toBe(15_000);
   });
 
-  it("unchanged content keeps its epoch: nothing recorded, the API's table reused, no scan of the clusters", () => {
+  it("unchanged content keeps its epoch: nothing recorded, the API's table reused", () => {
     const current = tableAt(4);
     const plan = planShardingRule(
       observe({
         rule: usersRule({ epoch: 4, tableHash: usersHash() }),
         current,
-        epochsPublishedAnywhere: () => {
-          throw new Error("only a content change needs the published epochs");
-        },
         publications: publications({ "hz-a": { publishedEpochs: { shop: 4, web: 4 } } }),
       }),
     );
@@ -121,18 +118,23 @@ describe("planShardingRule", () => {
     expect(plan.configMaps[0]!.object.data["table.json"]).toBe(current.serialize());
   });
 
-  it("a content change takes one epoch above everything seen: status, any cluster, the API", () => {
+  it("a content change takes one epoch above the operator's records: status, a deleted rule's floor, the API", () => {
     const rule = usersRule({ epoch: 3, tableHash: "old" });
-    expect(planShardingRule(observe({ rule, epochsPublishedAnywhere: () => [7, 2] })).recordEpoch?.epoch).toBe(8);
+    expect(planShardingRule(observe({ rule, epochFloor: 7 })).recordEpoch?.epoch).toBe(8);
     expect(planShardingRule(observe({ rule, current: tableAt(9) })).recordEpoch?.epoch).toBe(10);
     expect(planShardingRule(observe({ rule })).recordEpoch?.epoch).toBe(4);
+  });
+
+  it("never takes an epoch from a ConfigMap in a zone (anyone able to create one could forge it)", () => {
+    const rule = usersRule({ epoch: 3, tableHash: "old" });
+    const forged = publications({ "hz-b": { publishedEpochs: { shop: 9_007_199_254_740_000 } } });
+    expect(planShardingRule(observe({ rule, publications: forged })).recordEpoch?.epoch).toBe(4);
   });
 
   it("after a restart (empty routing API) the recorded epoch is published again, never a lower one", () => {
     const plan = planShardingRule(
       observe({
         rule: usersRule({ epoch: 5, tableHash: usersHash() }),
-        epochsPublishedAnywhere: () => [5],
         publications: publications({ "hz-b": { publishedEpochs: { shop: 5, web: 6 } } }),
       }),
     );
