@@ -34,7 +34,7 @@ function checkInvariants(): void {
 
 describe("high availability: leader-elected operator processes behind a Service keep the LDC invariants", () => {
   beforeAll(async () => {
-    world = await HaWorld.start({ stateDir: path.relative(REPO_DIR, stateDir), say });
+    world = await HaWorld.start({ stateDir, say });
   }, 300_000);
 
   afterAll(async () => {
