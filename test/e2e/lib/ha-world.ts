@@ -439,7 +439,11 @@ export class HaWorld {
       const failover = await this.finished(name, 240_000);
       const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
       const refusals = this.load.sent.filter(
-        (r) => r.entry.startsWith(`${pod}#`) && r.status === 503 && /lease expired/.test(r.body?.error ?? ""),
+        (r) =>
+          r.entry.startsWith(`${pod}#`) &&
+          r.sentAt >= cutAt &&
+          r.status === 503 &&
+          /lease expired/.test(r.body?.error ?? ""),
       );
       return {
         failover,
