@@ -38,6 +38,8 @@ export default defineConfig({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           sequence: { groupOrder: 1 },
+          // drill.test.ts and ha.test.ts each start 3 datacenters: one at a time.
+          fileParallelism: false,
         },
       },
     ],

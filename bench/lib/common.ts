@@ -3,7 +3,6 @@
 // the generated LDC topology and the optional in-process operator.
 //
 // This directory holds helpers only: bench/run.ts runs bench/*.ts, not bench/lib/.
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -11,6 +10,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { parse as parseYaml } from "yaml";
 import { down, up, type DatacenterState } from "../../hack/lib/controlplane.ts";
+import { spawnOperator } from "../../hack/lib/operator-process.ts";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
 import {
   parseResource,
@@ -363,49 +363,14 @@ export async function runOperatorBench(
   opts: OperatorBenchOptions,
 ): Promise<OperatorHandle | undefined> {
   if (!(await loadStartOperator())) return undefined;
-  const port = opts.httpPort ?? (await freePort());
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(REPO_DIR, "src", "main.ts"),
-      "--kubeconfig",
-      kubeconfigPath,
-      "--namespace",
-      opts.namespace,
-      "--http-address",
-      `127.0.0.1:${port}`,
-      "--log-level",
-      "warn",
-      "--qps",
-      String(opts.qps),
-      "--burst",
-      String(opts.burst),
-      "--sidecar-image",
-      opts.sidecarImage ?? SIDECAR_IMAGE,
-    ],
-    { stdio: ["ignore", 2, 2] }, // stdout carries the benchmark's JSON line
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the operator exited with ${child.exitCode} before it was ready`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error("the operator was not ready within 60 s");
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    metrics: async () => (await fetch(`${url}/metrics`)).text(),
-    stop: async () => {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
+  const proc = await spawnOperator({
+    kubeconfigPath,
+    namespace: opts.namespace,
+    port: opts.httpPort ?? (await freePort()),
+    logLevel: "warn",
+    qps: opts.qps,
+    burst: opts.burst,
+    sidecarImage: opts.sidecarImage ?? SIDECAR_IMAGE,
+  });
+  return { metrics: () => proc.metrics(), stop: () => proc.stop() };
 }

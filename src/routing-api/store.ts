@@ -134,7 +134,7 @@ export class MemoryTableStore implements TableStore {
   readonly #window: number;
   readonly #maxSidecars: number;
   readonly #now: () => number;
-  readonly #since: number;
+  #since: number;
   readonly #leaseMs: number;
   #leaseSince: number;
   #grants = new Map<string, number>();
@@ -156,11 +156,16 @@ export class MemoryTableStore implements TableStore {
    * Starts a new lease term at `atMs` (server clock): forgets the grants
    * recorded so far. The operator calls it when it becomes the leader: grants
    * made by a previous leader are unknown here, and fencing bounds them by
-   * this time (they ended before this replica could lead).
+   * this time (they ended before this replica could lead). Acks start over
+   * too: a standby heard none (it answers 503), and the acknowledgement
+   * barrier's warm-up after a restart (collectingSince) must count from the
+   * lead, not from a process start minutes before it.
    */
   beginLeaseTerm(atMs: number = this.#now()): void {
     this.#leaseSince = atMs;
     this.#grants = new Map();
+    this.#since = atMs;
+    for (const s of this.#rules.values()) s.acks.clear();
   }
 
   recordLeaseGrant(zone: string, atMs: number): void {

@@ -19,13 +19,8 @@
 // Run alone: `npm run e2e:drill` (part of `npm test` too). LDC_E2E_LOG_LEVEL
 // sets the operator's log level (default error); LDC_E2E_KEEP=1 keeps the
 // datacenters (in .ldc/e2e-<pid>) after the run.
-import { execFile } from "node:child_process";
-import net from "node:net";
-import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import {
   down,
   start as startDatacenter,
@@ -34,14 +29,15 @@ import {
   type DatacenterState,
   up,
 } from "../../hack/lib/controlplane.ts";
-import { EXAMPLES_DIR, OPERATOR_NAMESPACE, applyExamples, installExamples, kubectl } from "../../hack/lib/examples.ts";
-import { REPO_DIR, toolPaths } from "../../hack/lib/tools.ts";
+import { OPERATOR_NAMESPACE, applyExamples, installExamples, kubectl } from "../../hack/lib/examples.ts";
+import { REPO_DIR } from "../../hack/lib/tools.ts";
 import type { Cell, Failover, Zone } from "../../src/api/index.ts";
 import { DECIDED_AT } from "../../src/controllers/failover.ts";
 import { AUTOMATIC_LABEL } from "../../src/reconcilers/autofailover.ts";
 import { startOperator, type RunningOperator } from "../../src/operator.ts";
 import type { RoutingTable } from "../../src/routing/index.ts";
 import type { CellType } from "../../src/sidecar/index.ts";
+import { eventually, freePort, kc, memberThroughProxy, tweakedExamples } from "./lib/env.ts";
 import { Fleet, shardOfUid } from "./lib/fleet.ts";
 import {
   TableHistory,
@@ -64,59 +60,6 @@ const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
 const stateDir = path.join(REPO_DIR, ".ldc", `e2e-${process.pid}`);
 const t0 = Date.now();
 const say = (m: string) => process.stderr.write(`[e2e ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${m}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const execFileAsync = promisify(execFile);
-
-async function kc(dc: DatacenterState, args: string[], input?: string): Promise<string> {
-  const p = execFileAsync(toolPaths().kubectl, ["--kubeconfig", dc.kubeconfigPath, ...args], {
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: 60_000,
-  });
-  if (input !== undefined) p.child.stdin?.end(input);
-  return (await p).stdout;
-}
-
-async function eventually<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  pollMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(pollMs);
-  }
-}
-
-/** The example files, with the tweaks for speed and for the outage scenario. */
-function tweakedExamples(): string {
-  type Doc = { metadata: { name: string }; spec: Record<string, unknown> & { health?: Record<string, unknown> } };
-  const docs = (file: string) =>
-    parseAllDocuments(readFileSync(path.join(EXAMPLES_DIR, file), "utf8")).map((d) => d.toJSON() as Doc);
-  const zones = docs("10-zones.yaml");
-  for (const z of zones) z.spec.health = { ...z.spec.health, failureThreshold: "5s" };
-  const cells = docs("20-cells.yaml");
-  for (const c of cells) {
-    if (c.metadata.name === "rz00") c.spec.failover = { mode: "Automatic", cooldown: "10s" };
-    // The outage of hz-b (scenario 3) needs an Automatic Regional cell active there after
-    // scenario 1 moved rz01 out: rz03 lives in hz-b with sh-a as its standby.
-    if (c.metadata.name === "rz03") {
-      c.spec.zone = "hz-b";
-      c.spec.standbyZones = ["sh-a"];
-      c.spec.failover = { mode: "Automatic", cooldown: "10s" };
-    }
-  }
-  return JSON.stringify({ apiVersion: "v1", kind: "List", items: [...zones, ...cells] });
-}
 
 let state: ClusterState;
 let dc: Record<"dc1" | "dc2" | "dc3", DatacenterState>;
@@ -129,15 +72,6 @@ let dc3Api: PartitionProxy | undefined;
 let shaRouting: PartitionProxy | undefined;
 const tables = new TableHistory();
 const operators: RunningOperator[] = [];
-
-/** A free port of 127.0.0.1 (the routing API's, fixed before the first start: sidecars are told its URL). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", () => resolve()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function startTheOperator(): Promise<RunningOperator> {
   if (!apiPort) apiPort = await freePort();
@@ -305,31 +239,7 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
       installExamples(state, { files: ["00-namespace.yaml"], log: say });
       kubectl(dc.dc1.kubeconfigPath, ["apply", "-f", "-"], tweakedExamples());
       // The operator reaches sh-a's cluster through a proxy that scenario 5 cuts.
-      dc3Api = await PartitionProxy.start({ host: "127.0.0.1", port: dc.dc3.ports.apiserver });
-      const dc3Kubeconfig = path.join(stateDir, "dc3-through-proxy.kubeconfig");
-      writeFileSync(
-        dc3Kubeconfig,
-        readFileSync(dc.dc3.kubeconfigPath, "utf8").replaceAll(
-          `https://127.0.0.1:${dc.dc3.ports.apiserver}`,
-          `https://127.0.0.1:${dc3Api.port}`,
-        ),
-      );
-      kubectl(
-        dc.dc1.kubeconfigPath,
-        ["apply", "-f", "-"],
-        kubectl(dc.dc1.kubeconfigPath, [
-          "create",
-          "secret",
-          "generic",
-          "zone-sh-a",
-          "-n",
-          OPERATOR_NAMESPACE,
-          `--from-file=kubeconfig=${dc3Kubeconfig}`,
-          "--dry-run=client",
-          "-o",
-          "yaml",
-        ]),
-      );
+      dc3Api = await memberThroughProxy(dc.dc1, dc.dc3, "zone-sh-a", stateDir);
       applyExamples(state, ["30-sharding-rules.yaml", "40-cellapps.yaml"]);
 
       say("starting the operator");

@@ -75,8 +75,8 @@ interface Pod extends PodSpec {
 export interface FleetOptions {
   pods: PodSpec[];
   routingApi: string;
-  /** The routing API as the sidecars of `zone` reach it (default: routingApi), e.g. through a PartitionProxy. */
-  routingApiFor?: (zone: string) => string;
+  /** The routing API as the sidecar of `cell` in `zone` reaches it (default: routingApi), e.g. through a PartitionProxy. */
+  routingApiFor?: (zone: string, cell: string) => string;
   token: string;
   rule: string;
   /** Called with every table any sidecar takes. */
@@ -210,7 +210,7 @@ export class Fleet {
         region: p.region,
         listenHost: "127.0.0.1",
         listenPort: p.sidecarPort,
-        routingApi: this.#opts.routingApiFor?.(p.zone) ?? this.#opts.routingApi,
+        routingApi: this.#opts.routingApiFor?.(p.zone, p.cell) ?? this.#opts.routingApi,
         routingToken: this.#opts.token,
         peers: this.peers,
         sidecarId: p.key,

@@ -153,6 +153,17 @@ describe("routing API: leases", () => {
     expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
     expect(fencedAt("hz-a", store.leaseGrants())).toBe(900 + 10_100 + 1000);
   });
+
+  it("a new lease term restarts ack collection: a standby that leads after minutes has heard no sidecar", () => {
+    let clock = 1000;
+    const store = new MemoryTableStore({ now: () => clock });
+    store.recordAck({ rule: "users", sidecar: "p", cell: "rz01", zone: "hz-a", epoch: 7 });
+    clock = 200_000; // the standby ran for minutes before it took the lead
+    store.beginLeaseTerm();
+    // The barrier's warm-up (ACK_WARMUP_MS) counts from here, and no ack of an earlier term counts.
+    expect(store.collectingSince()).toBe(200_000);
+    expect(store.acks("users", 1e9)).toEqual([]);
+  });
 });
 
 describe("routing API: a replica that does not lead", () => {

@@ -1,0 +1,90 @@
+// The drill verifier on the topology users install, for high availability
+// (issue 12, items 5 and 6): the operator as two leader-elected processes
+// behind a round-robin Service, member zones hz-b and sh-a, sidecars that
+// reach only the Service (lib/ha-world.ts). Scenarios, each followed by the
+// invariant checks (lib/invariants.ts) and a convergence check (every sidecar
+// on the epoch the routing API serves):
+//   1. the leader SIGKILLed at each step of a drill in turn (KILL_POINTS:
+//      before, at and after the switch on both legs), a replacement started:
+//      the drill ends Succeeded with strictly increasing epochs;
+//   2. a sidecar that stops hearing the routing API while an Emergency
+//      failover moves a cell it routes writes for: no switch before its
+//      routing lease ran out.
+// Run alone: `npx vitest run --project e2e test/e2e/ha.test.ts`.
+// LDC_E2E_LOG_LEVEL sets the operators' log level (default error);
+// LDC_E2E_KEEP=1 keeps the datacenters (in .ldc/e2e-ha-<pid>).
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_DIR } from "../../hack/lib/tools.ts";
+import { HaWorld, KILL_POINTS, killPointLabel, type KillResult } from "./lib/ha-world.ts";
+
+const stateDir = path.join(REPO_DIR, ".ldc", `e2e-ha-${process.pid}`);
+const t0 = Date.now();
+const say = (m: string) =>
+  process.stderr.write(`[e2e-ha ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${m}\n`);
+
+let world: HaWorld;
+
+function checkInvariants(): void {
+  for (const { name, list } of world.violations()) {
+    if (list.length) say(`${name}: ${list.length} violation(s):\n  ${list.slice(0, 10).join("\n  ")}`);
+    expect(list, name).toEqual([]);
+  }
+}
+
+describe("high availability: leader-elected operator processes behind a Service keep the LDC invariants", () => {
+  beforeAll(async () => {
+    world = await HaWorld.start({ stateDir, say });
+  }, 300_000);
+
+  afterAll(async () => {
+    await world?.stop();
+  }, 120_000);
+
+  const results: KillResult[] = [];
+  for (const point of KILL_POINTS) {
+    it(`1. the leader killed at ${killPointLabel(point)} of a drill: the drill resumes and succeeds`, async () => {
+      const before = (await world.servedTable())?.epoch ?? 0;
+      const r = await world.drillWithLeaderKill("rz02", point);
+      results.push(r);
+      say(
+        `REPORT kill at ${r.point} (status showed ${r.stepAtKill}): new leader after ${r.toNewLeaderMs} ms, ` +
+          `routing API served after ${r.toServingMs} ms, drill ${r.totalMs} ms, ${r.failover.status?.phase}`,
+      );
+      expect(r.failover.status?.phase, r.failover.status?.message).toBe("Succeeded");
+      const e = r.failover.status!.epochs!;
+      const order = [e.before, e.freeze, e.switch, e.failbackFreeze, e.failbackSwitch];
+      expect(
+        order.every((x) => Number.isInteger(x)),
+        JSON.stringify(e),
+      ).toBe(true);
+      for (let i = 1; i < order.length; i++) expect(order[i]!).toBeGreaterThan(order[i - 1]!);
+      expect(e.before!).toBeGreaterThanOrEqual(before);
+      expect(await world.activeZone("rz02")).toBe("sh-a");
+      await world.converged();
+      checkInvariants();
+    }, 300_000);
+  }
+
+  it("2. a sidecar that stops hearing the routing API: the failover switches only once its lease ran out", async () => {
+    // rz01@hz-b serves rz01's writes until the switch gives them to hz-a.
+    const r = await world.failoverWithStalledSidecar("rz01@hz-b", "rz01");
+    say(
+      `REPORT stalled sidecar ${r.stalled}: cut at +0 ms, its first lease-expired refusal +${(r.firstLeaseRefusalAt ?? NaN) - r.cutAt} ms, ` +
+        `switch +${r.switchAt - r.cutAt} ms; ${r.failover.status?.phase}: ${r.failover.status?.message}`,
+    );
+    expect(r.failover.status?.phase, r.failover.status?.message).toBe("Succeeded");
+    expect(await world.activeZone("rz01")).toBe("hz-a");
+    // The stalled sidecar refused writes (its lease ran out) before the switch gave its shards away.
+    expect(r.firstLeaseRefusalAt, "the stalled sidecar refused writes once its lease ran out").toBeDefined();
+    expect(r.firstLeaseRefusalAt!).toBeLessThan(r.switchAt);
+    await world.converged();
+    checkInvariants();
+  }, 300_000);
+
+  it("reports the figures", () => {
+    for (const r of results)
+      say(`kill at ${r.point}: new leader ${r.toNewLeaderMs} ms, served ${r.toServingMs} ms, drill ${r.totalMs} ms`);
+    expect(results.length).toBe(KILL_POINTS.length);
+  });
+});
