@@ -24,7 +24,12 @@ export interface FencingBounds {
 /** The header of table answers that grants a lease: its duration in ms. */
 export const LEASE_HEADER = "x-ldc-lease-ms";
 
-export const DEFAULT_LEASE_MS = 10_000;
+/**
+ * 15 s: longer than a leader takeover (the Lease's 8 s + a 1 s retry, src/runtime/leader.ts)
+ * plus the long-poll interval (L/4), so a crashed leader's successor renews every sidecar's
+ * lease before it runs out; short enough that a cut-off zone is fenced within ~16 s.
+ */
+export const DEFAULT_LEASE_MS = 15_000;
 export const DEFAULT_CLOCK_RATE = 0.01;
 export const DEFAULT_FENCING_MARGIN_MS = 1000;
 

@@ -72,9 +72,11 @@ export class LeaderElector {
   constructor(opts: LeaderElectionOptions) {
     this.identity = opts.identity ?? defaultIdentity();
     this.#o = {
-      leaseDurationMs: 15_000,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
+      // Shorter than controller-runtime's 15/10/2 s: a takeover must fit inside the sidecars'
+      // routing lease (DEFAULT_LEASE_MS), or every leader crash would stop all writes.
+      leaseDurationMs: 8_000,
+      renewDeadlineMs: 5_000,
+      retryPeriodMs: 1_000,
       releaseOnCancel: true,
       ...opts,
     };

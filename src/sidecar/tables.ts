@@ -229,7 +229,8 @@ export class ApiSource {
   #backoff(): number {
     const min = this.#opts.backoffMinMs ?? 200;
     // Retry at least twice per lease: after a partition heals, writes resume within half a lease.
-    const max = Math.min(this.#opts.backoffMaxMs ?? 10_000, this.#opts.lease.leaseMs / 2);
+    // Retries come often enough that a new leader renews the lease before it runs out.
+    const max = Math.min(this.#opts.backoffMaxMs ?? 10_000, this.#opts.lease.leaseMs / 8);
     const ceiling = Math.min(max, min * 2 ** Math.min(this.#failures - 1, 20));
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }

@@ -6,6 +6,7 @@ import type { Server } from "node:http";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  DEFAULT_LEASE_MS,
   LEASE_HEADER,
   MemoryTableStore,
   bearerTokenAuthenticator,
@@ -130,7 +131,9 @@ describe("routing API: leases", () => {
     expect(r.headers[LEASE_HEADER]).toBeUndefined();
     expect([...store.leaseGrants().lastGrantByZone.keys()]).toEqual(["z1", "z2"]);
     // A zone already granted to keeps being renewed.
-    expect((await request(`${base}/v1/rules/users/table?zone=z1`)).headers[LEASE_HEADER]).toBe("10000");
+    expect((await request(`${base}/v1/rules/users/table?zone=z1`)).headers[LEASE_HEADER]).toBe(
+      String(DEFAULT_LEASE_MS),
+    );
   });
 
   it("never grants longer than the store's lease, which fencing computes with", () => {
@@ -143,7 +146,7 @@ describe("routing API: leases", () => {
   it("a new lease term forgets the grants and starts the bound at its time", () => {
     let clock = 100;
     const store = new MemoryTableStore({ now: () => clock });
-    expect(store.leaseGrants()).toMatchObject({ sinceMs: 100, leaseMs: 10_000 });
+    expect(store.leaseGrants()).toMatchObject({ sinceMs: 100, leaseMs: DEFAULT_LEASE_MS });
     store.recordLeaseGrant("hz-a", 500);
     store.recordLeaseGrant("hz-a", 400); // out of order: the later grant stays
     expect(store.leaseGrants().lastGrantByZone.get("hz-a")).toBe(500);
@@ -151,7 +154,7 @@ describe("routing API: leases", () => {
     store.beginLeaseTerm();
     expect(store.leaseGrants().sinceMs).toBe(900);
     expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
-    expect(fencedAt("hz-a", store.leaseGrants())).toBe(900 + 10_100 + 1000);
+    expect(fencedAt("hz-a", store.leaseGrants())).toBe(900 + DEFAULT_LEASE_MS * 1.01 + 1000);
   });
 
   it("a new lease term restarts ack collection: a standby that leads after minutes has heard no sidecar", () => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
-import { MemoryTableStore, createRoutingApi } from "../../../src/routing-api/index.ts";
+import { DEFAULT_LEASE_MS, MemoryTableStore, createRoutingApi } from "../../../src/routing-api/index.ts";
 import type { Sidecar, SidecarConfig } from "../../../src/sidecar/index.ts";
 import { Lease, parseLeaseMs, sidecarConfig, startSidecar } from "../../../src/sidecar/index.ts";
 import type { Backend } from "./helpers.ts";
@@ -115,12 +115,14 @@ describe("sidecar lease", () => {
     expect((await write(s)).status).toBe(200);
     // It asks with its zone and id, and for at most a quarter of the lease.
     await until(() => store.waiters("users") === 1);
-    expect(a.urls.at(-1)).toBe("/v1/rules/users/table?zone=hz-a&sidecar=pod-a&waitForEpochAfter=1&timeoutSeconds=2.5");
+    expect(a.urls.at(-1)).toBe(
+      `/v1/rules/users/table?zone=hz-a&sidecar=pod-a&waitForEpochAfter=1&timeoutSeconds=${DEFAULT_LEASE_MS / 4000}`,
+    );
     expect(store.leaseGrants().lastGrantByZone.has("hz-a")).toBe(true);
 
-    // The zone is cut off; the pending long-poll (sent at t=0) is answered only after the lease's 10 s.
+    // The zone is cut off; the pending long-poll (sent at t=0) is answered only after the lease ran out.
     a.cut(true);
-    t = 10_001;
+    t = DEFAULT_LEASE_MS + 1;
     store.publish(usersTable({ epoch: 2 }));
     await s.waitForEpoch(2);
     expect(s.lease.valid()).toBe(false);
@@ -129,7 +131,9 @@ describe("sidecar lease", () => {
     expect(w.status).toBe(503);
     expect(w.headers["retry-after"]).toBe("1");
     expect(w.json().error).toMatch(
-      /^routing lease expired: this sidecar has not heard from the routing API for 10001 ms; writes are refused until it does/,
+      new RegExp(
+        `^routing lease expired: this sidecar has not heard from the routing API for ${DEFAULT_LEASE_MS + 1} ms; writes are refused until it does`,
+      ),
     );
     expect(w.json().fix).toContain(a.url);
     expect(backend.served.length).toBe(before); // never reached the app
@@ -146,9 +150,11 @@ describe("sidecar lease", () => {
     await until(() => store.waiters("users") === 1);
     store.publish(usersTable({ epoch: 3 }));
     await until(() => s.lease.valid());
-    expect(s.lease.remainingMs()).toBe(10_000);
+    expect(s.lease.remainingMs()).toBe(DEFAULT_LEASE_MS);
     expect((await write(s)).status).toBe(200);
-    expect((await request(`${s.url}/__ldc/metrics`)).body).toContain("ldc_sidecar_lease_remaining_seconds 10");
+    expect((await request(`${s.url}/__ldc/metrics`)).body).toContain(
+      `ldc_sidecar_lease_remaining_seconds ${DEFAULT_LEASE_MS / 1000}`,
+    );
   });
 
   it("a table from the mounted file alone grants no lease once a routing API is configured; without one, writes pass", async () => {
