@@ -11,6 +11,7 @@ import {
   bearerTokenAuthenticator,
   createRoutingApi,
   fencedAt,
+  relayFencedAt,
 } from "../../../src/routing-api/index.ts";
 import type { RoutingApiOptions } from "../../../src/routing-api/index.ts";
 import { request, until, usersTable } from "../sidecar/helpers.ts";
@@ -200,6 +201,40 @@ describe("routing API: a replica that does not lead", () => {
     const r = await pending;
     expect(r.status).toBe(503);
     expect(r.headers[LEASE_HEADER]).toBeUndefined();
+    expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
+  });
+});
+
+describe("relayFencedAt", () => {
+  it("is the last renewal sent + commit bound + lease * (1 + 1 %)^2 + 1 s, by default", () => {
+    expect(relayFencedAt(50_000, { leaseMs: 10_000, commitBoundMs: 2000 })).toBeCloseTo(
+      50_000 + 2000 + 10_000 * 1.01 * 1.01 + 1000,
+      6,
+    );
+  });
+
+  it("takes stated bounds; negative ones are treated as 0, never fencing earlier than the lease", () => {
+    expect(relayFencedAt(0, { leaseMs: 2000, commitBoundMs: 500, clockRate: 0, marginMs: 0 })).toBe(2500);
+    expect(relayFencedAt(0, { leaseMs: 2000, commitBoundMs: -500, clockRate: -1, marginMs: -5000 })).toBe(2000);
+  });
+});
+
+describe("routing API: grantableLeaseMs (a relay grants what is left of its own lease)", () => {
+  it("grants min(leaseMs, what is grantable), whole ms; nothing (and records nothing) when it is undefined or below 1 ms", async () => {
+    let grantable: number | undefined = 4321.9;
+    const store = published();
+    const base = await start(store, { grantableLeaseMs: () => grantable });
+    const url = `${base}/v1/rules/users/table?zone=hz-a&sidecar=s1`;
+    expect((await request(url)).headers[LEASE_HEADER]).toBe("4321");
+    grantable = 99_999;
+    expect((await request(url)).headers[LEASE_HEADER]).toBe("10000");
+    store.beginLeaseTerm(0);
+    for (const g of [undefined, 0.5, 0, -1, Number.NaN]) {
+      grantable = g;
+      const a = await request(url);
+      expect(a.status).toBe(200);
+      expect(a.headers[LEASE_HEADER]).toBeUndefined();
+    }
     expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
   });
 });
