@@ -9,7 +9,7 @@ import { LOCAL_CLUSTER, LdcResources, type LdcInformers, type OperatorContext } 
 import { drillScheduleController } from "./controllers/drillschedule.ts";
 import { autoFailoverController } from "./controllers/autofailover.ts";
 import { failoverController } from "./controllers/failover.ts";
-import { RelayLeaseRenewer } from "./controllers/relaylease.ts";
+import { RelayLeaseRenewer, zoneClusters } from "./controllers/relaylease.ts";
 import { shardingRuleController } from "./controllers/shardingrule.ts";
 import { relayUrl } from "./reconcilers/sidecar.ts";
 import { RELAY_PORT } from "./relay/index.ts";
@@ -150,7 +150,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   // Declared before the Manager exists: the renewer asks it before each round.
   let manager: Manager | undefined = undefined;
   const relayLeases = relayNamespace
-    ? new RelayLeaseRenewer(ctx, {
+    ? new RelayLeaseRenewer({
+        clusters: () => zoneClusters(ctx),
+        logger: log,
         namespace: relayNamespace,
         identity: defaultIdentity(),
         isLeader: () => manager?.isLeader() ?? false,

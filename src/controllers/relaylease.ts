@@ -5,10 +5,41 @@
 // writing: fencedAt(zone) (relayFencedAt, src/routing-api/fencing.ts).
 import { planRenewals, routingLease } from "../reconcilers/relaylease.ts";
 import { relayFencedAt, DEFAULT_LEASE_MS } from "../routing-api/index.ts";
-import { Resources } from "../runtime/index.ts";
+import { Resources, type KubeClient, type Logger } from "../runtime/index.ts";
 import { clusterOfZone, type OperatorContext } from "./context.ts";
 
+/** A cluster that serves zones, as the renewer sees it. */
+export interface RenewalCluster {
+  name: string;
+  client: KubeClient;
+  /** The operator's own cluster, or a member answering its probe. */
+  reachable: boolean;
+  /** The zones whose workloads (and relay) live there. */
+  zones: string[];
+}
+
+/** Every zone's cluster, from the operator's caches (the Zones and the connected clusters). */
+export function zoneClusters(ctx: OperatorContext): RenewalCluster[] {
+  const byName = new Map<string, RenewalCluster>();
+  for (const zone of ctx.ldc.zones.store.list()) {
+    const c = clusterOfZone(ctx, zone);
+    if (!c) continue;
+    const entry = byName.get(c.name) ?? {
+      name: c.name,
+      client: c.client,
+      reachable: c.local || c.reachable,
+      zones: [],
+    };
+    entry.zones.push(zone.metadata.name);
+    byName.set(c.name, entry);
+  }
+  return [...byName.values()];
+}
+
 export interface RelayLeaseRenewerOptions {
+  /** The zones' clusters, asked before each round (zoneClusters(ctx) in the operator). */
+  clusters: () => readonly RenewalCluster[];
+  logger?: Logger;
   /** The relays' namespace in every zone's cluster. */
   namespace: string;
   /** This replica's identity (holderIdentity). */
@@ -37,22 +68,29 @@ export interface RelayRenewals {
 }
 
 export class RelayLeaseRenewer {
-  readonly #ctx: OperatorContext;
-  readonly #o: Required<RelayLeaseRenewerOptions>;
+  readonly #o: Required<Omit<RelayLeaseRenewerOptions, "logger">>;
+  readonly #log: Logger | undefined;
   readonly #inFlight = new Set<string>();
   readonly #counters = new Map<string, number>();
   #sinceMs: number;
   #lastSent = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(ctx: OperatorContext, opts: RelayLeaseRenewerOptions) {
-    this.#ctx = ctx;
+  constructor(opts: RelayLeaseRenewerOptions) {
+    this.#log = opts.logger;
     this.#o = {
       leaseMs: DEFAULT_LEASE_MS,
       intervalMs: 2000,
       commitBoundMs: 2000,
       now: Date.now,
-      ...opts,
+      clusters: opts.clusters,
+      namespace: opts.namespace,
+      identity: opts.identity,
+      isLeader: opts.isLeader,
+      ...(opts.leaseMs !== undefined ? { leaseMs: opts.leaseMs } : {}),
+      ...(opts.intervalMs !== undefined ? { intervalMs: opts.intervalMs } : {}),
+      ...(opts.commitBoundMs !== undefined ? { commitBoundMs: opts.commitBoundMs } : {}),
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
     };
     // The Lease carries whole seconds and the relays take that: fence with the same.
     this.#o.leaseMs = Math.max(1, Math.ceil(this.#o.leaseMs / 1000)) * 1000;
@@ -96,20 +134,14 @@ export class RelayLeaseRenewer {
 
   /** One round: a renewal to every reachable zone cluster whose previous one settled. */
   renewNow(): void {
-    const ctx = this.#ctx;
-    const zonesByCluster = new Map<string, string[]>();
-    for (const zone of ctx.ldc.zones.store.list()) {
-      const cluster = clusterOfZone(ctx, zone);
-      if (!cluster) continue;
-      zonesByCluster.set(cluster.name, [...(zonesByCluster.get(cluster.name) ?? []), zone.metadata.name]);
-    }
-    const targets = [...zonesByCluster.keys()].flatMap((name) => {
-      const c = ctx.registry.get(name);
-      return c ? [{ cluster: name, reachable: c.local || c.reachable, inFlight: this.#inFlight.has(name) }] : [];
-    });
+    const clusters = new Map(this.#o.clusters().map((c) => [c.name, c]));
+    const targets = [...clusters.values()].map((c) => ({
+      cluster: c.name,
+      reachable: c.reachable,
+      inFlight: this.#inFlight.has(c.name),
+    }));
     for (const name of planRenewals(this.#o.isLeader(), targets)) {
-      const cluster = ctx.registry.get(name)!;
-      const zones = zonesByCluster.get(name)!;
+      const { client, zones } = clusters.get(name)!;
       const counter = (this.#counters.get(name) ?? 0) + 1;
       this.#counters.set(name, counter);
       this.#inFlight.add(name);
@@ -120,7 +152,7 @@ export class RelayLeaseRenewer {
         nowMs: this.#o.now(),
         counter,
       });
-      cluster.client
+      client
         .apply(lease, {
           resource: Resources.Lease,
           fieldManager: "ldc-operator-relay-lease",
@@ -131,7 +163,7 @@ export class RelayLeaseRenewer {
             for (const z of zones) this.#lastSent.set(z, Math.max(this.#lastSent.get(z) ?? 0, at));
           },
         })
-        .catch((err: unknown) => ctx.log.debug({ err, cluster: name }, "routing Lease renewal failed"))
+        .catch((err: unknown) => this.#log?.debug({ err, cluster: name }, "routing Lease renewal failed"))
         .finally(() => this.#inFlight.delete(name));
     }
   }
