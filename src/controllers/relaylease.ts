@@ -40,6 +40,8 @@ export interface RelayLeaseRenewerOptions {
   /** The zones' clusters, asked before each round (zoneClusters(ctx) in the operator). */
   clusters: () => readonly RenewalCluster[];
   logger?: Logger;
+  /** Called with each zone and the time a renewal for it was sent (after lastSentByZone is updated). */
+  onSent?: (zone: string, atMs: number) => void;
   /** The relays' namespace in every zone's cluster. */
   namespace: string;
   /** This replica's identity (holderIdentity). */
@@ -68,8 +70,9 @@ export interface RelayRenewals {
 }
 
 export class RelayLeaseRenewer {
-  readonly #o: Required<Omit<RelayLeaseRenewerOptions, "logger">>;
+  readonly #o: Required<Omit<RelayLeaseRenewerOptions, "logger" | "onSent">>;
   readonly #log: Logger | undefined;
+  readonly #onSent: ((zone: string, atMs: number) => void) | undefined;
   readonly #inFlight = new Set<string>();
   readonly #counters = new Map<string, number>();
   #sinceMs: number;
@@ -78,6 +81,7 @@ export class RelayLeaseRenewer {
 
   constructor(opts: RelayLeaseRenewerOptions) {
     this.#log = opts.logger;
+    this.#onSent = opts.onSent;
     this.#o = {
       leaseMs: DEFAULT_LEASE_MS,
       intervalMs: 2000,
@@ -108,6 +112,11 @@ export class RelayLeaseRenewer {
     return { sinceMs: this.#sinceMs, leaseMs, commitBoundMs, lastSentByZone: this.#lastSent };
   }
 
+  /** The bounds relayFencedAt computes with. */
+  bounds(): { leaseMs: number; commitBoundMs: number } {
+    return { leaseMs: this.#o.leaseMs, commitBoundMs: this.#o.commitBoundMs };
+  }
+
   /** max(last renewal sent to the zone, start of this term): what relayFencedAt takes. */
   lastSentForFencing(zone: string): number {
     return Math.max(this.#lastSent.get(zone) ?? 0, this.#sinceMs);
@@ -115,10 +124,7 @@ export class RelayLeaseRenewer {
 
   /** The operator time after which no sidecar of `zone` (served by its relay) holds a lease. */
   fencedAt(zone: string): number {
-    return relayFencedAt(this.lastSentForFencing(zone), {
-      leaseMs: this.#o.leaseMs,
-      commitBoundMs: this.#o.commitBoundMs,
-    });
+    return relayFencedAt(this.lastSentForFencing(zone), this.bounds());
   }
 
   start(): void {
@@ -160,7 +166,10 @@ export class RelayLeaseRenewer {
           // Recorded as it goes out, answered or not: an unanswered renewal may have committed.
           onSend: () => {
             const at = this.#o.now();
-            for (const z of zones) this.#lastSent.set(z, Math.max(this.#lastSent.get(z) ?? 0, at));
+            for (const z of zones) {
+              this.#lastSent.set(z, Math.max(this.#lastSent.get(z) ?? 0, at));
+              this.#onSent?.(z, at);
+            }
           },
         })
         .catch((err: unknown) => this.#log?.debug({ err, cluster: name }, "routing Lease renewal failed"))

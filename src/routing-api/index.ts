@@ -11,6 +11,7 @@ export {
   LEASE_HEADER,
   fencedAt,
   relayFencedAt,
+  relayRenewalAsGrant,
 } from "./fencing.ts";
 export type {
   Convergence,

@@ -137,7 +137,7 @@
 {{- end }}
 
 {{- define "ldc-operator.rules.operatorNamespace" -}}
-# leader election on a Lease in the operator's namespace
+# leader election on a Lease in the operator's namespace; renew the relays' routing Lease (ldc-routing, server-side apply) there, which is also the home cluster's relay namespace
 - apiGroups:
     - coordination.k8s.io
   resources:
@@ -146,6 +146,7 @@
     - get
     - create
     - update
+    - patch
 # member-cluster kubeconfigs (Zone spec.cluster.kubeconfigSecretRef), kept in the operator's namespace only
 - apiGroups:
     - ""
