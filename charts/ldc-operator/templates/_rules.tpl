@@ -237,3 +237,34 @@
     - get
     - create
 {{- end }}
+
+{{- define "ldc-operator.rules.memberRelayNamespace" -}}
+# renew the Lease ldc-routing (server-side apply) that the zone's relay grants routing leases from (docs/fencing.md)
+- apiGroups:
+    - coordination.k8s.io
+  resources:
+    - leases
+  verbs:
+    - get
+    - create
+    - patch
+{{- end }}
+
+{{- define "ldc-operator.rules.relay" -}}
+# the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table)
+- apiGroups:
+    - ""
+  resources:
+    - configmaps
+  verbs:
+    - get
+    - list
+    - watch
+# the Lease ldc-routing the operator renews: the relay grants routing leases only while it sees renewals
+- apiGroups:
+    - coordination.k8s.io
+  resources:
+    - leases
+  verbs:
+    - get
+{{- end }}
