@@ -25,10 +25,12 @@ async function main(): Promise<void> {
   let relay;
   try {
     const connection = config.kubeconfig ? connectionFromFile(config.kubeconfig) : defaultConnection();
+    const client = await KubeClient.fromConnection(connection, { userAgent: "ldc-relay" });
     // A Lease GET that hangs must not hold up the next one for long: the lease runs out meanwhile anyway.
-    const client = await KubeClient.fromConnection(connection, { timeoutMs: 2000, userAgent: "ldc-relay" });
+    const leaseClient = await KubeClient.fromConnection(connection, { timeoutMs: 2000, userAgent: "ldc-relay/lease" });
     relay = await startRelay({
       client,
+      leaseClient,
       namespace: config.namespace,
       host: config.host,
       port: config.port,

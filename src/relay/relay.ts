@@ -29,6 +29,8 @@ export const RELAY_PORT = 8080;
 export interface RelayOptions {
   /** A client of the relay's own cluster (in-cluster or --kubeconfig). */
   client: KubeClient;
+  /** The client of the Lease GETs, with a short timeout (a hung GET holds up the next). Default: client. */
+  leaseClient?: KubeClient;
   /** The namespace whose routing ConfigMaps and Lease it reads. */
   namespace: string;
   port?: number;
@@ -101,7 +103,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const poll = async (): Promise<void> => {
     const sentAt = now();
     try {
-      const obj = await opts.client.tryGet(Resources.Lease, leaseName, opts.namespace);
+      const obj = await (opts.leaseClient ?? opts.client).tryGet(Resources.Lease, leaseName, opts.namespace);
       const had = lease.remaining(now()) > 0;
       if (lease.observe(sentAt, obj === undefined ? undefined : renewalOf(obj)) && !had) {
         log.info({ remainingMs: Math.round(lease.remaining(now())) }, "routing lease held");
