@@ -16,6 +16,11 @@ const USAGE = `usage: ldc-operator [flags]
   --routing-api-url URL    how sidecars reach this operator's routing API (env LDC_ROUTING_API_URL)
   --member-routing-api-url URL  the same from member clusters; without,     (env LDC_MEMBER_ROUTING_API_URL)
                            their sidecars follow the mounted table and hold no routing lease (docs/fencing.md)
+  --relay                  per-zone relays (docs/fencing.md): publish tables (env LDC_RELAY=true)
+                           into the relay namespace of every zone's cluster, renew the routing
+                           Lease there, and give sidecars their zone's relay as routing API
+  --relay-namespace NS     the relays' namespace in every zone's cluster  (env LDC_RELAY_NAMESPACE, default --namespace)
+  --relay-port N           the relays' Service port                      (env LDC_RELAY_PORT, default 8080)
   --routing-token-file F   file of bearer tokens (one per line) allowed  (env LDC_ROUTING_TOKEN_FILE)
                            to write to the routing API (sidecar acks); without: read-only
   --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
@@ -46,6 +51,9 @@ async function main(): Promise<void> {
       "routing-api-url": { type: "string" },
       "member-routing-api-url": { type: "string" },
       "routing-token-file": { type: "string" },
+      relay: { type: "boolean" },
+      "relay-namespace": { type: "string" },
+      "relay-port": { type: "string" },
       qps: { type: "string" },
       burst: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -80,6 +88,13 @@ async function main(): Promise<void> {
     }
   }
 
+  const relay = values.relay ?? env.LDC_RELAY === "true";
+  const relayNamespace = values["relay-namespace"] ?? env.LDC_RELAY_NAMESPACE;
+  if (relayNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(relayNamespace))
+    fail(`--relay-namespace must be a namespace name, got "${relayNamespace}"`);
+  const relayPort = positiveInt("--relay-port", values["relay-port"] ?? env.LDC_RELAY_PORT, 8080);
+  if (relayPort > 65535) fail(`--relay-port must be a port (1-65535), got ${relayPort}`);
+
   const operator = await startOperator({
     ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}),
     namespace: values.namespace ?? env.LDC_NAMESPACE ?? "ldc-system",
@@ -91,6 +106,9 @@ async function main(): Promise<void> {
     ...(routingApiUrl ? { routingApiUrl } : {}),
     ...(memberRoutingApiUrl ? { memberRoutingApiUrl } : {}),
     routingTokens,
+    relay,
+    ...(relayNamespace ? { relayNamespace } : {}),
+    relayPort,
     qps: positiveInt("--qps", values.qps ?? env.LDC_QPS, 50),
     burst: positiveInt("--burst", values.burst ?? env.LDC_BURST, 100),
   });

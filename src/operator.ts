@@ -9,13 +9,23 @@ import { LOCAL_CLUSTER, LdcResources, type LdcInformers, type OperatorContext } 
 import { drillScheduleController } from "./controllers/drillschedule.ts";
 import { autoFailoverController } from "./controllers/autofailover.ts";
 import { failoverController } from "./controllers/failover.ts";
+import { RelayLeaseRenewer, zoneClusters } from "./controllers/relaylease.ts";
 import { shardingRuleController } from "./controllers/shardingrule.ts";
+import { relayUrl } from "./reconcilers/sidecar.ts";
+import { RELAY_PORT } from "./relay/index.ts";
 import { zoneController } from "./controllers/zone.ts";
-import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi, type TableStore } from "./routing-api/index.ts";
+import {
+  MemoryTableStore,
+  bearerTokenAuthenticator,
+  createRoutingApi,
+  relayRenewalAsGrant,
+  type TableStore,
+} from "./routing-api/index.ts";
 import {
   ClusterRegistry,
   connectionFromFile,
   defaultConnection,
+  defaultIdentity,
   EventRecorder,
   KubeClient,
   Manager,
@@ -51,6 +61,16 @@ export interface OperatorOptions {
   routingTokens?: string[];
   /** Routing lease granted to sidecars (x-ldc-lease-ms, docs/fencing.md). Default 10,000 ms. */
   routingLeaseMs?: number;
+  /**
+   * Per-zone relays (src/relay, docs/fencing.md): publish every table into
+   * relayNamespace of every zone's cluster, renew the routing Lease there, and
+   * give every zone's sidecars their zone's relay as routing API. Default off.
+   */
+  relay?: boolean;
+  /** The relays' namespace in every zone's cluster. Default: `namespace`. */
+  relayNamespace?: string;
+  /** The relays' Service port. Default 8080. */
+  relayPort?: number;
   /** Member-cluster probe period and timeout (ms). Default 1000 each. */
   probeIntervalMs?: number;
   /** Called when leadership is lost (default: exit the process). */
@@ -64,6 +84,8 @@ export interface RunningOperator {
   controllers: Controller[];
   /** The routing tables served by the routing API. */
   tables: TableStore;
+  /** The relays' Lease renewals (relays on): per-zone last renewal sent, fencedAt. */
+  relayLeases: RelayLeaseRenewer | undefined;
   metrics(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -101,6 +123,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       namespace: opts.namespace,
     }),
   };
+  const relayNamespace = opts.relay ? (opts.relayNamespace ?? opts.namespace) : undefined;
   const ctx: OperatorContext = {
     log,
     namespace: opts.namespace,
@@ -114,7 +137,9 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       image: opts.sidecarImage,
       ...(opts.routingApiUrl ? { routingApiUrl: opts.routingApiUrl } : {}),
       ...(opts.memberRoutingApiUrl ? { memberRoutingApiUrl: opts.memberRoutingApiUrl } : {}),
+      ...(relayNamespace ? { relayUrl: relayUrl(relayNamespace, opts.relayPort ?? RELAY_PORT) } : {}),
     },
+    ...(relayNamespace ? { relayNamespace } : {}),
     probeIntervalMs,
   };
 
@@ -128,9 +153,26 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const autoFailover = autoFailoverController(ctx);
   const controllers = [zones, cells, apps, rules, failovers, drills, autoFailover];
 
-  const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
-  // Declared before the Manager exists: the routing API asks it on every request.
+  // Declared before the Manager exists: the renewer asks it before each round.
   let manager: Manager | undefined = undefined;
+  const relayLeases = relayNamespace
+    ? new RelayLeaseRenewer({
+        clusters: () => zoneClusters(ctx),
+        logger: log,
+        // A renewal a relay may sub-lease counts as a grant to its zone: the one fence the Failover
+        // barrier computes from the routing API's grants (fencedAt) then covers relayed sidecars too.
+        onSent: (zone, at) =>
+          tables.recordLeaseGrant(zone, relayRenewalAsGrant(at, tables.leaseGrants().leaseMs, relayLeases!.bounds())),
+        namespace: relayNamespace,
+        identity: defaultIdentity(),
+        isLeader: () => manager?.isLeader() ?? false,
+        ...(opts.routingLeaseMs !== undefined ? { leaseMs: opts.routingLeaseMs } : {}),
+      })
+    : undefined;
+  ctx.relayLeases = relayLeases;
+
+  const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
+  // The routing API asks the Manager (declared above) on every request.
   server.app.use(
     createRoutingApi(tables, {
       authenticate: bearerTokenAuthenticator(opts.routingTokens ?? []),
@@ -142,7 +184,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     logger: log,
     server,
     // Grants of a previous leader are unknown here; they ended before this replica could lead.
-    onStartedLeading: () => tables.beginLeaseTerm(),
+    onStartedLeading: () => {
+      tables.beginLeaseTerm();
+      relayLeases?.beginTerm();
+    },
     ...(opts.leaderElection
       ? { leaderElection: { client, namespace: opts.namespace, name: opts.leaseName ?? "ldc-operator" } }
       : {}),
@@ -152,6 +197,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   for (const c of controllers) manager.addController(c);
   manager.addReadinessCheck(() => registry.readiness());
   await manager.start();
+  relayLeases?.start();
   log.info(
     { namespace: opts.namespace, port: server.port, kinds: Object.keys(Kinds), leaderElection: opts.leaderElection },
     "ldc-operator started",
@@ -162,8 +208,10 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     context: ctx,
     controllers,
     tables,
+    relayLeases,
     metrics: () => metricsRegistry.metrics(),
     async stop() {
+      relayLeases?.stop();
       await manager.stop();
       await registry.stop();
     },

@@ -143,8 +143,8 @@ export const OPERATOR_RULES: readonly PermissionRule[] = [
   {
     apiGroups: ["coordination.k8s.io"],
     resources: ["leases"],
-    verbs: ["get", "create", "update"],
-    why: "leader election on a Lease in the operator's namespace",
+    verbs: ["get", "create", "update", "patch"],
+    why: "leader election on a Lease in the operator's namespace; renew the relays' routing Lease (ldc-routing, server-side apply) there, which is also the home cluster's relay namespace",
     scope: "namespace",
   },
   {
@@ -165,6 +165,41 @@ export const MEMBER_CLUSTER_RULES: readonly PermissionRule[] = [
     verbs: ["get", "create"],
     why: "create a CellApp's namespace in a member cluster before its first workload lands there",
     scope: "cluster",
+  },
+];
+
+/**
+ * What a zone's kubeconfig needs in the relay namespace of a member cluster
+ * (the release namespace there): a Role, not a ClusterRole.
+ */
+export const MEMBER_RELAY_NAMESPACE_RULES: readonly PermissionRule[] = [
+  {
+    apiGroups: ["coordination.k8s.io"],
+    resources: ["leases"],
+    verbs: ["get", "create", "patch"],
+    why: "renew the Lease ldc-routing (server-side apply) that the zone's relay grants routing leases from (docs/fencing.md)",
+    scope: "namespace",
+  },
+];
+
+/**
+ * What the per-zone relay (ldc-relay) may do, in its own namespace only:
+ * read the routing tables and the Lease the operator writes there. It writes nothing.
+ */
+export const RELAY_RULES: readonly PermissionRule[] = [
+  {
+    apiGroups: [""],
+    resources: ["configmaps"],
+    verbs: READ,
+    why: "the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table)",
+    scope: "namespace",
+  },
+  {
+    apiGroups: ["coordination.k8s.io"],
+    resources: ["leases"],
+    verbs: ["get"],
+    why: "the Lease ldc-routing the operator renews: the relay grants routing leases only while it sees renewals",
+    scope: "namespace",
   },
 ];
 

@@ -4,7 +4,13 @@
 
 import { Document, isMap, isSeq, stringify } from "yaml";
 import type { Pair, Scalar, YAMLMap } from "yaml";
-import { MEMBER_CLUSTER_RULES, OPERATOR_RULES, toPolicyRule } from "./permissions.ts";
+import {
+  MEMBER_CLUSTER_RULES,
+  MEMBER_RELAY_NAMESPACE_RULES,
+  OPERATOR_RULES,
+  RELAY_RULES,
+  toPolicyRule,
+} from "./permissions.ts";
 import type { PermissionRule } from "./permissions.ts";
 import { defaultValues, valuesJsonSchema } from "./values.ts";
 
@@ -127,6 +133,8 @@ export function rulesTpl(): string {
     define("ldc-operator.rules.operatorCluster", scoped(OPERATOR_RULES, "cluster")),
     define("ldc-operator.rules.operatorNamespace", scoped(OPERATOR_RULES, "namespace")),
     define("ldc-operator.rules.memberCluster", MEMBER_CLUSTER_RULES),
+    define("ldc-operator.rules.memberRelayNamespace", MEMBER_RELAY_NAMESPACE_RULES),
+    define("ldc-operator.rules.relay", RELAY_RULES),
   ].join("\n");
 }
 
@@ -183,6 +191,19 @@ export function memberClusterObjects(): Record<string, unknown>[] {
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
       subjects: [{ kind: "ServiceAccount", name, namespace }],
     },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace, labels: { ...labels } },
+      rules: MEMBER_RELAY_NAMESPACE_RULES.map(toPolicyRule),
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace, labels: { ...labels } },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name, namespace }],
+    },
   ];
 }
 
@@ -193,16 +214,19 @@ export function memberClusterRbacYaml(): string {
     "# the member-cluster ClusterRole and a token Secret for it. Apply it in the",
     "# member cluster (`kubectl apply -f deploy/member-cluster-rbac.yaml`), or install",
     "# the chart there with `--skip-crds --set memberCluster.enabled=true`;",
-    "# docs/install.md shows how to build the kubeconfig from the token.",
+    "# docs/install.md shows how to build the kubeconfig from the token. The Role",
+    "# is for the relay namespace (the operator's namespace name); only the chart",
+    "# installs the relay itself.",
     "",
   ].join("\n");
   const docs = memberClusterObjects().map((o, i) => {
     const d = new Document(o, YAML_OPTIONS);
-    if (o.kind === "ClusterRole" && isMap(d.contents)) {
+    const why = o.kind === "ClusterRole" ? MEMBER_CLUSTER_RULES : o.kind === "Role" ? MEMBER_RELAY_NAMESPACE_RULES : [];
+    if (why.length > 0 && isMap(d.contents)) {
       const rules = d.contents.get("rules", true);
       if (isSeq(rules)) {
         rules.items.forEach((item, j) => {
-          (item as YAMLMap).commentBefore = ` ${MEMBER_CLUSTER_RULES[j]!.why}`;
+          (item as YAMLMap).commentBefore = ` ${why[j]!.why}`;
         });
       }
     }

@@ -12,6 +12,8 @@ export const DEFAULT_SIDECAR_IMAGE = "ghcr.io/ldc-operator/ldc-sidecar";
 
 /** The port the operator's HTTP server listens on: /healthz, /readyz, /metrics and the routing API. */
 export const OPERATOR_HTTP_PORT = 8080;
+/** The relay's container port and default Service port (src/relay: RELAY_PORT). */
+export const RELAY_HTTP_PORT = 8080;
 
 const quantity = (what: string) =>
   z
@@ -137,6 +139,30 @@ export const Values = z
       })
       .prefault({})
       .describe("The routing API the operator serves on its HTTP port."),
+    relay: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Run the per-zone relay (Deployment and Service `ldc-relay` in the release namespace, here and, with memberCluster.enabled, in each member cluster) and give every zone's sidecars their zone's relay as routing API: tables within milliseconds of the operator's write and routing leases, without reaching the operator's Service (docs/fencing.md). Install member clusters in the same namespace as the operator. Off: sidecars use routingApi.url as before.",
+          ),
+        replicaCount: z.int().min(1).max(9).default(2).describe("Relay replicas per cluster (each serves alone)."),
+        port: z
+          .int()
+          .min(1)
+          .max(65535)
+          .default(RELAY_HTTP_PORT)
+          .describe("Port of the `ldc-relay` Service (the sidecars' LDC_ROUTING_API)."),
+        resources: Resources({
+          requests: { cpu: "50m", memory: "64Mi", "ephemeral-storage": "32Mi" },
+          limits: { cpu: "500m", memory: "256Mi", "ephemeral-storage": "64Mi" },
+        }).describe("The relay container's resource requests and limits."),
+      })
+      .prefault({})
+      .describe(
+        "The per-zone relay (`ldc-relay`, the operator's image): reads only its own cluster's API server (the routing ConfigMaps and the Lease `ldc-routing` in its namespace) and serves the zone's sidecars.",
+      ),
     client: z
       .strictObject({
         qps: z.int().min(1).default(50).describe("Requests per second to each cluster's API server."),

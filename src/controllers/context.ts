@@ -1,5 +1,6 @@
 // What every controller of the operator shares: the home cluster, the member
 // clusters by zone, the caches of the ldc.io kinds, events, settings.
+import type { RelayLeaseRenewer } from "./relaylease.ts";
 import type { Logger } from "pino";
 import {
   type Cell,
@@ -59,6 +60,14 @@ export interface OperatorContext {
   own: OwnNamespaceInformers;
   events: EventRecorder;
   sidecar: SidecarSettings;
+  /**
+   * The per-zone relays' namespace (src/relay), when relays are on: every
+   * rule's table is published there in every zone's cluster, and the
+   * routing Lease renewed there (controllers/relaylease.ts).
+   */
+  relayNamespace?: string | undefined;
+  /** The relays' Lease renewals (relays on): the Failover barrier's fence for relayed zones. */
+  relayLeases?: RelayLeaseRenewer | undefined;
   /** Member-cluster probe period: Unreachable counts from the last successful probe. */
   probeIntervalMs: number;
 }

@@ -118,11 +118,12 @@ async function reconcileRule(
     current: store.get(name),
     epochFloor: epochFloor(ctx, name),
     namespaces,
+    relayNamespace: ctx.relayNamespace,
     publications: zones.map((zone): ZonePublication => {
       const cluster = clusterOfZone(ctx, zone);
       const tables = cluster && routingTableInformer(cluster);
       const publishedEpochs: Record<string, number> = {};
-      for (const ns of namespaces) {
+      for (const ns of ctx.relayNamespace ? [...namespaces, ctx.relayNamespace] : namespaces) {
         const e = epochOf(tables?.store.getByName(routingTableName(name), ns));
         if (e !== undefined) publishedEpochs[ns] = e;
       }

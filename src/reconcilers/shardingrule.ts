@@ -44,6 +44,12 @@ export interface ShardingRuleObservation {
   epochFloor: number | undefined;
   /** Namespaces with an app of the rule: where its ConfigMap goes in every zone. */
   namespaces: readonly string[];
+  /**
+   * The relays' namespace (src/relay): every rule's ConfigMap also goes there
+   * in every zone's cluster, apps or not, for the zone's relay to serve.
+   * Undefined: relays are off.
+   */
+  relayNamespace?: string | undefined;
   /** Every zone, in the zones' order. */
   publications: readonly ZonePublication[];
   /** Epochs held by the sidecars that acked within the ack window. */
@@ -143,6 +149,7 @@ export function planShardingRule(o: ShardingRuleObservation): ShardingRulePlan {
   // a cluster serving several zones gets it once; never over the same or a newer epoch.
   const configMaps: ShardingRulePlan["configMaps"] = [];
   const planned = new Set<string>();
+  const targets = [...new Set([...o.namespaces, ...(o.relayNamespace ? [o.relayNamespace] : [])])];
   const publishedZones: string[] = [];
   const pending: string[] = [];
   for (const p of o.publications) {
@@ -151,7 +158,7 @@ export function planShardingRule(o: ShardingRuleObservation): ShardingRulePlan {
       continue;
     }
     publishedZones.push(p.zone);
-    for (const ns of o.namespaces) {
+    for (const ns of targets) {
       const key = JSON.stringify([p.cluster, ns]);
       if (planned.has(key) || (p.publishedEpochs[ns] ?? -1) >= epoch) continue;
       planned.add(key);

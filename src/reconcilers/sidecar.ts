@@ -27,6 +27,12 @@ export interface SidecarSettings {
    * routing lease, and an unreachable member zone cannot be proven fenced).
    */
   memberRoutingApiUrl?: string;
+  /**
+   * The zone-local relay (src/relay) every zone's sidecars use when relays
+   * are on: `http://ldc-relay.<relay namespace>.svc:<port>`, resolved in the
+   * sidecar's own cluster. Wins over routingApiUrl and memberRoutingApiUrl.
+   */
+  relayUrl?: string;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 
@@ -46,9 +52,19 @@ export interface SidecarPlacement {
   memberCluster: boolean;
 }
 
-/** The routing API the sidecars of a zone use, if any (they hold routing leases only then: ADR 0007). */
+/**
+ * The routing API the sidecars of a zone use, if any (they hold routing
+ * leases only then: ADR 0007): the zone's relay when relays are on (every
+ * zone, home cluster included), else the operator's.
+ */
 export function routingApiUrlFor(settings: SidecarSettings, memberCluster: boolean): string | undefined {
+  if (settings.relayUrl) return settings.relayUrl;
   return memberCluster ? settings.memberRoutingApiUrl : settings.routingApiUrl;
+}
+
+/** The URL of the relay in the sidecar's own cluster (cluster DNS of its Service). */
+export function relayUrl(namespace: string, port: number): string {
+  return `http://ldc-relay.${namespace}.svc:${port}`;
 }
 
 /** Environment the sidecar reads (names are the contract). */

@@ -65,6 +65,12 @@ export interface RoutingApiOptions {
   maxLeaseZones?: number;
   /** Server clock for recorded grants (ms). Default Date.now. */
   now?: () => number;
+  /**
+   * The lease this server may grant right now (ms), or undefined for none: a
+   * relay grants only what is left of its own lease (src/relay). Capped by
+   * leaseMs. Default: leaseMs, always.
+   */
+  grantableLeaseMs?: () => number | undefined;
 }
 
 export interface ApiError {
@@ -297,10 +303,14 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     const lease = (): Record<string, string> | undefined => {
       if (!isLeader()) return undefined;
       if (zone === undefined) return {};
+      const grantable = opts.grantableLeaseMs === undefined ? leaseMs : opts.grantableLeaseMs();
+      // Whole ms, never more than it may: a fraction rounded up would outlive the relay's own lease.
+      const ms = grantable === undefined ? 0 : Math.min(leaseMs, Math.floor(grantable));
+      if (!(ms >= 1)) return {};
       const grants = store.leaseGrants().lastGrantByZone;
       if (!grants.has(zone) && grants.size >= maxLeaseZones) return {};
       store.recordLeaseGrant(zone, now());
-      return { [LEASE_HEADER]: String(leaseMs) };
+      return { [LEASE_HEADER]: String(ms) };
     };
     const answer = (t: RoutingTable, modified: boolean): void => {
       const l = lease();

@@ -50,3 +50,56 @@ export function fencedAt(zone: string, grants: LeaseGrants, bounds?: FencingBoun
   const last = Math.max(grants.lastGrantByZone.get(zone) ?? 0, grants.sinceMs);
   return last + grants.leaseMs * (1 + clockRate) + marginMs;
 }
+
+/** The assumptions relayFencedAt rests on. */
+export interface RelayFencingBounds extends FencingBounds {
+  /** The lease the relay takes from each renewal it sees (the Lease's spec.leaseDurationSeconds, ms). */
+  readonly leaseMs: number;
+  /**
+   * Longest time between sending a renewal and its commit in the zone's API
+   * server: the renewal's request timeout (client and server side). A write
+   * that did not commit within it never commits (assumed: see docs/fencing.md).
+   */
+  readonly commitBoundMs: number;
+}
+
+/**
+ * The time (operator clock, ms) after which no sidecar of a zone served by a
+ * relay (src/relay) can still hold a lease, given when the operator last SENT
+ * a renewal of the zone's `ldc-routing` Lease (attempted, answered or not):
+ * lastRenewalSentMs + commitBoundMs + leaseMs * (1 + clockRate)^2 + marginMs.
+ *
+ * Why: the renewal committed by lastRenewalSentMs + commitBoundMs. The relay
+ * counts its lease from the send time of the GET before the one that first
+ * showed the renewal, which was sent before the commit; so the relay's lease
+ * ends within leaseMs of the commit on its clock. A sidecar's lease is at most
+ * what the relay had left when it answered, counted from the sidecar's send
+ * time. Two clocks (relay, sidecar) each run at most clockRate off the
+ * operator's: (1 + clockRate)^2. The margin covers a late timer check.
+ * Renewals by a previous leader: pass max(last sent, start of this leader's
+ * term) (RelayLeaseRenewer.lastSentForFencing does).
+ */
+export function relayFencedAt(lastRenewalSentMs: number, bounds: RelayFencingBounds): number {
+  const clockRate = Math.max(0, bounds.clockRate ?? DEFAULT_CLOCK_RATE);
+  const marginMs = Math.max(0, bounds.marginMs ?? DEFAULT_FENCING_MARGIN_MS);
+  const commit = Math.max(0, bounds.commitBoundMs);
+  const lease = Math.max(0, bounds.leaseMs);
+  return lastRenewalSentMs + commit + lease * (1 + clockRate) ** 2 + marginMs;
+}
+
+/**
+ * The time of a direct grant (fencedAt's input) that ends when a relayed
+ * renewal sent at `sentMs` does: fencedAt(zone) with this as the zone's last
+ * grant equals relayFencedAt(sentMs) (same clockRate and margin). The
+ * operator records each renewal it sends to a zone's relay this way in its
+ * routing API's grants, so the one fence the Failover barrier computes
+ * covers sidecars served by the operator and by relays alike.
+ * `grantLeaseMs`: the lease fencedAt computes with (LeaseGrants.leaseMs).
+ */
+export function relayRenewalAsGrant(sentMs: number, grantLeaseMs: number, bounds: RelayFencingBounds): number {
+  const clockRate = Math.max(0, bounds.clockRate ?? DEFAULT_CLOCK_RATE);
+  return (
+    relayFencedAt(sentMs, bounds) -
+    (grantLeaseMs * (1 + clockRate) + Math.max(0, bounds.marginMs ?? DEFAULT_FENCING_MARGIN_MS))
+  );
+}

@@ -3,8 +3,16 @@
 
 export type { ApiError, AuthResult, RoutingApiOptions } from "./api.ts";
 export { bearerToken, bearerTokenAuthenticator, createRoutingApi } from "./api.ts";
-export type { FencingBounds, LeaseGrants } from "./fencing.ts";
-export { DEFAULT_CLOCK_RATE, DEFAULT_FENCING_MARGIN_MS, DEFAULT_LEASE_MS, LEASE_HEADER, fencedAt } from "./fencing.ts";
+export type { FencingBounds, LeaseGrants, RelayFencingBounds } from "./fencing.ts";
+export {
+  DEFAULT_CLOCK_RATE,
+  DEFAULT_FENCING_MARGIN_MS,
+  DEFAULT_LEASE_MS,
+  LEASE_HEADER,
+  fencedAt,
+  relayFencedAt,
+  relayRenewalAsGrant,
+} from "./fencing.ts";
 export type {
   Convergence,
   MemoryTableStoreOptions,

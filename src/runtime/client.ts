@@ -58,6 +58,14 @@ export interface WatchOptions {
 export interface WriteOptions {
   fieldManager?: string;
   dryRun?: boolean;
+  /**
+   * This request's timeout (ms), on the client and passed to the API server
+   * (`?timeout=`), which then abandons it at that deadline too. Default: the
+   * client's timeout, on the client only.
+   */
+  timeoutMs?: number;
+  /** Called with Date.now() right before the request goes out (after the rate limiter): when it was sent. */
+  onSend?: (atMs: number) => void;
 }
 
 export interface ApplyOptions extends WriteOptions {
@@ -85,6 +93,7 @@ interface RequestSpec {
   verb?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  onSend?: (atMs: number) => void;
 }
 
 export interface RawResponse {
@@ -358,6 +367,8 @@ export class KubeClient {
       contentType: "application/apply-patch+yaml",
       query: { ...this.#writeQuery(opts), force: opts.force ?? true },
       body: { apiVersion: apiVersion(res), kind: res.kind, ...obj },
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.onSend ? { onSend: opts.onSend } : {}),
     });
   }
 
@@ -396,7 +407,11 @@ export class KubeClient {
   // ---- plumbing ----------------------------------------------------------
 
   #writeQuery(opts: WriteOptions): Record<string, string | undefined> {
-    return { fieldManager: opts.fieldManager ?? this.fieldManager, dryRun: opts.dryRun ? "All" : undefined };
+    return {
+      fieldManager: opts.fieldManager ?? this.fieldManager,
+      dryRun: opts.dryRun ? "All" : undefined,
+      timeout: opts.timeoutMs !== undefined ? `${Math.max(1, Math.floor(opts.timeoutMs))}ms` : undefined,
+    };
   }
 
   async #json<T>(spec: RequestSpec): Promise<T> {
@@ -439,6 +454,7 @@ export class KubeClient {
     const start = performance.now();
     const timeoutMs = spec.timeoutMs ?? this.#timeoutMs;
     return new Promise<http.IncomingMessage>((resolve, reject) => {
+      spec.onSend?.(Date.now());
       const req = mod.request(url, {
         method: spec.method,
         headers,

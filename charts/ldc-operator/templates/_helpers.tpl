@@ -47,6 +47,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
+{{/* Labels selecting the relay's pods (relay.yaml). */}}
+{{- define "ldc-operator.relaySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ldc-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: relay
+{{- end }}
+
 {{/* repository@digest, or repository:tag (tag defaults to the chart's appVersion). Argument: an image value. */}}
 {{- define "ldc-operator.image" -}}
 {{- $image := index . 0 }}

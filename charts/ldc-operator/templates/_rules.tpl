@@ -137,7 +137,7 @@
 {{- end }}
 
 {{- define "ldc-operator.rules.operatorNamespace" -}}
-# leader election on a Lease in the operator's namespace
+# leader election on a Lease in the operator's namespace; renew the relays' routing Lease (ldc-routing, server-side apply) there, which is also the home cluster's relay namespace
 - apiGroups:
     - coordination.k8s.io
   resources:
@@ -146,6 +146,7 @@
     - get
     - create
     - update
+    - patch
 # member-cluster kubeconfigs (Zone spec.cluster.kubeconfigSecretRef), kept in the operator's namespace only
 - apiGroups:
     - ""
@@ -235,4 +236,35 @@
   verbs:
     - get
     - create
+{{- end }}
+
+{{- define "ldc-operator.rules.memberRelayNamespace" -}}
+# renew the Lease ldc-routing (server-side apply) that the zone's relay grants routing leases from (docs/fencing.md)
+- apiGroups:
+    - coordination.k8s.io
+  resources:
+    - leases
+  verbs:
+    - get
+    - create
+    - patch
+{{- end }}
+
+{{- define "ldc-operator.rules.relay" -}}
+# the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table)
+- apiGroups:
+    - ""
+  resources:
+    - configmaps
+  verbs:
+    - get
+    - list
+    - watch
+# the Lease ldc-routing the operator renews: the relay grants routing leases only while it sees renewals
+- apiGroups:
+    - coordination.k8s.io
+  resources:
+    - leases
+  verbs:
+    - get
 {{- end }}

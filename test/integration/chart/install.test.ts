@@ -16,7 +16,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MEMBER_CLUSTER_RULES, OPERATOR_RULES } from "../../../src/chart/permissions.ts";
+import {
+  MEMBER_CLUSTER_RULES,
+  MEMBER_RELAY_NAMESPACE_RULES,
+  OPERATOR_RULES,
+  RELAY_RULES,
+} from "../../../src/chart/permissions.ts";
 import type { PermissionRule } from "../../../src/chart/permissions.ts";
 import { createTestNamespace, datacenters, eventually, runTool, uniqueName } from "../harness.ts";
 import type { Datacenter, DatacenterInfo } from "../harness.ts";
@@ -26,7 +31,11 @@ const CHART = path.join(ROOT, "charts", "ldc-operator");
 // kwok nodes advertise cpu, memory and pods but no ephemeral-storage, so the
 // chart's default ephemeral-storage request is dropped here (null removes a
 // value in Helm); everything else is the default.
-const KWOK_VALUES = ["--set", "resources.requests.ephemeral-storage=null,resources.limits.ephemeral-storage=null"];
+const KWOK_VALUES = [
+  "--set",
+  "resources.requests.ephemeral-storage=null,resources.limits.ephemeral-storage=null," +
+    "relay.resources.requests.ephemeral-storage=null,relay.resources.limits.ephemeral-storage=null",
+];
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
   "pod-security.kubernetes.io/enforce-version": "latest",
@@ -97,13 +106,13 @@ async function inBatches<T, R>(items: readonly T[], limit: number, check: (x: T)
   return out;
 }
 
-async function readyPods(): Promise<Pod[]> {
+async function readyPods(component: "operator" | "relay" = "operator"): Promise<Pod[]> {
   const list = await getJson<{ items: Pod[] }>(dc, [
     "pods",
     "-n",
     ns,
     "-l",
-    `app.kubernetes.io/instance=${release},app.kubernetes.io/component=operator`,
+    `app.kubernetes.io/instance=${release},app.kubernetes.io/component=${component}`,
   ]);
   return list.items.filter((p) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
 }
@@ -148,11 +157,31 @@ describe("helm install into a restricted namespace", () => {
       "ClusterRole",
       "ClusterRoleBinding",
       "Deployment",
+      "Deployment",
+      "PodDisruptionBudget",
       "PodDisruptionBudget",
       "Role",
+      "Role",
+      "RoleBinding",
       "RoleBinding",
       "Service",
+      "Service",
       "ServiceAccount",
+      "ServiceAccount",
+    ]);
+    // The relay (relay.enabled, the default) under the fixed names the operator's sidecar URL uses.
+    expect(
+      manifest
+        .filter((o) => o.metadata.labels?.["app.kubernetes.io/component"] === "relay")
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual([
+      "Deployment/ldc-relay",
+      "PodDisruptionBudget/ldc-relay",
+      "Role/ldc-relay",
+      "RoleBinding/ldc-relay",
+      "Service/ldc-relay",
+      "ServiceAccount/ldc-relay",
     ]);
     // Every object of the release, read back from the API server.
     const manifestText = (await helm(dc, ["get", "manifest", release, "-n", ns])).stdout;
@@ -190,6 +219,17 @@ describe("helm install into a restricted namespace", () => {
       nodes.add(p.spec.nodeName!);
     }
     expect(nodes.size).toBe(2);
+  });
+
+  it("runs 2 relay pods, Ready on kwok nodes, behind the ldc-relay Service", async () => {
+    await eventually("2 Ready relay pods", async () => ((await readyPods("relay")).length === 2 ? true : undefined));
+    const svc = await getJson<Obj & { spec: { selector: Record<string, string> } }>(dc, [
+      "service",
+      "ldc-relay",
+      "-n",
+      ns,
+    ]);
+    expect(svc.spec.selector["app.kubernetes.io/component"]).toBe("relay");
   });
 
   it("finds the CRDs in place and the documented CRD upgrade step accepted", async () => {
@@ -244,6 +284,34 @@ describe("the operator's ServiceAccount", () => {
     const answers = await inBatches(beyond, 8, (q) => canI(dc, [...q, as()]));
     const allowed = beyond.filter((_, i) => answers[i]).map((q) => q.join(" "));
     expect(allowed).toEqual([]);
+  });
+});
+
+describe("the relay's ServiceAccount", () => {
+  const as = () => `--as=system:serviceaccount:${ns}:ldc-relay`;
+
+  it("can do everything in RELAY_RULES, in its namespace", async () => {
+    const qs = questions(RELAY_RULES, ns);
+    const answers = await inBatches(qs, 8, (q) => canI(dc, [...q, as()]));
+    expect(qs.filter((_, i) => !answers[i]).map((q) => q.join(" "))).toEqual([]);
+  });
+
+  it("can do nothing beyond it: no writes, no other namespace, no Secrets", async () => {
+    const beyond = [
+      ["get", "configmaps", "-n", "default"],
+      ["list", "configmaps", "--all-namespaces"],
+      ["create", "configmaps", "-n", ns],
+      ["update", "configmaps", "-n", ns],
+      ["list", "leases.coordination.k8s.io", "-n", ns],
+      ["update", "leases.coordination.k8s.io", "-n", ns],
+      ["patch", "leases.coordination.k8s.io", "-n", ns],
+      ["get", "leases.coordination.k8s.io", "-n", "default"],
+      ["get", "secrets", "-n", ns],
+      ["list", "pods", "-n", ns],
+      ["list", "shardingrules.ldc.io"],
+    ];
+    const answers = await inBatches(beyond, 8, (q) => canI(dc, [...q, as()]));
+    expect(beyond.filter((_, i) => answers[i]).map((q) => q.join(" "))).toEqual([]);
   });
 });
 
@@ -321,12 +389,19 @@ describe("member-cluster mode", () => {
     installed.push({ dc: memberDc, release: memberRelease, ns: memberNs });
     expect(stdout).toContain("build a kubeconfig from the token");
     const manifest = objects((await helm(memberDc, ["get", "manifest", memberRelease, "-n", memberNs])).stdout);
-    expect(manifest.map((o) => o.kind).sort()).toEqual([
+    const member = manifest.filter((o) => o.metadata.labels?.["app.kubernetes.io/component"] === "member-cluster");
+    expect(member.map((o) => o.kind).sort()).toEqual([
       "ClusterRole",
       "ClusterRoleBinding",
+      "Role",
+      "RoleBinding",
       "Secret",
       "ServiceAccount",
     ]);
+    // Each member cluster gets its relay too.
+    expect(
+      manifest.filter((o) => o.metadata.labels?.["app.kubernetes.io/component"] === "relay").map((o) => o.kind),
+    ).toContain("Deployment");
 
     // The token controller fills the Secret; then build the kubeconfig as the NOTES say.
     const secret = await eventually("the token Secret filled", async () => {
@@ -364,14 +439,16 @@ describe("member-cluster mode", () => {
     expect((await kubectl(zone, ["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])).stdout).toBe(
       `system:serviceaccount:${memberNs}:${sa}`,
     );
-    const qs = questions(MEMBER_CLUSTER_RULES, memberNs);
+    const qs = questions([...MEMBER_CLUSTER_RULES, ...MEMBER_RELAY_NAMESPACE_RULES], memberNs);
     const answers = await inBatches(qs, 8, (q) => canI(zone, q));
     expect(qs.filter((_, i) => !answers[i]).map((q) => q.join(" "))).toEqual([]);
 
     const beyond = [
       ["get", "secrets", "-n", memberNs],
       ["list", "zones.ldc.io"],
-      ["get", "leases.coordination.k8s.io", "-n", memberNs],
+      ["get", "leases.coordination.k8s.io", "-n", "default"],
+      ["update", "leases.coordination.k8s.io", "-n", memberNs],
+      ["delete", "leases.coordination.k8s.io", "-n", memberNs],
       ["create", "pods", "-n", "default"],
       ["create", "clusterrolebindings.rbac.authorization.k8s.io"],
       ["update", "deployments.apps", "-n", "default"],

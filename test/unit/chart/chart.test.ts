@@ -7,10 +7,17 @@ import path from "node:path";
 import { parse } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { REPO_DIR } from "../../../hack/lib/tools.ts";
-import { MEMBER_CLUSTER_RULES, OPERATOR_RULES, toPolicyRule } from "../../../src/chart/permissions.ts";
+import {
+  MEMBER_CLUSTER_RULES,
+  MEMBER_RELAY_NAMESPACE_RULES,
+  OPERATOR_RULES,
+  RELAY_RULES,
+  toPolicyRule,
+} from "../../../src/chart/permissions.ts";
 import { MEMBER, memberClusterObjects } from "../../../src/chart/render.ts";
 import { DEFAULT_SIDECAR_IMAGE, Values, defaultValues } from "../../../src/chart/values.ts";
-import { CHART, helm, helmPath, only, parseObjects, template, templateError } from "./render.ts";
+import { relayUrl } from "../../../src/reconcilers/sidecar.ts";
+import { CHART, helm, helmPath, only, parseObjects, template as renderAll, templateError } from "./render.ts";
 import type { K8sObject } from "./render.ts";
 
 type Obj = Record<string, unknown>;
@@ -41,6 +48,10 @@ const container = (objects: K8sObject[]) => podSpec(objects).containers[0]!;
 const env = (objects: K8sObject[], name: string) => container(objects).env.find((e) => e.name === name)?.value;
 const rulesOf = (o: K8sObject) => (o as K8sObject & { rules: Rule[] }).rules;
 const kinds = (objects: K8sObject[]) => objects.map((o) => o.kind).sort();
+
+const isRelay = (o: K8sObject) => o.metadata.labels?.["app.kubernetes.io/component"] === "relay";
+/** The rendered objects without the relay's (describe("relay") checks those). */
+const template = (opts?: Parameters<typeof renderAll>[0]) => renderAll(opts).filter((o) => !isRelay(o));
 
 let defaults: K8sObject[];
 
@@ -155,9 +166,9 @@ describe("default values", () => {
 
 describe("RBAC", () => {
   const renderings = () => [
-    defaults,
-    template({ values: { serviceMonitor: { enabled: true }, networkPolicy: { enabled: true } } }),
-    template({ values: { memberCluster: { enabled: true } } }),
+    renderAll(),
+    renderAll({ values: { serviceMonitor: { enabled: true }, networkPolicy: { enabled: true } } }),
+    renderAll({ values: { memberCluster: { enabled: true } } }),
   ];
 
   it("grants nothing with *", () => {
@@ -324,10 +335,20 @@ describe("values.schema.json", () => {
 });
 
 describe("member-cluster mode", () => {
-  it("renders only the member-cluster role, its ServiceAccount and a token Secret", () => {
+  it("renders only the member-cluster roles, their ServiceAccount and a token Secret (and the relay)", () => {
     const objects = template({ values: { memberCluster: { enabled: true } } });
-    expect(kinds(objects)).toEqual(["ClusterRole", "ClusterRoleBinding", "Secret", "ServiceAccount"]);
+    expect(kinds(objects)).toEqual([
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Role",
+      "RoleBinding",
+      "Secret",
+      "ServiceAccount",
+    ]);
     expect(rulesOf(only(objects, "ClusterRole"))).toEqual(MEMBER_CLUSTER_RULES.map(toPolicyRule));
+    // The relay namespace (the release namespace) only: the routing Lease.
+    expect(rulesOf(only(objects, "Role"))).toEqual(MEMBER_RELAY_NAMESPACE_RULES.map(toPolicyRule));
+    expect(only(objects, "Role").metadata.namespace).toBe("ldc-system");
     const secret = only(objects, "Secret") as K8sObject & { type: string };
     expect(secret.type).toBe("kubernetes.io/service-account-token");
     expect(secret.metadata.annotations?.["kubernetes.io/service-account.name"]).toBe(
@@ -352,6 +373,92 @@ describe("member-cluster mode", () => {
         objs.filter((o) => o.kind !== "Namespace").map((o) => [`${o.kind}/${o.metadata.name}`, strip(o)]),
       );
     expect(byKey(chart)).toEqual(byKey(file));
+  });
+});
+
+describe("relay", () => {
+  const relayObjects = (opts?: Parameters<typeof renderAll>[0]) => renderAll(opts).filter(isRelay);
+  const operatorEnv = (objects: K8sObject[], name: string) =>
+    env(
+      objects.filter((o) => !isRelay(o)),
+      name,
+    );
+
+  it("is on by default, here and in member-cluster mode: ServiceAccount, Role, RoleBinding, Service, Deployment, PDB, all ldc-relay in the release namespace", () => {
+    for (const values of [{}, { memberCluster: { enabled: true } }]) {
+      const objects = relayObjects({ values });
+      expect(kinds(objects)).toEqual([
+        "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+      ]);
+      for (const o of objects) {
+        expect(o.metadata.name, o.kind).toBe("ldc-relay");
+        expect(o.metadata.namespace, o.kind).toBe("ldc-system");
+      }
+    }
+  });
+
+  it("runs 2 replicas of the operator's image as ldc-relay, restricted, reading its own namespace", () => {
+    const objects = relayObjects();
+    const d = only(objects, "Deployment") as Deployment;
+    expect(d.spec.replicas).toBe(2);
+    const spec = d.spec.template.spec as PodSpec & { automountServiceAccountToken: boolean };
+    expect(spec.serviceAccountName).toBe("ldc-relay");
+    expect(spec.automountServiceAccountToken).toBe(true);
+    const c = spec.containers[0]! as Container & { command: string[] };
+    expect(c.image).toBe(container(defaults).image);
+    expect(c.command).toEqual(["/nodejs/bin/node", "dist/src/relay/main.js"]);
+    expect(c.env.find((e) => e.name === "LDC_RELAY_NAMESPACE")?.valueFrom).toEqual({
+      fieldRef: { fieldPath: "metadata.namespace" },
+    });
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    // Its own pods only: never the operator's.
+    const labels = d.spec.template.metadata.labels;
+    expect(labels["app.kubernetes.io/component"]).toBe("relay");
+    expect(d.spec.selector.matchLabels["app.kubernetes.io/component"]).toBe("relay");
+  });
+
+  it("may read routing ConfigMaps and get the Lease in its namespace, nothing else", () => {
+    const objects = relayObjects();
+    expect(rulesOf(only(objects, "Role"))).toEqual(RELAY_RULES.map(toPolicyRule));
+    const b = only(objects, "RoleBinding") as K8sObject & { subjects: Obj[]; roleRef: Obj };
+    expect(b.subjects).toEqual([{ kind: "ServiceAccount", name: "ldc-relay", namespace: "ldc-system" }]);
+    expect(b.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "ldc-relay" });
+  });
+
+  it("is what the operator gives sidecars: the Service the operator's relay URL names selects the relay's pods", () => {
+    for (const port of [undefined, 9090]) {
+      const objects = renderAll(port ? { values: { relay: { port } } } : {});
+      const svc = only(objects.filter(isRelay), "Service") as K8sObject & {
+        spec: { selector: Obj; ports: { port: number; targetPort: string }[] };
+      };
+      const d = only(objects.filter(isRelay), "Deployment") as Deployment;
+      expect(svc.spec.ports).toMatchObject([{ port: port ?? 8080, targetPort: "http" }]);
+      expect(d.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
+      expect(operatorEnv(objects, "LDC_RELAY")).toBe("true");
+      expect(operatorEnv(objects, "LDC_RELAY_PORT")).toBe(String(port ?? 8080));
+      expect(relayUrl(svc.metadata.namespace!, svc.spec.ports[0]!.port)).toBe(
+        `http://${svc.metadata.name}.${svc.metadata.namespace}.svc:${port ?? 8080}`,
+      );
+    }
+  });
+
+  it("relay.enabled=false: no relay, and the operator keeps giving sidecars routingApi.url", () => {
+    const objects = renderAll({ values: { relay: { enabled: false } } });
+    expect(objects.filter(isRelay)).toEqual([]);
+    expect(operatorEnv(objects, "LDC_RELAY")).toBe("false");
+    expect(operatorEnv(objects, "LDC_RELAY_PORT")).toBeUndefined();
   });
 });
 

@@ -2,7 +2,12 @@
 // generated from: least privilege, every rule explained.
 import { describe, expect, it } from "vitest";
 import { allKinds } from "../../../src/api/kinds.ts";
-import { MEMBER_CLUSTER_RULES, OPERATOR_RULES } from "../../../src/chart/permissions.ts";
+import {
+  MEMBER_CLUSTER_RULES,
+  MEMBER_RELAY_NAMESPACE_RULES,
+  OPERATOR_RULES,
+  RELAY_RULES,
+} from "../../../src/chart/permissions.ts";
 import type { PermissionRule } from "../../../src/chart/permissions.ts";
 
 const VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"];
@@ -19,6 +24,8 @@ function grants(rules: readonly PermissionRule[]): string[] {
 describe.each([
   ["OPERATOR_RULES", OPERATOR_RULES],
   ["MEMBER_CLUSTER_RULES", MEMBER_CLUSTER_RULES],
+  ["MEMBER_RELAY_NAMESPACE_RULES", MEMBER_RELAY_NAMESPACE_RULES],
+  ["RELAY_RULES", RELAY_RULES],
 ])("%s", (_name, rules) => {
   it("lists verbs and resources explicitly: no *, no deletecollection, escalate, bind or impersonate", () => {
     for (const r of rules) {
@@ -86,5 +93,27 @@ describe("the member-cluster permissions", () => {
         res,
       ).toBe(true);
     }
+  });
+});
+
+describe("the relay's permissions", () => {
+  it("read routing ConfigMaps and get the Lease, in its own namespace only; it writes nothing", () => {
+    expect(grants(RELAY_RULES).sort()).toEqual([
+      "namespace coordination.k8s.io leases get",
+      "namespace core configmaps get",
+      "namespace core configmaps list",
+      "namespace core configmaps watch",
+    ]);
+  });
+
+  it("a zone's kubeconfig may renew the routing Lease in the relay namespace only, without update or delete", () => {
+    expect(grants(MEMBER_RELAY_NAMESPACE_RULES).sort()).toEqual([
+      "namespace coordination.k8s.io leases create",
+      "namespace coordination.k8s.io leases get",
+      "namespace coordination.k8s.io leases patch",
+    ]);
+    // The operator's own Role covers the same in the home cluster's relay namespace (its own).
+    const operator = new Set(grants(OPERATOR_RULES));
+    for (const g of grants(MEMBER_RELAY_NAMESPACE_RULES)) expect(operator.has(g), g).toBe(true);
   });
 });

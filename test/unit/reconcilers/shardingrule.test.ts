@@ -209,6 +209,41 @@ describe("planShardingRule", () => {
     expect(plan.status.publishedZones).toEqual(["hz-a", "hz-b", "sh-a"]);
   });
 
+  it("relays on: every zone's cluster also gets the table in the relay namespace, apps or not, once per cluster, never over the same epoch", () => {
+    const plan = planShardingRule(
+      observe({
+        relayNamespace: "ldc-system",
+        publications: publications({ "sh-a": { cluster: "zone-hz-b" } }),
+      }),
+    );
+    expect(plan.configMaps.map((c) => [c.cluster, c.object.metadata.namespace])).toEqual([
+      ["local", "shop"],
+      ["local", "web"],
+      ["local", "ldc-system"],
+      ["zone-hz-b", "shop"],
+      ["zone-hz-b", "web"],
+      ["zone-hz-b", "ldc-system"],
+    ]);
+    const relayed = plan.configMaps.find((c) => c.object.metadata.namespace === "ldc-system")!.object;
+    expect(relayed.metadata.name).toBe(routingTableName("users"));
+    expect(relayed.metadata.labels).toMatchObject({ [Labels.routingTable]: "true", [Labels.rule]: "users" });
+    expect(relayed.metadata.annotations[Annotations.epoch]).toBe("1");
+
+    // No apps: still published for the relays; a relay namespace already at this epoch is left alone;
+    // a relay namespace that is also an app namespace gets one ConfigMap.
+    const noApps = planShardingRule(
+      observe({
+        namespaces: ["ldc-system"],
+        relayNamespace: "ldc-system",
+        publications: publications({ "hz-b": { publishedEpochs: { "ldc-system": 1 } } }),
+      }),
+    );
+    expect(noApps.configMaps.map((c) => [c.cluster, c.object.metadata.namespace])).toEqual([
+      ["local", "ldc-system"],
+      ["zone-sh-a", "ldc-system"],
+    ]);
+  });
+
   it("no apps yet: nothing to apply, said in the Published condition", () => {
     const plan = planShardingRule(observe({ namespaces: [] }));
     expect(plan.configMaps).toEqual([]);

@@ -12,8 +12,10 @@ import {
   bearerTokenAuthenticator,
   createRoutingApi,
   fencedAt,
+  relayFencedAt,
+  relayRenewalAsGrant,
 } from "../../../src/routing-api/index.ts";
-import type { RoutingApiOptions } from "../../../src/routing-api/index.ts";
+import type { RelayFencingBounds, RoutingApiOptions } from "../../../src/routing-api/index.ts";
 import { request, until, usersTable } from "../sidecar/helpers.ts";
 
 const servers: Server[] = [];
@@ -215,5 +217,54 @@ describe("routing API: a replica that does not lead", () => {
     expect(r.status).toBe(503);
     expect(r.headers[LEASE_HEADER]).toBeUndefined();
     expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
+  });
+});
+
+describe("relayFencedAt", () => {
+  it("is the last renewal sent + commit bound + lease * (1 + 1 %)^2 + 1 s, by default", () => {
+    expect(relayFencedAt(50_000, { leaseMs: 10_000, commitBoundMs: 2000 })).toBeCloseTo(
+      50_000 + 2000 + 10_000 * 1.01 * 1.01 + 1000,
+      6,
+    );
+  });
+
+  it("takes stated bounds; negative ones are treated as 0, never fencing earlier than the lease", () => {
+    expect(relayFencedAt(0, { leaseMs: 2000, commitBoundMs: 500, clockRate: 0, marginMs: 0 })).toBe(2500);
+    expect(relayFencedAt(0, { leaseMs: 2000, commitBoundMs: -500, clockRate: -1, marginMs: -5000 })).toBe(2000);
+  });
+});
+
+describe("routing API: grantableLeaseMs (a relay grants what is left of its own lease)", () => {
+  it("grants min(leaseMs, what is grantable), whole ms; nothing (and records nothing) when it is undefined or below 1 ms", async () => {
+    let grantable: number | undefined = 4321.9;
+    const store = published();
+    const base = await start(store, { grantableLeaseMs: () => grantable });
+    const url = `${base}/v1/rules/users/table?zone=hz-a&sidecar=s1`;
+    expect((await request(url)).headers[LEASE_HEADER]).toBe("4321");
+    grantable = 99_999;
+    expect((await request(url)).headers[LEASE_HEADER]).toBe("10000");
+    store.beginLeaseTerm(0);
+    for (const g of [undefined, 0.5, 0, -1, Number.NaN]) {
+      grantable = g;
+      const a = await request(url);
+      expect(a.status).toBe(200);
+      expect(a.headers[LEASE_HEADER]).toBeUndefined();
+    }
+    expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
+  });
+});
+
+describe("relayRenewalAsGrant", () => {
+  it("is the grant time whose fencedAt equals relayFencedAt of the renewal, whatever the leases and bounds", () => {
+    const cases: [number, number, RelayFencingBounds][] = [
+      [50_000, 10_000, { leaseMs: 10_000, commitBoundMs: 2000 }],
+      [7, 2500, { leaseMs: 3000, commitBoundMs: 500, clockRate: 0.05, marginMs: 250 }],
+    ];
+    for (const [sent, grantLease, bounds] of cases) {
+      const g = relayRenewalAsGrant(sent, grantLease, bounds);
+      const grants = { sinceMs: 0, leaseMs: grantLease, lastGrantByZone: new Map([["z", g]]) };
+      expect(fencedAt("z", grants, bounds)).toBeCloseTo(relayFencedAt(sent, bounds), 6);
+      expect(g).toBeGreaterThan(sent);
+    }
   });
 });

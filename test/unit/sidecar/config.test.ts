@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig, usage } from "../../../src/sidecar/index.ts";
-import { sidecarEnv } from "../../../src/reconcilers/sidecar.ts";
+import { ConfigError, parseConfig, usage, type SidecarConfig } from "../../../src/sidecar/index.ts";
+import { relayUrl, sidecarEnv } from "../../../src/reconcilers/sidecar.ts";
 
 const placement = {
   app: "account",
@@ -65,6 +65,22 @@ describe("sidecar configuration", () => {
       envOf(sidecarEnv(member, { ...settings, memberRoutingApiUrl: "https://ldc.example.com" })).LDC_ROUTING_API,
     ).toBe("https://ldc.example.com");
     expect(envOf(sidecarEnv(placement, settings)).LDC_ROUTING_API).toBe("http://ldc-operator.ldc-system.svc:8080");
+  });
+
+  it("relays on: every zone's sidecars, home cluster or member, get their zone's relay, never the operator's Service", () => {
+    const settings = {
+      image: "x",
+      routingApiUrl: "http://ldc-operator.ldc-system.svc:8080",
+      memberRoutingApiUrl: "https://ldc.example.com",
+      relayUrl: relayUrl("ldc-system", 8080),
+    };
+    expect(settings.relayUrl).toBe("http://ldc-relay.ldc-system.svc:8080");
+    for (const memberCluster of [false, true]) {
+      const env = envOf(sidecarEnv({ ...placement, memberCluster }, settings));
+      expect(env.LDC_ROUTING_API).toBe("http://ldc-relay.ldc-system.svc:8080");
+      // The sidecar takes it as its routing API (tables, leases) as from the operator.
+      expect((parseConfig(env, []) as SidecarConfig).routingApi).toBe("http://ldc-relay.ldc-system.svc:8080");
+    }
   });
 
   it("flags win over the environment; --help", () => {

@@ -1,0 +1,7 @@
+// The per-zone relay (docs/fencing.md, docs/sidecar.md): import from here.
+export { RELAY_LEASE_NAME, RELAY_PORT, RELAY_SERVICE, startRelay } from "./relay.ts";
+export type { RelayOptions, RunningRelay } from "./relay.ts";
+export { RelayLease, RENEWAL_ANNOTATION, renewalOf } from "./lease.ts";
+export type { Renewal } from "./lease.ts";
+export { RelayTables, ROUTING_TABLE_SELECTOR } from "./tables.ts";
+export { parseRelayConfig } from "./config.ts";

@@ -1,0 +1,220 @@
+// The per-zone relay on a real API server (a shared datacenter, as a member
+// cluster): the operator's side (the routing ConfigMap as the ShardingRule
+// controller writes it, the RelayLeaseRenewer) writes into the relay
+// namespace; the relay reads only that namespace, with nothing but the
+// chart's relay Role (RELAY_RULES) behind a ServiceAccount token; a sidecar
+// reaches only the relay. The sidecar gets tables (pushed through the
+// long-poll) and a lease through the relay; when the operator stops renewing,
+// the relay's lease and then the sidecar's run out, before relayFencedAt, and
+// the sidecar refuses writes while it still serves reads.
+import { CoreV1Api } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MEMBER_RELAY_NAMESPACE_RULES, RELAY_RULES, toPolicyRule } from "../../../src/chart/permissions.ts";
+import { RelayLeaseRenewer } from "../../../src/controllers/relaylease.ts";
+import { routingConfigMap } from "../../../src/reconcilers/shardingrule.ts";
+import { ROUTING_LEASE_NAME } from "../../../src/reconcilers/relaylease.ts";
+import { startRelay, type RunningRelay } from "../../../src/relay/index.ts";
+import {
+  ApiError,
+  connectionFromFile,
+  KubeClient,
+  Resources,
+  type KubeObject,
+  type Resource,
+} from "../../../src/runtime/index.ts";
+import { sidecarConfig, startSidecar, type Sidecar } from "../../../src/sidecar/index.ts";
+import { request, startBackend, uidFor, usersTable, type Backend } from "../../unit/sidecar/helpers.ts";
+import { createTestNamespace, datacenters, eventually } from "../harness.ts";
+
+const ZONE = "hz-a";
+const RBAC = { group: "rbac.authorization.k8s.io", version: "v1", namespaced: true } as const;
+const Role: Resource = { ...RBAC, plural: "roles", kind: "Role" };
+const RoleBinding: Resource = { ...RBAC, plural: "rolebindings", kind: "RoleBinding" };
+const ServiceAccount: Resource = {
+  group: "",
+  version: "v1",
+  plural: "serviceaccounts",
+  kind: "ServiceAccount",
+  namespaced: true,
+};
+const LEASE_MS = 2000;
+
+describe("ldc-relay against a member cluster's API server", () => {
+  let admin: KubeClient;
+  let relayClient: KubeClient;
+  let ns: string;
+  let other: string;
+  let renewer: RelayLeaseRenewer;
+  let relay: RunningRelay;
+  let backend: Backend;
+  let sidecar: Sidecar;
+  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+
+  const publish = (epoch: number) => {
+    const table = usersTable({ epoch });
+    return admin.apply(routingConfigMap(table.ruleName, ns, table));
+  };
+  const write = () =>
+    request(`${sidecar.url}/pay`, { method: "POST", headers: { "x-user-id": uidFor(7) }, body: "{}" });
+  const read = () => request(`${sidecar.url}/pay`, { headers: { "x-user-id": uidFor(7) } });
+
+  beforeAll(async () => {
+    const dc = (await datacenters())[1]!;
+    ns = await createTestNamespace(dc, "relay");
+    other = await createTestNamespace(dc, "relay-other");
+    const conn = connectionFromFile(dc.kubeconfigPath);
+    admin = await KubeClient.fromConnection(conn);
+    cleanup.push(() => admin.close());
+
+    // The relay's identity: a ServiceAccount with the chart's relay Role, nothing else.
+    const meta = { name: "ldc-relay", namespace: ns };
+    await admin.create(ServiceAccount, { metadata: meta });
+    await admin.apply(
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: meta,
+        rules: RELAY_RULES.map(toPolicyRule),
+      },
+      { resource: Role },
+    );
+    await admin.apply(
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: meta,
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "ldc-relay" },
+        subjects: [{ kind: "ServiceAccount", ...meta }],
+      },
+      { resource: RoleBinding },
+    );
+    const token = await dc.kubeConfig.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+      name: "ldc-relay",
+      namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    relayClient = await KubeClient.fromConnection(
+      {
+        server: conn.server,
+        source: "the relay's ServiceAccount token",
+        tls: { ca: conn.tls.ca },
+        headers: () => Promise.resolve({ Authorization: `Bearer ${token.status!.token}` }),
+        dynamic: false,
+      },
+      { timeoutMs: 2000 },
+    );
+    cleanup.push(() => relayClient.close());
+
+    // The operator's side, with the member-cluster permissions for the relay namespace checked below.
+    await publish(3);
+    renewer = new RelayLeaseRenewer({
+      clusters: () => [{ name: "zone-hz-a", client: admin, reachable: true, zones: [ZONE] }],
+      namespace: ns,
+      identity: "ldc-operator-test",
+      isLeader: () => true,
+      leaseMs: LEASE_MS,
+      intervalMs: 300,
+    });
+    renewer.start();
+    cleanup.push(() => renewer.stop());
+
+    relay = await startRelay({
+      client: relayClient,
+      namespace: ns,
+      host: "127.0.0.1",
+      port: 0,
+      pollIntervalMs: 200,
+      maxLeaseMs: LEASE_MS,
+    });
+    cleanup.push(() => relay.stop());
+    backend = await startBackend("rz01");
+    cleanup.push(() => backend.close());
+    sidecar = await startSidecar(
+      sidecarConfig({
+        appUrl: backend.url,
+        rule: "users",
+        cell: "rz01",
+        zone: ZONE,
+        region: "hangzhou",
+        routingApi: `http://127.0.0.1:${relay.port}`,
+      }),
+      { backoffMinMs: 20, backoffMaxMs: 200 },
+    );
+    cleanup.push(() => sidecar.close());
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of cleanup.reverse()) await c();
+  });
+
+  it("the relay reads its own namespace only; the member-cluster rules cover the operator's Lease renewal", async () => {
+    await expect(relayClient.list(Resources.ConfigMap, { namespace: other })).rejects.toMatchObject({ code: 403 });
+    await expect(relayClient.get(Resources.Secret, "x", ns)).rejects.toBeInstanceOf(ApiError);
+    const lease = await eventually("the operator's routing Lease", () =>
+      admin.tryGet<KubeObject & { spec?: { holderIdentity?: string } }>(Resources.Lease, ROUTING_LEASE_NAME, ns),
+    );
+    expect(lease.spec?.holderIdentity).toBe("ldc-operator-test");
+    expect(MEMBER_RELAY_NAMESPACE_RULES.flatMap((r) => r.verbs)).toEqual(
+      expect.arrayContaining(["get", "create", "patch"]),
+    );
+  });
+
+  it("a sidecar gets the table and a lease through the relay, and writes pass", async () => {
+    await sidecar.waitForEpoch(3);
+    await eventually("a routing lease through the relay", () => Promise.resolve(sidecar.lease.valid()), 30_000);
+    expect(relay.lease.remaining(performance.now())).toBeGreaterThan(0);
+    expect(renewer.renewals().lastSentByZone.get(ZONE)).toBeGreaterThan(0);
+    const w = await write();
+    expect(w.status).toBe(200);
+    expect(w.json()).toEqual({ served: "rz01" });
+  });
+
+  it("a new epoch written to the zone's API server reaches the sidecar through the relay's long-poll", async () => {
+    await publish(4);
+    await sidecar.waitForEpoch(4);
+    expect(relay.store.get("users")?.epoch).toBe(4);
+    // An older table is refused: the relay keeps serving epoch 4.
+    await publish(2);
+    await publish(5);
+    await sidecar.waitForEpoch(5);
+    expect(sidecar.currentEpoch()).toBe(5);
+  });
+
+  it("the operator stops renewing: the relay's lease, then the sidecar's run out before relayFencedAt; writes 503, reads served", async () => {
+    renewer.stop();
+    // Deadlines on the operator's clock (one process: Date.now and performance.now advance together).
+    // They only grow, so the largest sample, taken until each has run out, is the final one.
+    let sidecarDeadline = 0;
+    let relayDeadline = 0;
+    const sample = (): void => {
+      sidecarDeadline = Math.max(sidecarDeadline, Date.now() + sidecar.lease.remainingMs());
+      relayDeadline = Math.max(relayDeadline, Date.now() + relay.lease.remaining(performance.now()));
+    };
+    await eventually(
+      "the relay's lease ran out",
+      () => Promise.resolve((sample(), relay.lease.remaining(performance.now()) === 0)),
+      30_000,
+    );
+    await eventually("the sidecar's lease ran out", () => Promise.resolve((sample(), !sidecar.lease.valid())), 30_000);
+    // Never later than the operator's bound for the zone (renewals have stopped: it is final).
+    const fence = renewer.fencedAt(ZONE);
+    expect(sidecarDeadline).toBeLessThanOrEqual(relayDeadline + 1);
+    expect(relayDeadline).toBeLessThanOrEqual(fence);
+
+    const w = await write();
+    expect(w.status).toBe(503);
+    expect(w.headers["retry-after"]).toBe("1");
+    expect(w.json().error).toMatch(/routing lease expired/);
+    expect((await read()).status).toBe(200);
+    // Nothing the relay answers now carries a lease.
+    const t = await request(`http://127.0.0.1:${relay.port}/v1/rules/users/table?zone=${ZONE}&sidecar=probe`);
+    expect(t.status).toBe(200);
+    expect(t.headers["x-ldc-lease-ms"]).toBeUndefined();
+  });
+
+  it("renewals resume: the relay and the sidecar hold leases again and writes pass", async () => {
+    renewer.start();
+    await eventually("the sidecar's lease is back", () => Promise.resolve(sidecar.lease.valid()), 30_000);
+    expect((await write()).status).toBe(200);
+  });
+});
