@@ -1,6 +1,7 @@
 // ldc-relay's configuration: flags win over the environment. An invalid
 // configuration is a RelayConfigError naming the flag, its variable and the fix.
 import { parseArgs } from "node:util";
+import { DEFAULT_LEASE_MS } from "../routing-api/index.ts";
 import { RELAY_LEASE_NAME, RELAY_PORT } from "./relay.ts";
 
 export const RELAY_USAGE = `usage: ldc-relay [flags]
@@ -14,7 +15,7 @@ Lease ${RELAY_LEASE_NAME} there. Reads only its own cluster's API server.
   --listen HOST:PORT       routing API, /healthz, /readyz, /metrics      (env LDC_RELAY_LISTEN, default 0.0.0.0:${RELAY_PORT})
   --lease-name NAME        the Lease the operator renews                 (env LDC_RELAY_LEASE_NAME, default ${RELAY_LEASE_NAME})
   --poll-interval-ms N     period of the Lease GETs                      (env LDC_RELAY_POLL_INTERVAL_MS, default 1000)
-  --max-lease-ms N         longest lease taken and granted               (env LDC_RELAY_MAX_LEASE_MS, default 10000)
+  --max-lease-ms N         longest lease taken and granted               (env LDC_RELAY_MAX_LEASE_MS, default 15000)
   --log-level LEVEL        trace|debug|info|warn|error                   (env LDC_LOG_LEVEL, default info)
   -h, --help
 `;
@@ -109,7 +110,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv): RelayC
       "--max-lease-ms",
       "LDC_RELAY_MAX_LEASE_MS",
       values["max-lease-ms"] ?? env.LDC_RELAY_MAX_LEASE_MS,
-      10_000,
+      DEFAULT_LEASE_MS,
       1000,
       60_000,
     ),

@@ -8,6 +8,7 @@
 // caller passes the clock readings.
 
 /** What identifies one renewal of the Lease (any change means a new renewal committed). */
+import { DEFAULT_LEASE_MS } from "../routing-api/fencing.ts";
 export interface Renewal {
   /** holderIdentity, renewTime and the renewal counter annotation, joined. */
   readonly marker: string;
@@ -46,7 +47,7 @@ export class RelayLease {
   #deadline: number | undefined;
 
   constructor(opts: RelayLeaseOptions = {}) {
-    this.#maxLeaseMs = opts.maxLeaseMs ?? 10_000;
+    this.#maxLeaseMs = opts.maxLeaseMs ?? DEFAULT_LEASE_MS;
   }
 
   /**

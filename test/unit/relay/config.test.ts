@@ -1,9 +1,10 @@
 // ldc-relay's flags and environment (src/relay/config.ts).
 import { describe, expect, it } from "vitest";
 import { parseRelayConfig } from "../../../src/relay/index.ts";
+import { DEFAULT_LEASE_MS } from "../../../src/routing-api/index.ts";
 
 describe("parseRelayConfig", () => {
-  it("defaults: in-cluster, the pod's namespace, port 8080, Lease ldc-routing, 1 s polls, 10 s leases", () => {
+  it("defaults: in-cluster, the pod's namespace, port 8080, Lease ldc-routing, 1 s polls, leases of DEFAULT_LEASE_MS", () => {
     expect(parseRelayConfig([], { POD_NAMESPACE: "ops" })).toEqual({
       kubeconfig: undefined,
       namespace: "ops",
@@ -11,7 +12,7 @@ describe("parseRelayConfig", () => {
       port: 8080,
       leaseName: "ldc-routing",
       pollIntervalMs: 1000,
-      maxLeaseMs: 10_000,
+      maxLeaseMs: DEFAULT_LEASE_MS,
       logLevel: "info",
     });
     expect(parseRelayConfig([], {})).toMatchObject({ namespace: "ldc-system" });

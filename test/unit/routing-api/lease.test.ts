@@ -242,7 +242,7 @@ describe("routing API: grantableLeaseMs (a relay grants what is left of its own 
     const url = `${base}/v1/rules/users/table?zone=hz-a&sidecar=s1`;
     expect((await request(url)).headers[LEASE_HEADER]).toBe("4321");
     grantable = 99_999;
-    expect((await request(url)).headers[LEASE_HEADER]).toBe("10000");
+    expect((await request(url)).headers[LEASE_HEADER]).toBe(String(DEFAULT_LEASE_MS));
     store.beginLeaseTerm(0);
     for (const g of [undefined, 0.5, 0, -1, Number.NaN]) {
       grantable = g;
