@@ -10,12 +10,19 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { down, up, type ClusterState, type DatacenterState } from "../../../hack/lib/controlplane.ts";
-import { OPERATOR_NAMESPACE, applyExamples, installExamples, kubectl } from "../../../hack/lib/examples.ts";
+import {
+  MEMBER_SECRETS,
+  OPERATOR_NAMESPACE,
+  applyExamples,
+  installExamples,
+  kubectl,
+} from "../../../hack/lib/examples.ts";
 import { spawnOperator, type OperatorProcess } from "../../../hack/lib/operator-process.ts";
 import type { Cell, CellApp, Failover, FailoverStep, ShardingRule, Zone } from "../../../src/api/index.ts";
 import { DECIDED_AT } from "../../../src/controllers/failover.ts";
 import { LdcResources } from "../../../src/ldc-resources.ts";
 import { AUTOMATIC_LABEL } from "../../../src/reconcilers/autofailover.ts";
+import { LEG as FAILOVER_LEG } from "../../../src/reconcilers/failover.ts";
 import { parseTable, type RoutingTable } from "../../../src/routing/index.ts";
 import { KubeClient, Resources, connectionFromFile, type Lease } from "../../../src/runtime/index.ts";
 import type { CellType } from "../../../src/sidecar/index.ts";
@@ -42,18 +49,10 @@ const IN_FLIGHT_SLACK_MS = 1000;
 export const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
 export const MEMBER_ZONES = ["hz-b", "sh-a"] as const;
 const MEMBER_DC: Record<string, "dc2" | "dc3"> = { "hz-b": "dc2", "sh-a": "dc3" };
-const MEMBER_SECRET: Record<string, string> = { "hz-b": "zone-hz-b", "sh-a": "zone-sh-a" };
+const MEMBER_SECRET: Record<string, string> = Object.fromEntries(MEMBER_SECRETS.map((m) => [m.zone, m.secret]));
 
 // A drill's steps in order: the leg, the drill wait, the failback, the same leg back.
-const LEG: FailoverStep[] = [
-  "Preflight",
-  "ScaleUpStandby",
-  "Freeze",
-  "WaitReplication",
-  "Switch",
-  "WaitAcknowledge",
-  "ScaleDownOld",
-];
+const LEG: readonly FailoverStep[] = ["Preflight", ...FAILOVER_LEG];
 
 /** Where a drill is: 0..6 the first leg, 7 DrillWait, 8 Failback, 9..14 the leg back, 15 Done, 16 finished. */
 export function drillPosition(fo: Failover | undefined): number {
