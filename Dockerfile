@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # One build, two images (docs/image.md):
-#   docker build --target operator -t ghcr.io/ldc-operator/ldc-operator:0.1.0 .   # node dist/src/main.js
+#   docker build --target operator -t ghcr.io/ldc-operator/ldc-operator:0.1.0 .   # node dist/src/main.js (and ldc-relay: dist/src/relay/main.js)
 #   docker build --target sidecar  -t ghcr.io/ldc-operator/ldc-sidecar:0.1.0 .    # node dist/src/sidecar/main.js
 # Two targets rather than one image with two commands: the operator injects
 # the sidecar container without a command, so the sidecar image's entrypoint

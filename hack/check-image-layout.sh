@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks what can be checked of the container image without building one:
 # reproduces the runtime stage of the Dockerfile in a temp dir (package.json,
-# production dependencies only, dist/) and runs both entrypoints with --help
+# production dependencies only, dist/) and runs every entrypoint with --help
 # on the pinned Node 24, expecting exit 0. A runtime import of a
 # devDependency, a file missing from dist/ or a broken entrypoint fails here.
 #
@@ -11,8 +11,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE="$REPO/node_modules/.bin/node"
-# The entrypoints of the Dockerfile's targets (keep in sync with its ENTRYPOINTs).
-ENTRYPOINTS=("dist/src/main.js" "dist/src/sidecar/main.js")
+# The entrypoints of the Dockerfile's targets (keep in sync with its ENTRYPOINTs), and
+# ldc-relay, which the chart runs from the operator's image (templates/relay.yaml).
+ENTRYPOINTS=("dist/src/main.js" "dist/src/sidecar/main.js" "dist/src/relay/main.js")
 
 log() { printf '[check-image-layout] %s\n' "$*" >&2; }
 die() { printf '[check-image-layout] FAIL: %s\n' "$*" >&2; exit 1; }
@@ -61,4 +62,4 @@ for e in "${ENTRYPOINTS[@]}"; do
   fi
 done
 [ "$status" = 0 ] || die "an entrypoint does not start in the runtime layout (see above)"
-log "the runtime layout starts both entrypoints ($(du -sh "$WORK/node_modules" | cut -f1) of production node_modules)"
+log "the runtime layout starts every entrypoint ($(du -sh "$WORK/node_modules" | cut -f1) of production node_modules)"
