@@ -268,6 +268,21 @@ describe("routing API: acks", () => {
     expect(c.json()).toEqual({ rule: "users", epoch: 7, total: 2, converged: 1, oldestEpoch: 6, windowSeconds: 30 });
   });
 
+  it("keys an ack by the authenticated principal with ackIdentity principal, and answers an authenticator's refusal", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({
+      authenticate: (req) =>
+        req.headers.authorization === `Bearer ${TOKEN}` ? "shop/app-1" : { refused: "token not bound", fix: "bind it" },
+      ackIdentity: "principal",
+    });
+    const ack = ackOf();
+    expect((await post(JSON.stringify({ ...ack, sidecar: "someone-else" }), auth)).status).toBe(200);
+    expect(store.acks("users")).toMatchObject([{ sidecar: "shop/app-1", principal: "shop/app-1" }]);
+    const refused = await post(JSON.stringify(ack), { authorization: "Bearer other" });
+    expect(refused.status).toBe(401);
+    expect(refused.json()).toEqual({ error: "token not bound", field: "Authorization", fix: "bind it" });
+  });
+
   it("never records an ack of an epoch not published, or of other content at the published epoch (409)", async () => {
     const ack = ackOf();
     const ahead = await post(JSON.stringify({ ...ack, epoch: 8 }), auth);
