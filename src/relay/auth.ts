@@ -8,10 +8,10 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { bearerToken, type AuthResult } from "../routing-api/index.ts";
+import { RELAY_AUDIENCE } from "../reconcilers/sidecar.ts";
 import { Resources, type KubeClient } from "../runtime/index.ts";
 
-/** The audience sidecars' tokens carry and the relay reviews them with. */
-export const RELAY_AUDIENCE = "ldc-relay";
+export { RELAY_AUDIENCE };
 /** The TokenReview `extra` key naming the pod a bound token belongs to. */
 export const POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name";
 
