@@ -99,6 +99,12 @@ export class TokenReviewCache {
 export interface PodTokenAuthenticatorOptions extends TokenReviewCacheOptions {
   /** Logs a review that could not be made (the API server's error). */
   onError?: (err: unknown) => void;
+  /**
+   * Most TokenReviews in flight (distinct tokens; one token's concurrent acks
+   * share one review); beyond it an ack gets 503 + Retry-After, so a flood of
+   * made-up tokens cannot queue without bound. Default 32.
+   */
+  maxConcurrentReviews?: number;
 }
 
 /** Sends one TokenReview (audience ldc-relay) to the relay's own cluster and reads the pod from it. */
@@ -121,27 +127,42 @@ export function podTokenAuthenticator(
   opts: PodTokenAuthenticatorOptions = {},
 ): (req: IncomingMessage) => Promise<AuthResult> {
   const cache = new TokenReviewCache(opts);
+  const maxInFlight = opts.maxConcurrentReviews ?? 32;
+  const inFlight = new Map<string, Promise<AuthResult>>();
+  const reviewed = async (token: string, key: string): Promise<AuthResult> => {
+    let outcome: ReviewOutcome;
+    try {
+      outcome = await review(token);
+    } catch (err) {
+      opts.onError?.(err);
+      const why = (err as Error).message.slice(0, 200);
+      return {
+        refused: `the relay could not review the bearer token with its API server: ${why}`,
+        fix: "retry; if it persists, check that the relay's ServiceAccount may create tokenreviews (the chart's ClusterRole <release>-relay-tokenreview)",
+        unavailable: true,
+      };
+    }
+    if ("refused" in outcome) return outcome;
+    cache.set(key, outcome.pod);
+    return outcome.pod;
+  };
   return async (req) => {
     const token = bearerToken(req);
     if (token === undefined) return undefined;
     const key = TokenReviewCache.key(token);
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
-    let outcome: ReviewOutcome;
-    try {
-      outcome = await review(token);
-    } catch (err) {
-      opts.onError?.(err);
+    const pending = inFlight.get(key);
+    if (pending !== undefined) return pending;
+    if (inFlight.size >= maxInFlight) {
       return {
-        refused: `the relay could not review the bearer token with its API server: ${(err as Error).message}`.slice(
-          0,
-          300,
-        ),
-        fix: "retry; if it persists, check that the relay's ServiceAccount may create tokenreviews (the chart's ClusterRole ldc-relay-tokenreview)",
+        refused: `the relay is reviewing ${maxInFlight} other tokens`,
+        fix: "retry after the Retry-After delay",
+        unavailable: true,
       };
     }
-    if ("refused" in outcome) return outcome;
-    cache.set(key, outcome.pod);
-    return outcome.pod;
+    const p = reviewed(token, key).finally(() => inFlight.delete(key));
+    inFlight.set(key, p);
+    return p;
   };
 }

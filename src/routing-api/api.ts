@@ -39,10 +39,15 @@ import type { TableStore } from "./store.ts";
  */
 export type AuthResult = string | undefined | null | false | AuthRefusal;
 
-/** Why a write's credentials were refused, answered as `{error, field: "Authorization", fix}` with 401. */
+/**
+ * Why a write's credentials were refused, answered as `{error, field:
+ * "Authorization", fix}` with 401, or with 503 + Retry-After: 1 when they
+ * could not be checked now (`unavailable`).
+ */
 export interface AuthRefusal {
   readonly refused: string;
   readonly fix: string;
+  readonly unavailable?: boolean;
 }
 
 export interface RoutingApiOptions {
@@ -266,8 +271,9 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     }
     const who = opts.authenticate === undefined ? undefined : await opts.authenticate(req);
     if (typeof who === "object" && who !== null) {
-      res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api", error="invalid_token"');
-      fail(res, 401, { error: who.refused, field: "Authorization", fix: who.fix });
+      if (who.unavailable) res.set("Retry-After", "1");
+      else res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api", error="invalid_token"');
+      fail(res, who.unavailable ? 503 : 401, { error: who.refused, field: "Authorization", fix: who.fix });
       return;
     }
     if (!who) {

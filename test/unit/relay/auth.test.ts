@@ -80,13 +80,40 @@ describe("podTokenAuthenticator", () => {
     expect(reviewed).toEqual(["good", "bad", "bad"]);
     expect(await auth(req())).toBeUndefined();
   });
-  it("answers a refusal naming the cause when the review cannot be made", async () => {
+  it("answers 'unavailable' naming the cause when the review cannot be made", async () => {
     const auth = podTokenAuthenticator(async () => {
       throw new Error("connect ECONNREFUSED");
     });
     expect(await auth(req("t"))).toMatchObject({
       refused: expect.stringContaining("ECONNREFUSED"),
       fix: expect.stringContaining("tokenreviews"),
+      unavailable: true,
     });
+  });
+
+  it("shares one review among a token's concurrent acks and bounds the reviews in flight", async () => {
+    const waiting: (() => void)[] = [];
+    let reviews = 0;
+    const auth = podTokenAuthenticator(
+      (token) =>
+        new Promise<ReviewOutcome>((resolve) => {
+          reviews++;
+          waiting.push(() => resolve({ pod: `ns/${token}` }));
+        }),
+      { maxConcurrentReviews: 2 },
+    );
+    const a1 = auth(req("a"));
+    const a2 = auth(req("a"));
+    const b = auth(req("b"));
+    expect(await auth(req("c"))).toMatchObject({
+      unavailable: true,
+      refused: expect.stringContaining("2 other tokens"),
+    });
+    expect(reviews).toBe(2);
+    waiting.forEach((w) => w());
+    expect([await a1, await a2, await b]).toEqual(["ns/a", "ns/a", "ns/b"]);
+    const c = auth(req("c"));
+    waiting.at(-1)!();
+    expect(await c).toBe("ns/c");
   });
 });

@@ -283,6 +283,16 @@ describe("routing API: acks", () => {
     expect(refused.json()).toEqual({ error: "token not bound", field: "Authorization", fix: "bind it" });
   });
 
+  it("answers 503 + Retry-After when the authenticator cannot check the credentials now", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({ authenticate: () => ({ refused: "TokenReview failed", fix: "retry", unavailable: true }) });
+    const r = await post(JSON.stringify(ackOf()), auth);
+    expect(r.status).toBe(503);
+    expect(r.headers["retry-after"]).toBe("1");
+    expect(r.json()).toEqual({ error: "TokenReview failed", field: "Authorization", fix: "retry" });
+    expect(store.acks("users")).toEqual([]);
+  });
+
   it("never records an ack of an epoch not published, or of other content at the published epoch (409)", async () => {
     const ack = ackOf();
     const ahead = await post(JSON.stringify({ ...ack, epoch: 8 }), auth);
