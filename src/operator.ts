@@ -10,6 +10,7 @@ import { drillScheduleController } from "./controllers/drillschedule.ts";
 import { autoFailoverController } from "./controllers/autofailover.ts";
 import { failoverController } from "./controllers/failover.ts";
 import { RelayLeaseRenewer, zoneClusters } from "./controllers/relaylease.ts";
+import { relayAckController } from "./controllers/relayacks.ts";
 import { shardingRuleController } from "./controllers/shardingrule.ts";
 import { relayUrl } from "./reconcilers/sidecar.ts";
 import { RELAY_PORT } from "./relay/index.ts";
@@ -152,6 +153,8 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const drills = drillScheduleController(ctx);
   const autoFailover = autoFailoverController(ctx);
   const controllers = [zones, cells, apps, rules, failovers, drills, autoFailover];
+  // The sidecars' acks as each zone's relays hold them (ConfigMaps in its relay namespace).
+  if (relayNamespace) controllers.push(relayAckController(ctx, tables, relayNamespace));
 
   // Declared before the Manager exists: the renewer asks it before each round.
   let manager: Manager | undefined = undefined;

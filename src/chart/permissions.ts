@@ -184,14 +184,15 @@ export const MEMBER_RELAY_NAMESPACE_RULES: readonly PermissionRule[] = [
 
 /**
  * What the per-zone relay (ldc-relay) may do, in its own namespace only:
- * read the routing tables and the Lease the operator writes there. It writes nothing.
+ * read the routing tables and the Lease the operator writes there, and
+ * write its own ack ConfigMap (ldc-acks-<relay pod>).
  */
 export const RELAY_RULES: readonly PermissionRule[] = [
   {
     apiGroups: [""],
     resources: ["configmaps"],
-    verbs: READ,
-    why: "the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table)",
+    verbs: [...READ, "create", "update"],
+    why: "the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table); the acks the relay holds, in its ConfigMap ldc-acks-<relay pod> (labelled ldc.io/acks) the operator watches",
     scope: "namespace",
   },
   {
@@ -200,6 +201,17 @@ export const RELAY_RULES: readonly PermissionRule[] = [
     verbs: ["get"],
     why: "the Lease ldc-routing the operator renews: the relay grants routing leases only while it sees renewals",
     scope: "namespace",
+  },
+];
+
+/** What the relay may do cluster-wide (a ClusterRole): review the sidecars' tokens. */
+export const RELAY_CLUSTER_RULES: readonly PermissionRule[] = [
+  {
+    apiGroups: ["authentication.k8s.io"],
+    resources: ["tokenreviews"],
+    verbs: ["create"],
+    why: "authenticate each sidecar's ack: a TokenReview (audience ldc-relay) of the pod-bound token it sends names its pod",
+    scope: "cluster",
   },
 ];
 

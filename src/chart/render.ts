@@ -8,6 +8,7 @@ import {
   MEMBER_CLUSTER_RULES,
   MEMBER_RELAY_NAMESPACE_RULES,
   OPERATOR_RULES,
+  RELAY_CLUSTER_RULES,
   RELAY_RULES,
   toPolicyRule,
 } from "./permissions.ts";
@@ -135,6 +136,7 @@ export function rulesTpl(): string {
     define("ldc-operator.rules.memberCluster", MEMBER_CLUSTER_RULES),
     define("ldc-operator.rules.memberRelayNamespace", MEMBER_RELAY_NAMESPACE_RULES),
     define("ldc-operator.rules.relay", RELAY_RULES),
+    define("ldc-operator.rules.relayCluster", RELAY_CLUSTER_RULES),
   ].join("\n");
 }
 

@@ -21,7 +21,7 @@ import {
 } from "../api/index.ts";
 import { covers } from "./compare.ts";
 import { CELLAPP_FINALIZER, Labels, MANAGED_BY, workloadName } from "./naming.ts";
-import { routingVolume, sidecarContainer, type SidecarSettings } from "./sidecar.ts";
+import { sidecarContainer, sidecarVolumes, type SidecarSettings } from "./sidecar.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -261,7 +261,7 @@ function workload(
         sidecar,
       ),
     );
-    volumes.push(routingVolume(app.spec.shardingRule));
+    volumes.push(...sidecarVolumes(app.spec.shardingRule, sidecar));
   }
   const templateMeta = (template.metadata ?? {}) as {
     labels?: Record<string, string>;

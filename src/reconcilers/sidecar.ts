@@ -16,6 +16,18 @@ export const ROUTING_TABLE_KEY = "table.json";
  */
 export const ROUTING_TOKEN_SECRET = "ldc-routing-token";
 
+/**
+ * With relays on, the sidecar acknowledges with a ServiceAccount token the
+ * kubelet projects into its pod, bound to the pod and rotated (the sidecar
+ * re-reads the file before each ack); the relay reviews it with this audience.
+ */
+export const RELAY_AUDIENCE = "ldc-relay";
+export const ROUTING_TOKEN_VOLUME = "ldc-routing-token";
+export const ROUTING_TOKEN_MOUNT_PATH = "/var/run/secrets/ldc.io/routing";
+export const ROUTING_TOKEN_FILE = `${ROUTING_TOKEN_MOUNT_PATH}/token`;
+/** Lifetime the kubelet requests for the projected token (it refreshes it at 80%). */
+export const ROUTING_TOKEN_EXPIRATION_SECONDS = 3600;
+
 export interface SidecarSettings {
   /** Image of the sidecar, from the operator's configuration. */
   image: string;
@@ -84,10 +96,12 @@ export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): EnvV
     { name: "LDC_TABLE_FILE", value: `${ROUTING_MOUNT_PATH}/${ROUTING_TABLE_KEY}` },
     { name: "LDC_PEER_PORT", value: String(p.servicePort) },
     { name: "LDC_SIDECAR_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-    {
-      name: "LDC_ROUTING_TOKEN",
-      valueFrom: { secretKeyRef: { name: ROUTING_TOKEN_SECRET, key: "token", optional: true } },
-    },
+    settings.relayUrl
+      ? { name: "LDC_ROUTING_TOKEN_FILE", value: ROUTING_TOKEN_FILE }
+      : {
+          name: "LDC_ROUTING_TOKEN",
+          valueFrom: { secretKeyRef: { name: ROUTING_TOKEN_SECRET, key: "token", optional: true } },
+        },
   ];
   const routingApi = routingApiUrlFor(settings, p.memberCluster);
   if (routingApi) env.push({ name: "LDC_ROUTING_API", value: routingApi });
@@ -101,7 +115,12 @@ export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings)
     env: sidecarEnv(p, settings),
     ports: [{ name: "ldc-router", containerPort: p.port, protocol: "TCP" }],
     readinessProbe: { httpGet: { path: "/__ldc/healthz", port: p.port }, periodSeconds: 5 },
-    volumeMounts: [{ name: ROUTING_VOLUME, mountPath: ROUTING_MOUNT_PATH, readOnly: true }],
+    volumeMounts: [
+      { name: ROUTING_VOLUME, mountPath: ROUTING_MOUNT_PATH, readOnly: true },
+      ...(settings.relayUrl
+        ? [{ name: ROUTING_TOKEN_VOLUME, mountPath: ROUTING_TOKEN_MOUNT_PATH, readOnly: true }]
+        : []),
+    ],
     resources: settings.resources ?? { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -111,6 +130,28 @@ export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings)
       seccompProfile: { type: "RuntimeDefault" },
     },
   };
+}
+
+/** The pod volumes the sidecar needs: the routing table, and with relays on its pod-bound token. */
+export function sidecarVolumes(rule: string, settings: SidecarSettings): Record<string, unknown>[] {
+  const volumes = [routingVolume(rule)];
+  if (settings.relayUrl) {
+    volumes.push({
+      name: ROUTING_TOKEN_VOLUME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: RELAY_AUDIENCE,
+              expirationSeconds: ROUTING_TOKEN_EXPIRATION_SECONDS,
+              path: "token",
+            },
+          },
+        ],
+      },
+    });
+  }
+  return volumes;
 }
 
 /** The volume with the rule's routing table (optional: pods start before the first publish). */

@@ -16,7 +16,12 @@ Lease ${RELAY_LEASE_NAME} there. Reads only its own cluster's API server.
   --lease-name NAME        the Lease the operator renews                 (env LDC_RELAY_LEASE_NAME, default ${RELAY_LEASE_NAME})
   --poll-interval-ms N     period of the Lease GETs                      (env LDC_RELAY_POLL_INTERVAL_MS, default 1000)
   --max-lease-ms N         longest lease taken and granted               (env LDC_RELAY_MAX_LEASE_MS, default 15000)
+  --pod-name NAME          this relay's pod: acks go to ConfigMap ldc-acks-<NAME> (env POD_NAME, default: the host name)
   --log-level LEVEL        trace|debug|info|warn|error                   (env LDC_LOG_LEVEL, default info)
+
+Acks are authenticated with a TokenReview (audience ldc-relay) of the pod-bound
+token each sidecar sends; env POD_UID (downward API) makes the ack ConfigMap
+owned by the relay's pod, so it goes with it.
   -h, --help
 `;
 
@@ -31,6 +36,8 @@ export interface RelayConfig {
   pollIntervalMs: number;
   maxLeaseMs: number;
   logLevel: string;
+  pod: string | undefined;
+  podUid: string | undefined;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -60,6 +67,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv): RelayC
         "poll-interval-ms": { type: "string" },
         "max-lease-ms": { type: "string" },
         "log-level": { type: "string" },
+        "pod-name": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -85,6 +93,10 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv): RelayC
     throw new RelayConfigError(
       `--listen (LDC_RELAY_LISTEN) must be HOST:PORT, e.g. 0.0.0.0:${RELAY_PORT}; got ${JSON.stringify(listen)}`,
     );
+  }
+  const pod = values["pod-name"] ?? (env.POD_NAME || undefined);
+  if (pod !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,242}[a-z0-9])?$/.test(pod)) {
+    throw new RelayConfigError(`--pod-name (POD_NAME) must be a pod name, got ${JSON.stringify(pod.slice(0, 64))}`);
   }
   const logLevel = values["log-level"] ?? env.LDC_LOG_LEVEL ?? "info";
   if (!["trace", "debug", "info", "warn", "error", "fatal"].includes(logLevel)) {
@@ -115,5 +127,7 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv): RelayC
       60_000,
     ),
     logLevel,
+    pod,
+    podUid: env.POD_UID || undefined,
   };
 }

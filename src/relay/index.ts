@@ -5,3 +5,14 @@ export { RelayLease, RENEWAL_ANNOTATION, renewalOf } from "./lease.ts";
 export type { Renewal } from "./lease.ts";
 export { RelayTables, ROUTING_TABLE_SELECTOR } from "./tables.ts";
 export { parseRelayConfig } from "./config.ts";
+export { ACKS_LABEL, ACKS_SELECTOR, AckConfigMapWriter, AckMap, ackConfigMapName } from "./acks.ts";
+export type { AckEntry, AckMapOptions } from "./acks.ts";
+export {
+  POD_NAME_EXTRA,
+  RELAY_AUDIENCE,
+  TokenReviewCache,
+  podOfReview,
+  podTokenAuthenticator,
+  tokenReviewer,
+} from "./auth.ts";
+export type { ReviewOutcome } from "./auth.ts";

@@ -37,6 +37,8 @@ async function main(): Promise<void> {
       leaseName: config.leaseName,
       pollIntervalMs: config.pollIntervalMs,
       maxLeaseMs: config.maxLeaseMs,
+      ...(config.pod ? { pod: config.pod } : {}),
+      ...(config.podUid ? { podUid: config.podUid } : {}),
       logger,
     });
   } catch (e) {

@@ -7,8 +7,13 @@
 // operator's write) and the Lease `ldc-routing` (a GET every second), which
 // the operator renews every 2 s; the relay grants sidecars what is left of
 // the lease it derives from those renewals (lease.ts), and none without one.
+// Acks: each is authenticated per pod with a TokenReview (auth.ts), checked
+// against the served table as the operator's API checks it, and written back
+// into the ConfigMap ldc-acks-<relay pod> in its namespace (acks.ts), which
+// the operator watches.
 import type { Logger } from "pino";
-import { createRoutingApi, DEFAULT_LEASE_MS, MemoryTableStore } from "../routing-api/index.ts";
+import { hostname } from "node:os";
+import { createRoutingApi, DEFAULT_LEASE_MS, MemoryTableStore, type AuthResult } from "../routing-api/index.ts";
 import {
   Informer,
   Resources,
@@ -17,6 +22,9 @@ import {
   type KubeClient,
   type KubeObject,
 } from "../runtime/index.ts";
+import type { IncomingMessage } from "node:http";
+import { AckConfigMapWriter, AckMap, type AckMapOptions } from "./acks.ts";
+import { podTokenAuthenticator, tokenReviewer } from "./auth.ts";
 import { RelayLease, renewalOf } from "./lease.ts";
 import { RelayTables, ROUTING_TABLE_SELECTOR, type TableConfigMap } from "./tables.ts";
 
@@ -43,12 +51,23 @@ export interface RelayOptions {
   /** Monotonic clock (ms). Default performance.now. */
   now?: () => number;
   logger?: Logger;
+  /** This relay's pod name: its acks go to the ConfigMap ldc-acks-<pod>. Default: the host name. */
+  pod?: string;
+  /** This relay's pod UID (downward API): the ack ConfigMap is owned by the pod and goes with it. */
+  podUid?: string;
+  /** Authenticates acks. Default: a TokenReview (audience ldc-relay) against `client`, cached 60 s. */
+  authenticate?: (req: IncomingMessage) => AuthResult | Promise<AuthResult>;
+  /** Bounds of the acks held. Defaults: 30 s, 10,000 pods per rule. */
+  acks?: AckMapOptions;
+  /** Least time between two writes of the ack ConfigMap (ms). Default 200. */
+  ackCoalesceMs?: number;
 }
 
 export interface RunningRelay {
   port: number;
   store: MemoryTableStore;
   lease: RelayLease;
+  acks: AckConfigMapWriter;
   stop(): Promise<void>;
 }
 
@@ -89,10 +108,31 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       message: "routing ConfigMaps not synced",
     },
   ]);
+  const ackMap = new AckMap({ ...opts.acks, now });
+  const acks = new AckConfigMapWriter({
+    client: opts.client,
+    namespace: opts.namespace,
+    pod: opts.pod ?? hostname(),
+    podUid: opts.podUid,
+    acks: ackMap,
+    coalesceMs: opts.ackCoalesceMs ?? 200,
+    now,
+    logger: log,
+  });
+  // Only a change of what is held is written: a sidecar's periodic re-ack of the same table writes nothing.
+  store.subscribeAcks((ack) => {
+    if (ackMap.record(ack)) acks.changed();
+  });
   server.app.use(
     createRoutingApi(store, {
       grantableLeaseMs: () => lease.grantable(now()),
       onError: (err) => log.error({ err }, "routing API error"),
+      authenticate:
+        opts.authenticate ??
+        podTokenAuthenticator(tokenReviewer(opts.client), {
+          onError: (err) => log.warn({ err }, "TokenReview failed"),
+        }),
+      ackIdentity: "principal",
     }),
   );
 
@@ -120,6 +160,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
 
   informer.start();
+  acks.start();
   await server.listen();
   inFlight = poll().finally(schedule);
   log.info({ namespace: opts.namespace, port: server.port, lease: leaseName }, "ldc-relay started");
@@ -128,10 +169,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     port: server.port,
     store,
     lease,
+    acks,
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
       await inFlight;
+      await acks.stop();
       await server.close(500);
       await informer.stop();
     },

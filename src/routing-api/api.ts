@@ -33,8 +33,22 @@ import { MAX_KEY_BYTES } from "../routing/index.ts";
 import { LEASE_HEADER } from "./fencing.ts";
 import type { TableStore } from "./store.ts";
 
-/** The principal that sent a request (a name for audit), or a falsy value for "not authenticated". */
-export type AuthResult = string | undefined | null | false;
+/**
+ * The principal that sent a request (a name for audit), a falsy value for
+ * "not authenticated", or a refusal saying why and how to fix it (401).
+ */
+export type AuthResult = string | undefined | null | false | AuthRefusal;
+
+/**
+ * Why a write's credentials were refused, answered as `{error, field:
+ * "Authorization", fix}` with 401, or with 503 + Retry-After: 1 when they
+ * could not be checked now (`unavailable`).
+ */
+export interface AuthRefusal {
+  readonly refused: string;
+  readonly fix: string;
+  readonly unavailable?: boolean;
+}
 
 export interface RoutingApiOptions {
   /**
@@ -71,6 +85,12 @@ export interface RoutingApiOptions {
    * leaseMs. Default: leaseMs, always.
    */
   grantableLeaseMs?: () => number | undefined;
+  /**
+   * Whose ack it is: "body" (default) keys an ack by the sender-chosen
+   * `sidecar` field; "principal" by the authenticated principal (a relay's
+   * per-pod identity, "<namespace>/<pod>"), the field then being ignored.
+   */
+  ackIdentity?: "body" | "principal";
 }
 
 export interface ApiError {
@@ -250,6 +270,12 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
       return;
     }
     const who = opts.authenticate === undefined ? undefined : await opts.authenticate(req);
+    if (typeof who === "object" && who !== null) {
+      if (who.unavailable) res.set("Retry-After", "1");
+      else res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api", error="invalid_token"');
+      fail(res, who.unavailable ? 503 : 401, { error: who.refused, field: "Authorization", fix: who.fix });
+      return;
+    }
     if (!who) {
       res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api", error="invalid_token"');
       fail(res, 401, {
@@ -464,14 +490,15 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
         fix: "acknowledge only a table taken from the routing API or the mounted table",
       });
     }
+    const principal = String(res.locals.principal);
     store.recordAck({
       rule: table.ruleName,
-      sidecar: b.sidecar as string,
+      sidecar: opts.ackIdentity === "principal" ? principal : (b.sidecar as string),
       cell: b.cell as string,
       zone: b.zone as string,
       epoch,
       hash,
-      principal: String(res.locals.principal),
+      principal,
     });
     res
       .set("Cache-Control", "no-store")

@@ -1,7 +1,7 @@
 // The operator's HTTP routing API (tables, long-poll, lookups, sidecar acks)
 // and the table store it serves. No Kubernetes dependency.
 
-export type { ApiError, AuthResult, RoutingApiOptions } from "./api.ts";
+export type { ApiError, AuthRefusal, AuthResult, RoutingApiOptions } from "./api.ts";
 export { bearerToken, bearerTokenAuthenticator, createRoutingApi } from "./api.ts";
 export type { FencingBounds, LeaseGrants, RelayFencingBounds } from "./fencing.ts";
 export {

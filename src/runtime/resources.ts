@@ -24,6 +24,13 @@ export const Resources = {
   Event: { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true },
   Deployment: { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
   Lease: { group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true },
+  TokenReview: {
+    group: "authentication.k8s.io",
+    version: "v1",
+    plural: "tokenreviews",
+    kind: "TokenReview",
+    namespaced: false,
+  },
   CustomResourceDefinition: {
     group: "apiextensions.k8s.io",
     version: "v1",

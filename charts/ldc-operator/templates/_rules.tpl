@@ -251,7 +251,7 @@
 {{- end }}
 
 {{- define "ldc-operator.rules.relay" -}}
-# the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table)
+# the routing tables the operator publishes into the relay's namespace (ConfigMaps labelled ldc.io/routing-table); the acks the relay holds, in its ConfigMap ldc-acks-<relay pod> (labelled ldc.io/acks) the operator watches
 - apiGroups:
     - ""
   resources:
@@ -260,6 +260,8 @@
     - get
     - list
     - watch
+    - create
+    - update
 # the Lease ldc-routing the operator renews: the relay grants routing leases only while it sees renewals
 - apiGroups:
     - coordination.k8s.io
@@ -267,4 +269,14 @@
     - leases
   verbs:
     - get
+{{- end }}
+
+{{- define "ldc-operator.rules.relayCluster" -}}
+# authenticate each sidecar's ack: a TokenReview (audience ldc-relay) of the pod-bound token it sends names its pod
+- apiGroups:
+    - authentication.k8s.io
+  resources:
+    - tokenreviews
+  verbs:
+    - create
 {{- end }}

@@ -20,6 +20,7 @@ import {
   MEMBER_CLUSTER_RULES,
   MEMBER_RELAY_NAMESPACE_RULES,
   OPERATOR_RULES,
+  RELAY_CLUSTER_RULES,
   RELAY_RULES,
 } from "../../../src/chart/permissions.ts";
 import type { PermissionRule } from "../../../src/chart/permissions.ts";
@@ -155,6 +156,8 @@ describe("helm install into a restricted namespace", () => {
     const manifest = objects((await helm(dc, ["get", "manifest", release, "-n", ns])).stdout);
     expect(manifest.map((o) => o.kind).sort()).toEqual([
       "ClusterRole",
+      "ClusterRole",
+      "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
       "Deployment",
@@ -176,6 +179,8 @@ describe("helm install into a restricted namespace", () => {
         .map((o) => `${o.kind}/${o.metadata.name}`)
         .sort(),
     ).toEqual([
+      `ClusterRole/${fullname}-relay-tokenreview`,
+      `ClusterRoleBinding/${fullname}-relay-tokenreview`,
       "Deployment/ldc-relay",
       "PodDisruptionBudget/ldc-relay",
       "Role/ldc-relay",
@@ -195,7 +200,9 @@ describe("helm install into a restricted namespace", () => {
       expect(o.metadata.labels?.["app.kubernetes.io/instance"], `${o.kind} ${o.metadata.name}`).toBe(release);
     }
     // Cluster-scoped objects carry the release name.
-    for (const o of manifest.filter((x) => x.kind.startsWith("ClusterRole"))) expect(o.metadata.name).toBe(fullname);
+    for (const o of manifest.filter((x) => x.kind.startsWith("ClusterRole"))) {
+      expect([fullname, `${fullname}-relay-tokenreview`]).toContain(o.metadata.name);
+    }
   });
 
   it("is in a namespace that really enforces restricted (a root pod is refused)", async () => {
@@ -290,18 +297,20 @@ describe("the operator's ServiceAccount", () => {
 describe("the relay's ServiceAccount", () => {
   const as = () => `--as=system:serviceaccount:${ns}:ldc-relay`;
 
-  it("can do everything in RELAY_RULES, in its namespace", async () => {
-    const qs = questions(RELAY_RULES, ns);
+  it("can do everything in RELAY_RULES, in its namespace, and RELAY_CLUSTER_RULES (review tokens)", async () => {
+    const qs = [...questions(RELAY_RULES, ns), ...questions(RELAY_CLUSTER_RULES, ns)];
     const answers = await inBatches(qs, 8, (q) => canI(dc, [...q, as()]));
     expect(qs.filter((_, i) => !answers[i]).map((q) => q.join(" "))).toEqual([]);
   });
 
-  it("can do nothing beyond it: no writes, no other namespace, no Secrets", async () => {
+  it("can do nothing beyond it: no other writes, no other namespace, no Secrets", async () => {
     const beyond = [
       ["get", "configmaps", "-n", "default"],
       ["list", "configmaps", "--all-namespaces"],
-      ["create", "configmaps", "-n", ns],
-      ["update", "configmaps", "-n", ns],
+      ["create", "configmaps", "-n", "default"],
+      ["delete", "configmaps", "-n", ns],
+      ["patch", "configmaps", "-n", ns],
+      ["create", "subjectaccessreviews.authorization.k8s.io"],
       ["list", "leases.coordination.k8s.io", "-n", ns],
       ["update", "leases.coordination.k8s.io", "-n", ns],
       ["patch", "leases.coordination.k8s.io", "-n", ns],

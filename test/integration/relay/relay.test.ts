@@ -6,14 +6,28 @@
 // reaches only the relay. The sidecar gets tables (pushed through the
 // long-poll) and a lease through the relay; when the operator stops renewing,
 // the relay's lease and then the sidecar's run out, before relayFencedAt, and
-// the sidecar refuses writes while it still serves reads.
+// the sidecar refuses writes while it still serves reads. Acks: a sidecar
+// with a token bound to its Pod object (audience ldc-relay) acks through the
+// relay, which reviews the token (TokenReview) and writes the ack, keyed by
+// that pod, into its ConfigMap; the operator's ingestion records it. An
+// unbound or wrong-audience token is refused with 401.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MEMBER_RELAY_NAMESPACE_RULES, RELAY_RULES, toPolicyRule } from "../../../src/chart/permissions.ts";
+import {
+  MEMBER_RELAY_NAMESPACE_RULES,
+  RELAY_CLUSTER_RULES,
+  RELAY_RULES,
+  toPolicyRule,
+} from "../../../src/chart/permissions.ts";
+import { parseAckConfigMap, RelayAckIngester } from "../../../src/controllers/relayacks.ts";
+import { MemoryTableStore } from "../../../src/routing-api/index.ts";
 import { RelayLeaseRenewer } from "../../../src/controllers/relaylease.ts";
 import { routingConfigMap } from "../../../src/reconcilers/shardingrule.ts";
 import { ROUTING_LEASE_NAME } from "../../../src/reconcilers/relaylease.ts";
-import { startRelay, type RunningRelay } from "../../../src/relay/index.ts";
+import { ackConfigMapName, startRelay, type RunningRelay } from "../../../src/relay/index.ts";
 import {
   ApiError,
   connectionFromFile,
@@ -30,6 +44,14 @@ const ZONE = "hz-a";
 const RBAC = { group: "rbac.authorization.k8s.io", version: "v1", namespaced: true } as const;
 const Role: Resource = { ...RBAC, plural: "roles", kind: "Role" };
 const RoleBinding: Resource = { ...RBAC, plural: "rolebindings", kind: "RoleBinding" };
+const ClusterRole: Resource = { ...RBAC, namespaced: false, plural: "clusterroles", kind: "ClusterRole" };
+const ClusterRoleBinding: Resource = {
+  ...RBAC,
+  namespaced: false,
+  plural: "clusterrolebindings",
+  kind: "ClusterRoleBinding",
+};
+const RELAY_POD = "ldc-relay-test-0";
 const ServiceAccount: Resource = {
   group: "",
   version: "v1",
@@ -48,6 +70,7 @@ describe("ldc-relay against a member cluster's API server", () => {
   let relay: RunningRelay;
   let backend: Backend;
   let sidecar: Sidecar;
+  let core: CoreV1Api;
   const cleanup: (() => Promise<unknown> | unknown)[] = [];
 
   const publish = (epoch: number) => {
@@ -88,7 +111,33 @@ describe("ldc-relay against a member cluster's API server", () => {
       },
       { resource: RoleBinding },
     );
-    const token = await dc.kubeConfig.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    // Reviewing the sidecars' tokens: the chart's relay ClusterRole, bound for this test only.
+    const crName = `ldc-relay-tokenreview-${ns}`;
+    await admin.apply(
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: crName },
+        rules: RELAY_CLUSTER_RULES.map(toPolicyRule),
+      },
+      { resource: ClusterRole },
+    );
+    await admin.apply(
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: crName },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: crName },
+        subjects: [{ kind: "ServiceAccount", ...meta }],
+      },
+      { resource: ClusterRoleBinding },
+    );
+    cleanup.push(async () => {
+      await admin.delete(ClusterRoleBinding, crName);
+      await admin.delete(ClusterRole, crName);
+    });
+    core = dc.kubeConfig.makeApiClient(CoreV1Api);
+    const token = await core.createNamespacedServiceAccountToken({
       name: "ldc-relay",
       namespace: ns,
       body: { spec: { audiences: [], expirationSeconds: 3600 } },
@@ -125,6 +174,7 @@ describe("ldc-relay against a member cluster's API server", () => {
       port: 0,
       pollIntervalMs: 200,
       maxLeaseMs: LEASE_MS,
+      pod: RELAY_POD,
     });
     cleanup.push(() => relay.stop());
     backend = await startBackend("rz01");
@@ -157,6 +207,99 @@ describe("ldc-relay against a member cluster's API server", () => {
     expect(MEMBER_RELAY_NAMESPACE_RULES.flatMap((r) => r.verbs)).toEqual(
       expect.arrayContaining(["get", "create", "patch"]),
     );
+  });
+
+  it("a sidecar acks with its pod-bound token through the relay: the ack ConfigMap names its pod, the operator records it; other tokens get 401", async () => {
+    // The app's pod (a Pod object: kwok-style, nothing runs it) and a token the kubelet would project into it.
+    await admin.create(ServiceAccount, { metadata: { name: "app", namespace: ns } });
+    const pod = await admin.create<KubeObject>(Resources.Pod, {
+      metadata: { name: "account-rz01-0", namespace: ns },
+      spec: { serviceAccountName: "app", containers: [{ name: "app", image: "example.invalid/app" }] },
+    } as KubeObject);
+    const tokenFor = async (audiences: string[], bound: boolean) =>
+      (
+        await core.createNamespacedServiceAccountToken({
+          name: "app",
+          namespace: ns,
+          body: {
+            spec: {
+              audiences,
+              expirationSeconds: 3600,
+              ...(bound
+                ? {
+                    boundObjectRef: {
+                      apiVersion: "v1",
+                      kind: "Pod",
+                      name: pod.metadata!.name!,
+                      uid: pod.metadata!.uid!,
+                    },
+                  }
+                : {}),
+            },
+          },
+        })
+      ).status!.token!;
+    const dir = await mkdtemp(join(tmpdir(), "ldc-token-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const tokenFile = join(dir, "token");
+    await writeFile(tokenFile, await tokenFor(["ldc-relay"], true));
+    const acking = await startSidecar(
+      sidecarConfig({
+        appUrl: backend.url,
+        rule: "users",
+        cell: "rz01",
+        zone: ZONE,
+        region: "hangzhou",
+        routingApi: `http://127.0.0.1:${relay.port}`,
+        routingTokenFile: tokenFile,
+        sidecarId: "a-name-the-sender-chose",
+      }),
+      { backoffMinMs: 20, backoffMaxMs: 200 },
+    );
+    cleanup.push(() => acking.close());
+    await acking.waitForEpoch(3);
+    const epoch = acking.currentEpoch()!;
+    const who = `${ns}/account-rz01-0`;
+
+    // The relay's ConfigMap holds the ack under the pod the token is bound to, never the claimed id.
+    const cm = await eventually("the relay's ack ConfigMap with the pod's ack", async () => {
+      const got = await admin.tryGet<KubeObject & { data?: Record<string, string> }>(
+        Resources.ConfigMap,
+        ackConfigMapName(RELAY_POD),
+        ns,
+      );
+      const entry = got?.data?.users ? (JSON.parse(got.data.users) as Record<string, unknown>)[who] : undefined;
+      return entry ? got : undefined;
+    });
+    expect(cm.metadata?.labels?.["ldc.io/acks"]).toBe("true");
+    const held = JSON.parse(cm.data!.users!) as Record<string, unknown>;
+    expect(held[who]).toEqual([epoch, acking.table()!.contentHash, ZONE, "rz01"]);
+    expect(Object.keys(held)).not.toContain("a-name-the-sender-chose");
+
+    // The operator's side: its own tables (up to the same epoch), the ConfigMap as its watch shows it.
+    const tables = new MemoryTableStore();
+    for (let e = 1; e <= epoch; e++) tables.publish(usersTable({ epoch: e }));
+    const ingester = new RelayAckIngester(tables);
+    expect(ingester.set(`zone-${ZONE}/${ns}/${cm.metadata!.name!}`, parseAckConfigMap(cm), () => ZONE)).toBe(1);
+    expect(tables.acks("users")).toMatchObject([{ sidecar: who, zone: ZONE, cell: "rz01", epoch }]);
+
+    // Tokens that name no pod, or carry another audience, are refused with the cause.
+    const ack = (token: string) =>
+      request(`http://127.0.0.1:${relay.port}/v1/rules/users/acks`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ sidecar: "x", cell: "rz01", zone: ZONE, epoch, hash: acking.table()!.contentHash }),
+      });
+    const unbound = await ack(await tokenFor(["ldc-relay"], false));
+    expect(unbound.status).toBe(401);
+    expect(unbound.json()).toMatchObject({
+      field: "Authorization",
+      error: expect.stringContaining("not bound to a pod"),
+    });
+    const wrongAudience = await ack(await tokenFor(["another-service"], true));
+    expect(wrongAudience.status).toBe(401);
+    expect(wrongAudience.json().error).toContain("not valid for audience ldc-relay");
+    expect(wrongAudience.json().fix).toContain("LDC_ROUTING_TOKEN_FILE");
   });
 
   it("a sidecar gets the table and a lease through the relay, and writes pass", async () => {

@@ -11,6 +11,7 @@ import {
   MEMBER_CLUSTER_RULES,
   MEMBER_RELAY_NAMESPACE_RULES,
   OPERATOR_RULES,
+  RELAY_CLUSTER_RULES,
   RELAY_RULES,
   toPolicyRule,
 } from "../../../src/chart/permissions.ts";
@@ -384,10 +385,12 @@ describe("relay", () => {
       name,
     );
 
-  it("is on by default, here and in member-cluster mode: ServiceAccount, Role, RoleBinding, Service, Deployment, PDB, all ldc-relay in the release namespace", () => {
+  it("is on by default, here and in member-cluster mode: ServiceAccount, Role, RoleBinding, Service, Deployment, PDB, all ldc-relay in the release namespace, and its token-review ClusterRole", () => {
     for (const values of [{}, { memberCluster: { enabled: true } }]) {
       const objects = relayObjects({ values });
       expect(kinds(objects)).toEqual([
+        "ClusterRole",
+        "ClusterRoleBinding",
         "Deployment",
         "PodDisruptionBudget",
         "Role",
@@ -395,7 +398,11 @@ describe("relay", () => {
         "Service",
         "ServiceAccount",
       ]);
-      for (const o of objects) {
+      const cluster = objects.filter((o) => o.kind.startsWith("Cluster"));
+      expect(rulesOf(only(cluster, "ClusterRole"))).toEqual(RELAY_CLUSTER_RULES.map(toPolicyRule));
+      const crb = only(cluster, "ClusterRoleBinding") as K8sObject & { subjects: Obj[] };
+      expect(crb.subjects).toEqual([{ kind: "ServiceAccount", name: "ldc-relay", namespace: "ldc-system" }]);
+      for (const o of objects.filter((x) => !x.kind.startsWith("Cluster"))) {
         expect(o.metadata.name, o.kind).toBe("ldc-relay");
         expect(o.metadata.namespace, o.kind).toBe("ldc-system");
       }

@@ -6,6 +6,7 @@ import {
   MEMBER_CLUSTER_RULES,
   MEMBER_RELAY_NAMESPACE_RULES,
   OPERATOR_RULES,
+  RELAY_CLUSTER_RULES,
   RELAY_RULES,
 } from "../../../src/chart/permissions.ts";
 import type { PermissionRule } from "../../../src/chart/permissions.ts";
@@ -26,6 +27,7 @@ describe.each([
   ["MEMBER_CLUSTER_RULES", MEMBER_CLUSTER_RULES],
   ["MEMBER_RELAY_NAMESPACE_RULES", MEMBER_RELAY_NAMESPACE_RULES],
   ["RELAY_RULES", RELAY_RULES],
+  ["RELAY_CLUSTER_RULES", RELAY_CLUSTER_RULES],
 ])("%s", (_name, rules) => {
   it("lists verbs and resources explicitly: no *, no deletecollection, escalate, bind or impersonate", () => {
     for (const r of rules) {
@@ -97,13 +99,17 @@ describe("the member-cluster permissions", () => {
 });
 
 describe("the relay's permissions", () => {
-  it("read routing ConfigMaps and get the Lease, in its own namespace only; it writes nothing", () => {
+  it("read routing ConfigMaps, get the Lease and write its ack ConfigMap, in its own namespace only; review tokens", () => {
     expect(grants(RELAY_RULES).sort()).toEqual([
       "namespace coordination.k8s.io leases get",
+      "namespace core configmaps create",
       "namespace core configmaps get",
       "namespace core configmaps list",
+      "namespace core configmaps update",
       "namespace core configmaps watch",
     ]);
+    // Never delete or patch: a relay cannot remove another replica's acks.
+    expect(grants(RELAY_CLUSTER_RULES)).toEqual(["cluster authentication.k8s.io tokenreviews create"]);
   });
 
   it("a zone's kubeconfig may renew the routing Lease in the relay namespace only, without update or delete", () => {

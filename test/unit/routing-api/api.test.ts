@@ -268,6 +268,31 @@ describe("routing API: acks", () => {
     expect(c.json()).toEqual({ rule: "users", epoch: 7, total: 2, converged: 1, oldestEpoch: 6, windowSeconds: 30 });
   });
 
+  it("keys an ack by the authenticated principal with ackIdentity principal, and answers an authenticator's refusal", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({
+      authenticate: (req) =>
+        req.headers.authorization === `Bearer ${TOKEN}` ? "shop/app-1" : { refused: "token not bound", fix: "bind it" },
+      ackIdentity: "principal",
+    });
+    const ack = ackOf();
+    expect((await post(JSON.stringify({ ...ack, sidecar: "someone-else" }), auth)).status).toBe(200);
+    expect(store.acks("users")).toMatchObject([{ sidecar: "shop/app-1", principal: "shop/app-1" }]);
+    const refused = await post(JSON.stringify(ack), { authorization: "Bearer other" });
+    expect(refused.status).toBe(401);
+    expect(refused.json()).toEqual({ error: "token not bound", field: "Authorization", fix: "bind it" });
+  });
+
+  it("answers 503 + Retry-After when the authenticator cannot check the credentials now", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({ authenticate: () => ({ refused: "TokenReview failed", fix: "retry", unavailable: true }) });
+    const r = await post(JSON.stringify(ackOf()), auth);
+    expect(r.status).toBe(503);
+    expect(r.headers["retry-after"]).toBe("1");
+    expect(r.json()).toEqual({ error: "TokenReview failed", field: "Authorization", fix: "retry" });
+    expect(store.acks("users")).toEqual([]);
+  });
+
   it("never records an ack of an epoch not published, or of other content at the published epoch (409)", async () => {
     const ack = ackOf();
     const ahead = await post(JSON.stringify({ ...ack, epoch: 8 }), auth);

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig, usage, type SidecarConfig } from "../../../src/sidecar/index.ts";
-import { relayUrl, sidecarEnv } from "../../../src/reconcilers/sidecar.ts";
+import {
+  relayUrl,
+  sidecarContainer,
+  sidecarEnv,
+  sidecarVolumes,
+  ROUTING_TOKEN_FILE,
+} from "../../../src/reconcilers/sidecar.ts";
 
 const placement = {
   app: "account",
@@ -81,6 +87,35 @@ describe("sidecar configuration", () => {
       // The sidecar takes it as its routing API (tables, leases) as from the operator.
       expect((parseConfig(env, []) as SidecarConfig).routingApi).toBe("http://ldc-relay.ldc-system.svc:8080");
     }
+  });
+
+  it("relays on: acks carry a projected ServiceAccount token (audience ldc-relay, 1 h, bound to the pod), never the shared Secret", () => {
+    const settings = { image: "x", relayUrl: relayUrl("ldc-system", 8080) };
+    const list = sidecarEnv(placement, settings);
+    expect(list.find((e) => e.name === "LDC_ROUTING_TOKEN")).toBeUndefined();
+    const env = envOf(list);
+    expect(env.LDC_ROUTING_TOKEN_FILE).toBe("/var/run/secrets/ldc.io/routing/token");
+    expect((parseConfig(env, []) as SidecarConfig).routingTokenFile).toBe(ROUTING_TOKEN_FILE);
+    const volumes = sidecarVolumes("users", settings);
+    expect(volumes).toContainEqual({
+      name: "ldc-routing-token",
+      projected: {
+        sources: [{ serviceAccountToken: { audience: "ldc-relay", expirationSeconds: 3600, path: "token" } }],
+      },
+    });
+    const mounts = (sidecarContainer(placement, settings) as { volumeMounts: { name: string }[] }).volumeMounts;
+    expect(mounts).toContainEqual({
+      name: "ldc-routing-token",
+      mountPath: "/var/run/secrets/ldc.io/routing",
+      readOnly: true,
+    });
+    // Each mount has its volume.
+    for (const m of mounts) expect(volumes.map((v) => v.name)).toContain(m.name);
+    // Relays off: the optional Secret, as before, and no token volume.
+    expect(sidecarEnv(placement, { image: "x" }).find((e) => e.name === "LDC_ROUTING_TOKEN")?.valueFrom).toEqual({
+      secretKeyRef: { name: "ldc-routing-token", key: "token", optional: true },
+    });
+    expect(sidecarVolumes("users", { image: "x" }).map((v) => v.name)).toEqual(["ldc-routing"]);
   });
 
   it("flags win over the environment; --help", () => {
