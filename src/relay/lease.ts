@@ -7,8 +7,9 @@
 // monotonic clock. It sub-leases what is left of it to sidecars. Pure: the
 // caller passes the clock readings.
 
-/** What identifies one renewal of the Lease (any change means a new renewal committed). */
 import { DEFAULT_LEASE_MS } from "../routing-api/fencing.ts";
+
+/** What identifies one renewal of the Lease (any change means a new renewal committed). */
 export interface Renewal {
   /** holderIdentity, renewTime and the renewal counter annotation, joined. */
   readonly marker: string;
@@ -36,7 +37,7 @@ export function renewalOf(lease: unknown): Renewal | undefined {
 }
 
 export interface RelayLeaseOptions {
-  /** Longest lease the relay takes from one renewal, whatever the Lease says (ms). Default 10,000. */
+  /** Longest lease the relay takes from one renewal, whatever the Lease says (ms). Default DEFAULT_LEASE_MS. */
   maxLeaseMs?: number;
 }
 
