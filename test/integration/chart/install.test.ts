@@ -171,6 +171,8 @@ describe("helm install into a restricted namespace", () => {
       "Service",
       "ServiceAccount",
       "ServiceAccount",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
     ]);
     // The relay (relay.enabled, the default) under the fixed names the operator's sidecar URL uses.
     expect(
@@ -187,6 +189,8 @@ describe("helm install into a restricted namespace", () => {
       "RoleBinding/ldc-relay",
       "Service/ldc-relay",
       "ServiceAccount/ldc-relay",
+      `ValidatingAdmissionPolicy/${fullname}-relay-acks`,
+      `ValidatingAdmissionPolicyBinding/${fullname}-relay-acks`,
     ]);
     // Every object of the release, read back from the API server.
     const manifestText = (await helm(dc, ["get", "manifest", release, "-n", ns])).stdout;
@@ -321,6 +325,29 @@ describe("the relay's ServiceAccount", () => {
     ];
     const answers = await inBatches(beyond, 8, (q) => canI(dc, [...q, as()]));
     expect(beyond.filter((_, i) => answers[i]).map((q) => q.join(" "))).toEqual([]);
+  });
+});
+
+describe("acknowledgement ConfigMaps", () => {
+  it("only the relay's ServiceAccount may create one in the release namespace (a forged ack is refused, naming why)", async () => {
+    const cm = (name: string, labels: Record<string, string>) =>
+      JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, labels }, data: {} });
+    const refused = await kubectl(
+      dc,
+      ["create", "--dry-run=server", "-f", "-"],
+      cm("forged-acks", { "ldc.io/acks": "true" }),
+    ).then(
+      () => "",
+      (e: { stderr?: string }) => e.stderr ?? "",
+    );
+    expect(refused).toMatch(/only the ldc-relay ServiceAccount writes acknowledgement ConfigMaps/);
+    // Other ConfigMaps are not its business; the relay itself may.
+    await kubectl(dc, ["create", "--dry-run=server", "-f", "-"], cm("plain", { app: "x" }));
+    await kubectl(
+      dc,
+      ["create", "--dry-run=server", `--as=system:serviceaccount:${ns}:ldc-relay`, "-f", "-"],
+      cm("ldc-acks-relay-0", { "ldc.io/acks": "true" }),
+    );
   });
 });
 

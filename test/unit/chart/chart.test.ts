@@ -397,12 +397,25 @@ describe("relay", () => {
         "RoleBinding",
         "Service",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
       ]);
+      // Only the relay's ServiceAccount may write acknowledgement ConfigMaps in the release namespace.
+      const vap = only(objects, "ValidatingAdmissionPolicy") as K8sObject & { spec: { validations: Obj[] } };
+      expect(vap.spec.validations[0]!.expression).toBe(
+        "request.userInfo.username == 'system:serviceaccount:ldc-system:ldc-relay'",
+      );
+      const vapb = only(objects, "ValidatingAdmissionPolicyBinding") as K8sObject & { spec: Obj };
+      expect(vapb.spec).toMatchObject({
+        policyName: vap.metadata.name,
+        validationActions: ["Deny"],
+        matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ldc-system" } } },
+      });
       const cluster = objects.filter((o) => o.kind.startsWith("Cluster"));
       expect(rulesOf(only(cluster, "ClusterRole"))).toEqual(RELAY_CLUSTER_RULES.map(toPolicyRule));
       const crb = only(cluster, "ClusterRoleBinding") as K8sObject & { subjects: Obj[] };
       expect(crb.subjects).toEqual([{ kind: "ServiceAccount", name: "ldc-relay", namespace: "ldc-system" }]);
-      for (const o of objects.filter((x) => !x.kind.startsWith("Cluster"))) {
+      for (const o of objects.filter((x) => !x.kind.startsWith("Cluster") && !x.kind.startsWith("Validating"))) {
         expect(o.metadata.name, o.kind).toBe("ldc-relay");
         expect(o.metadata.namespace, o.kind).toBe("ldc-system");
       }
