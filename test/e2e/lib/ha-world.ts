@@ -29,23 +29,13 @@ import type { CellType } from "../../../src/sidecar/index.ts";
 import { RoundRobinBalancer } from "./balancer.ts";
 import { eventually, freePort, memberThroughProxy, tweakedExamples } from "./env.ts";
 import { Fleet } from "./fleet.ts";
-import {
-  TableHistory,
-  checkAckedWritesRecorded,
-  checkEpochHistories,
-  checkFrozenWindows,
-  checkNoOverlap,
-  checkOwnerAtEpoch,
-  checkRefusedNeverServed,
-} from "./invariants.ts";
+import { TableHistory, checkAll } from "./invariants.ts";
 import { LoadGenerator } from "./load.ts";
 import { PartitionProxy } from "./partition.ts";
 
 export const RULE = "users";
 const TOKEN = "e2e-token";
 const LEASE_NAME = "ldc-operator";
-/** A write decided just before its sidecar took a freeze may still be on its way to the backend. */
-const IN_FLIGHT_SLACK_MS = 1000;
 export const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
 export const MEMBER_ZONES = ["hz-b", "sh-a"] as const;
 const MEMBER_DC: Record<string, "dc2" | "dc3"> = { "hz-b": "dc2", "sh-a": "dc3" };
@@ -344,24 +334,12 @@ export class HaWorld {
 
   /** Every invariant over everything recorded so far: name -> violations. */
   violations(): { name: string; list: string[] }[] {
-    const records = this.fleet.records.slice();
-    const sent = this.load.sent.slice();
-    const instances = this.fleet.instances;
-    return [
-      { name: "tables: one content per epoch", list: this.tables.violations },
-      {
-        name: "1. writes served only by the shard's owner at the router's epoch",
-        list: checkOwnerAtEpoch(records, this.tables),
-      },
-      { name: "2. no overlapping writers for a shard", list: checkNoOverlap(records, this.tables) },
-      {
-        name: "3. no write while a shard is frozen everywhere",
-        list: checkFrozenWindows(records, instances, this.tables, IN_FLIGHT_SLACK_MS).violations,
-      },
-      { name: "4. refused requests never reached a backend", list: checkRefusedNeverServed(sent, records) },
-      { name: "5. every acknowledged write recorded exactly once", list: checkAckedWritesRecorded(sent, records) },
-      { name: "6. sidecar epochs strictly increasing", list: checkEpochHistories(instances) },
-    ];
+    return checkAll({
+      records: this.fleet.records.slice(),
+      sent: this.load.sent.slice(),
+      instances: this.fleet.instances,
+      tables: this.tables,
+    }).checks;
   }
 
   /** Waits for the replica leading at `minPosition` (or later) of a running drill, then SIGKILLs it and starts a replacement. */

@@ -238,3 +238,31 @@ export function checkEpochHistories(instances: readonly Instance[]): string[] {
   }
   return out;
 }
+
+/** A write decided just before its sidecar took a freeze may still be on its way to the backend. */
+export const IN_FLIGHT_SLACK_MS = 1000;
+
+/** Every invariant over what was recorded: name -> violations, and the writes in flight at a freeze. */
+export function checkAll(o: {
+  records: readonly ServedRecord[];
+  sent: readonly SentRecord[];
+  instances: readonly Instance[];
+  tables: TableHistory;
+}): { checks: { name: string; list: string[] }[]; inFlight: number } {
+  const frozen = checkFrozenWindows(o.records, o.instances, o.tables, IN_FLIGHT_SLACK_MS);
+  return {
+    checks: [
+      { name: "tables: one content per epoch", list: o.tables.violations },
+      {
+        name: "1. writes served only by the shard's owner at the router's epoch",
+        list: checkOwnerAtEpoch(o.records, o.tables),
+      },
+      { name: "2. no overlapping writers for a shard", list: checkNoOverlap(o.records, o.tables) },
+      { name: "3. no write while a shard is frozen everywhere", list: frozen.violations },
+      { name: "4. refused requests never reached a backend", list: checkRefusedNeverServed(o.sent, o.records) },
+      { name: "5. every acknowledged write recorded exactly once", list: checkAckedWritesRecorded(o.sent, o.records) },
+      { name: "6. sidecar epochs strictly increasing", list: checkEpochHistories(o.instances) },
+    ],
+    inFlight: frozen.inFlight,
+  };
+}
