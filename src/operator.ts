@@ -15,13 +15,7 @@ import { shardingRuleController } from "./controllers/shardingrule.ts";
 import { relayUrl } from "./reconcilers/sidecar.ts";
 import { RELAY_PORT } from "./relay/index.ts";
 import { zoneController } from "./controllers/zone.ts";
-import {
-  MemoryTableStore,
-  bearerTokenAuthenticator,
-  createRoutingApi,
-  relayRenewalAsGrant,
-  type TableStore,
-} from "./routing-api/index.ts";
+import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi, type TableStore } from "./routing-api/index.ts";
 import {
   ClusterRegistry,
   connectionFromFile,
@@ -162,10 +156,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     ? new RelayLeaseRenewer({
         clusters: () => zoneClusters(ctx),
         logger: log,
-        // A renewal a relay may sub-lease counts as a grant to its zone: the one fence the Failover
-        // barrier computes from the routing API's grants (fencedAt) then covers relayed sidecars too.
-        onSent: (zone, at) =>
-          tables.recordLeaseGrant(zone, relayRenewalAsGrant(at, tables.leaseGrants().leaseMs, relayLeases!.bounds())),
         namespace: relayNamespace,
         identity: defaultIdentity(),
         isLeader: () => manager?.isLeader() ?? false,

@@ -17,7 +17,7 @@ import {
 } from "../reconcilers/failover.ts";
 import type { RoutingTable } from "../routing/index.ts";
 import { fencedAt, type TableStore } from "../routing-api/index.ts";
-import { acknowledgementBarrier } from "../reconcilers/failover-barrier.ts";
+import { acknowledgementBarrier, zoneFencedAt } from "../reconcilers/failover-barrier.ts";
 import { routingApiUrlFor } from "../reconcilers/sidecar.ts";
 import {
   Controller,
@@ -237,7 +237,12 @@ function acknowledged(
     })),
     epoch,
     unreachableZones: new Set(zones.filter((z) => z.status?.phase === "Unreachable").map((z) => z.metadata.name)),
-    fencedAt: (zone) => (declared.has(zone) ? -Infinity : leased.has(zone) ? fencedAt(zone, grants) : Infinity),
+    fencedAt: (zone) =>
+      zoneFencedAt({
+        declared: declared.has(zone),
+        leased: leased.has(zone),
+        fences: [fencedAt(zone, grants), ...(ctx.relayLeases ? [ctx.relayLeases.fencedAt(zone)] : [])],
+      }),
     listenedMs: now.getTime() - tables.collectingSince(),
     now: now.getTime(),
   });

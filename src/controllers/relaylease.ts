@@ -40,14 +40,12 @@ export interface RelayLeaseRenewerOptions {
   /** The zones' clusters, asked before each round (zoneClusters(ctx) in the operator). */
   clusters: () => readonly RenewalCluster[];
   logger?: Logger;
-  /** Called with each zone and the time a renewal for it was sent (after lastSentByZone is updated). */
-  onSent?: (zone: string, atMs: number) => void;
   /** The relays' namespace in every zone's cluster. */
   namespace: string;
   /** This replica's identity (holderIdentity). */
   identity: string;
   isLeader: () => boolean;
-  /** The lease the relays take from each renewal (spec.leaseDurationSeconds). Default 10,000 ms. */
+  /** The lease the relays take from each renewal (spec.leaseDurationSeconds). Default DEFAULT_LEASE_MS. */
   leaseMs?: number;
   /** Renewal period. Default 2000 ms. */
   intervalMs?: number;
@@ -70,9 +68,8 @@ export interface RelayRenewals {
 }
 
 export class RelayLeaseRenewer {
-  readonly #o: Required<Omit<RelayLeaseRenewerOptions, "logger" | "onSent">>;
+  readonly #o: Required<Omit<RelayLeaseRenewerOptions, "logger">>;
   readonly #log: Logger | undefined;
-  readonly #onSent: ((zone: string, atMs: number) => void) | undefined;
   readonly #inFlight = new Set<string>();
   readonly #counters = new Map<string, number>();
   #sinceMs: number;
@@ -81,7 +78,6 @@ export class RelayLeaseRenewer {
 
   constructor(opts: RelayLeaseRenewerOptions) {
     this.#log = opts.logger;
-    this.#onSent = opts.onSent;
     this.#o = {
       leaseMs: DEFAULT_LEASE_MS,
       intervalMs: 2000,
@@ -168,7 +164,6 @@ export class RelayLeaseRenewer {
             const at = this.#o.now();
             for (const z of zones) {
               this.#lastSent.set(z, Math.max(this.#lastSent.get(z) ?? 0, at));
-              this.#onSent?.(z, at);
             }
           },
         })

@@ -81,3 +81,16 @@ export function acknowledgementBarrier(b: BarrierInput): { count: number } | Wai
     };
   return { count };
 }
+
+/**
+ * When no sidecar of a zone can still accept writes (ms): -Infinity when the
+ * user declared the zone fenced (spec.fencedZones); Infinity when its sidecars
+ * hold no routing lease (nothing proves they stopped); else the latest fence of
+ * whatever grants their leases: the operator's routing API (fencedAt) and the
+ * zone's relays (relayFencedAt), since a zone's sidecars may hold either.
+ */
+export function zoneFencedAt(z: { declared: boolean; leased: boolean; fences: readonly number[] }): number {
+  if (z.declared) return -Infinity;
+  if (!z.leased) return Infinity;
+  return Math.max(-Infinity, ...z.fences);
+}

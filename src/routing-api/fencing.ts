@@ -86,20 +86,3 @@ export function relayFencedAt(lastRenewalSentMs: number, bounds: RelayFencingBou
   const lease = Math.max(0, bounds.leaseMs);
   return lastRenewalSentMs + commit + lease * (1 + clockRate) ** 2 + marginMs;
 }
-
-/**
- * The time of a direct grant (fencedAt's input) that ends when a relayed
- * renewal sent at `sentMs` does: fencedAt(zone) with this as the zone's last
- * grant equals relayFencedAt(sentMs) (same clockRate and margin). The
- * operator records each renewal it sends to a zone's relay this way in its
- * routing API's grants, so the one fence the Failover barrier computes
- * covers sidecars served by the operator and by relays alike.
- * `grantLeaseMs`: the lease fencedAt computes with (LeaseGrants.leaseMs).
- */
-export function relayRenewalAsGrant(sentMs: number, grantLeaseMs: number, bounds: RelayFencingBounds): number {
-  const clockRate = Math.max(0, bounds.clockRate ?? DEFAULT_CLOCK_RATE);
-  return (
-    relayFencedAt(sentMs, bounds) -
-    (grantLeaseMs * (1 + clockRate) + Math.max(0, bounds.marginMs ?? DEFAULT_FENCING_MARGIN_MS))
-  );
-}

@@ -11,7 +11,6 @@ export {
   LEASE_HEADER,
   fencedAt,
   relayFencedAt,
-  relayRenewalAsGrant,
 } from "./fencing.ts";
 export type {
   Convergence,

@@ -1,7 +1,7 @@
 // The Failover's acknowledgement barrier: every sidecar holds the epoch, or
 // its zone is provably fenced (ADR 0007).
 import { describe, expect, it } from "vitest";
-import { acknowledgementBarrier, type BarrierInput } from "../../../src/reconcilers/failover-barrier.ts";
+import { acknowledgementBarrier, zoneFencedAt, type BarrierInput } from "../../../src/reconcilers/failover-barrier.ts";
 
 const NOW = 1_000_000;
 
@@ -84,5 +84,17 @@ describe("acknowledgementBarrier", () => {
         /restarted 3s ago: waiting for the 5 sidecar\(s\) of rule users to report again \(3 so far\)/,
       ),
     });
+  });
+});
+
+describe("zoneFencedAt", () => {
+  it("is the latest fence of whatever grants the zone's leases (routing API, relays): a relayed zone is not fenced before its relay's bound", () => {
+    expect(zoneFencedAt({ declared: false, leased: true, fences: [NOW + 16_150, NOW + 18_300] })).toBe(NOW + 18_300);
+    expect(zoneFencedAt({ declared: false, leased: true, fences: [NOW + 16_150] })).toBe(NOW + 16_150);
+  });
+
+  it("never for a zone whose sidecars hold no lease; at once for a zone the user declared fenced", () => {
+    expect(zoneFencedAt({ declared: false, leased: false, fences: [NOW] })).toBe(Infinity);
+    expect(zoneFencedAt({ declared: true, leased: false, fences: [NOW + 60_000] })).toBe(-Infinity);
   });
 });

@@ -13,9 +13,8 @@ import {
   createRoutingApi,
   fencedAt,
   relayFencedAt,
-  relayRenewalAsGrant,
 } from "../../../src/routing-api/index.ts";
-import type { RelayFencingBounds, RoutingApiOptions } from "../../../src/routing-api/index.ts";
+import type { RoutingApiOptions } from "../../../src/routing-api/index.ts";
 import { request, until, usersTable } from "../sidecar/helpers.ts";
 
 const servers: Server[] = [];
@@ -251,20 +250,5 @@ describe("routing API: grantableLeaseMs (a relay grants what is left of its own 
       expect(a.headers[LEASE_HEADER]).toBeUndefined();
     }
     expect(store.leaseGrants().lastGrantByZone.size).toBe(0);
-  });
-});
-
-describe("relayRenewalAsGrant", () => {
-  it("is the grant time whose fencedAt equals relayFencedAt of the renewal, whatever the leases and bounds", () => {
-    const cases: [number, number, RelayFencingBounds][] = [
-      [50_000, 10_000, { leaseMs: 10_000, commitBoundMs: 2000 }],
-      [7, 2500, { leaseMs: 3000, commitBoundMs: 500, clockRate: 0.05, marginMs: 250 }],
-    ];
-    for (const [sent, grantLease, bounds] of cases) {
-      const g = relayRenewalAsGrant(sent, grantLease, bounds);
-      const grants = { sinceMs: 0, leaseMs: grantLease, lastGrantByZone: new Map([["z", g]]) };
-      expect(fencedAt("z", grants, bounds)).toBeCloseTo(relayFencedAt(sent, bounds), 6);
-      expect(g).toBeGreaterThan(sent);
-    }
   });
 });
