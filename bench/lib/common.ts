@@ -4,13 +4,13 @@
 //
 // This directory holds helpers only: bench/run.ts runs bench/*.ts, not bench/lib/.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { parse as parseYaml } from "yaml";
 import { down, up, type DatacenterState } from "../../hack/lib/controlplane.ts";
 import { spawnOperator } from "../../hack/lib/operator-process.ts";
+import { freePort } from "../../hack/lib/ports.ts";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
 import {
   parseResource,
@@ -127,13 +127,7 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 export const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+export { freePort };
 
 export async function ensureNamespace(client: KubeClient, name: string): Promise<void> {
   await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });

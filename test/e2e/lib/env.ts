@@ -4,7 +4,6 @@
 // through a PartitionProxy.
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
@@ -49,13 +48,7 @@ export async function eventually<T>(
 }
 
 /** A free port of 127.0.0.1 (fixed before a server starts, when others must be told its URL). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", () => resolve()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+export { freePort } from "../../../hack/lib/ports.ts";
 
 /** The example files, with the tweaks for speed and for the outage scenario. */
 export function tweakedExamples(): string {
