@@ -9,7 +9,12 @@
 //      the drill ends Succeeded with strictly increasing epochs;
 //   2. a sidecar that stops hearing the routing API while an Emergency
 //      failover moves a cell it routes writes for: no switch before its
-//      routing lease ran out.
+//      routing lease ran out;
+//   3. a partition: member zone hz-b cut off from the operators (its API
+//      server and its sidecars' path to the Service black-holed) while its
+//      users keep reaching it: the Automatic cell rz03 fails over to sh-a and
+//      no shard has two writers (drill.test.ts's scenario 5, the same cut with
+//      the operator in-process, found two writers before routing leases).
 // Run alone: `npx vitest run --project e2e test/e2e/ha.test.ts`.
 // LDC_E2E_LOG_LEVEL sets the operators' log level (default error);
 // LDC_E2E_KEEP=1 keeps the datacenters (in .ldc/e2e-ha-<pid>).
@@ -78,6 +83,20 @@ describe("high availability: leader-elected operator processes behind a Service 
     // The stalled sidecar refused writes (its lease ran out) before the switch gave its shards away.
     expect(r.firstLeaseRefusalAt, "the stalled sidecar refused writes once its lease ran out").toBeDefined();
     expect(r.firstLeaseRefusalAt!).toBeLessThan(r.switchAt);
+    await world.converged();
+    checkInvariants();
+  }, 300_000);
+
+  it("3. hz-b cut off from the operators while serving its users: rz03 fails over to sh-a by itself, never two writers", async () => {
+    // Its API server and its sidecars' path to the Service black-holed; the load keeps reaching its sidecars.
+    expect(await world.activeZone("rz03")).toBe("hz-b");
+    const cutAt = Date.now();
+    const fo = await world.partition("hz-b");
+    expect(fo?.status?.phase, fo?.status?.message).toBe("Succeeded");
+    expect(fo!.spec.target.cells).toEqual(["rz03"]);
+    const switchAt = Date.parse(fo!.status!.steps!.find((s) => s.name === "Switch")!.startTime!);
+    say(`REPORT partition of hz-b: automatic Failover ${fo!.metadata.name}, switch +${switchAt - cutAt} ms`);
+    expect(await world.activeZone("rz03")).toBe("sh-a");
     await world.converged();
     checkInvariants();
   }, 300_000);
