@@ -69,7 +69,7 @@ const workloadRules = (home: boolean): PermissionRule[] => [
     apiGroups: [""],
     resources: ["pods"],
     verbs: ["list", "watch"],
-    why: "zone and cell health: ready pods of the stamped workloads",
+    why: "the Failover barrier's expected set: the Running pods, with a sidecar, of the stamped workloads in every zone",
     scope: "cluster",
   },
   {

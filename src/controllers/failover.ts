@@ -29,6 +29,7 @@ import {
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
 import { clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { deployedSidecars, sidecarPodInformer } from "./sidecar-pods.ts";
 
 export { DECIDED_AT } from "../reconcilers/failover.ts";
 
@@ -63,6 +64,8 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
     (cluster) => workloadInformers(cluster).deployments,
     () => running,
   );
+  // The barrier's expected set: the sidecars the operator deployed, in every zone.
+  watchEveryCluster(ctx.registry, controller, sidecarPodInformer, () => running);
   // A newly published table, or a sidecar's ack, may be what a step waits for.
   tables.subscribe(() => running().forEach((k) => controller.queue.add(k)));
   tables.subscribeAcks(() => running().forEach((k) => controller.queue.add(k)));
@@ -229,12 +232,15 @@ function acknowledged(
   const leased = new Set(
     zones.filter((z) => routingApiUrlFor(ctx.sidecar, z.spec.cluster !== undefined)).map((z) => z.metadata.name),
   );
+  const deployed = deployedSidecars(zones, (z) => clusterOfZone(ctx, z));
   return acknowledgementBarrier({
     rules: rules.map((r) => ({
       name: r.metadata.name,
       knownSidecars: r.status?.sidecars?.total ?? 0,
       acks: tables.acks(r.metadata.name),
+      expected: deployed.byRule.get(r.metadata.name) ?? [],
     })),
+    unlistedZones: deployed.unlisted,
     epoch,
     unreachableZones: new Set(zones.filter((z) => z.status?.phase === "Unreachable").map((z) => z.metadata.name)),
     fencedAt: (zone) =>

@@ -176,6 +176,12 @@ function workloadLabels(app: CellApp, cell: Cell, zone: string, role: WorkloadRo
   };
 }
 
+/** The labels a Deployment gives its pods: all of its own but the role, which changes at each failover. */
+function podLabels(labels: Record<string, string>): Record<string, string> {
+  const { [Labels.role]: _role, ...rest } = labels;
+  return rest;
+}
+
 /** Owner references work only inside one cluster: zones without a member cluster are the operator's own. */
 function ownerReferences(app: CellApp, zone: Zone): Obj[] | undefined {
   if (zone.spec.cluster || !app.metadata.uid) return undefined;
@@ -276,7 +282,8 @@ function workload(
       selector: { matchLabels: selectorLabels(app, cell.metadata.name, zoneName) },
       template: {
         metadata: {
-          labels: { ...(templateMeta.labels ?? {}), ...labels },
+          // Not the role: a failover changes replicas, never the pod template (no rollout of every pod it moves).
+          labels: { ...(templateMeta.labels ?? {}), ...podLabels(labels) },
           ...(templateMeta.annotations ? { annotations: templateMeta.annotations } : {}),
         },
         spec: {

@@ -12,9 +12,26 @@ export interface BarrierAck {
   epoch: number;
 }
 
+/** A sidecar the operator deployed (a Running pod of a stamped Deployment): it must acknowledge. */
+export interface ExpectedSidecar {
+  /** The id its acks carry ("<namespace>/<pod>"). */
+  sidecar: string;
+  zone: string;
+}
+
 export interface BarrierInput {
-  /** Per rule routing to the moving cells: its name, the sidecars it last counted, the acks heard. */
-  rules: readonly { name: string; knownSidecars: number; acks: readonly BarrierAck[] }[];
+  /**
+   * Per rule routing to the moving cells: its name, the sidecars it last
+   * counted, the acks heard, and the sidecars deployed for it (the expected set).
+   */
+  rules: readonly {
+    name: string;
+    knownSidecars: number;
+    acks: readonly BarrierAck[];
+    expected: readonly ExpectedSidecar[];
+  }[];
+  /** Zones whose pods are not listed yet (who should hold the table there is unknown). */
+  unlistedZones: ReadonlySet<string>;
   epoch: number;
   /** Zones the operator cannot reach (their sidecars cannot acknowledge). */
   unreachableZones: ReadonlySet<string>;
@@ -65,20 +82,35 @@ export function acknowledgementBarrier(b: BarrierInput): { count: number } | Wai
       retryMs: Math.min(1000, Math.max(POLL_MS, Math.min(...unfenced.map((z) => b.fencedAt(z) - b.now)))),
     };
   }
+  // A reachable zone whose pods are not listed yet: its expected set is unknown, "none behind" would be vacuous.
+  const unlisted = [...b.unlistedZones].filter((z) => !b.unreachableZones.has(z) && !fenced(z)).sort();
+  if (unlisted.length) return { waiting: `listing the sidecar pods of zone(s) ${unlisted.join(", ")}`, retryMs: 500 };
   let count = 0;
   const behind: string[] = [];
+  const silent: string[] = [];
   for (const rule of b.rules) {
+    const held = new Map<string, number>();
     for (const ack of rule.acks) {
       if (b.unreachableZones.has(ack.zone)) continue; // fenced (checked above)
       count++;
+      held.set(ack.sidecar, Math.max(held.get(ack.sidecar) ?? -1, ack.epoch));
       if (ack.epoch < b.epoch && !fenced(ack.zone)) behind.push(`${ack.sidecar}@${ack.zone}=${ack.epoch}`);
     }
+    // Every deployed sidecar, whether it reported or not: silence is not agreement.
+    for (const pod of rule.expected) {
+      if (b.unreachableZones.has(pod.zone) || fenced(pod.zone) || held.has(pod.sidecar)) continue;
+      silent.push(`${pod.sidecar}@${pod.zone}`);
+    }
   }
-  if (behind.length)
-    return {
-      waiting: `waiting for ${behind.length} sidecar(s) to reach epoch ${b.epoch}: ${behind.slice(0, 5).join(", ")}`,
-      retryMs: POLL_MS,
-    };
+  if (behind.length || silent.length) {
+    const parts = [
+      ...(behind.length ? [`${behind.length} sidecar(s) behind: ${behind.slice(0, 5).join(", ")}`] : []),
+      ...(silent.length
+        ? [`${silent.length} deployed sidecar(s) never acknowledged: ${silent.slice(0, 5).join(", ")}`]
+        : []),
+    ];
+    return { waiting: `waiting for epoch ${b.epoch}: ${parts.join("; ")}`, retryMs: POLL_MS };
+  }
   return { count };
 }
 

@@ -33,7 +33,7 @@ export interface SidecarConfig {
   readonly peers: Readonly<Record<string, string>>;
   /** Port of the per-cell Services in the default peer URL (LDC_PEER_PORT; default the listen port). */
   readonly peerPort: number;
-  /** This sidecar's id in acks (LDC_SIDECAR_ID; default POD_NAME, else hostname:port). */
+  /** This sidecar's id in acks: "<LDC_NAMESPACE>/<LDC_SIDECAR_ID>" (default id: POD_NAME, else hostname:port). */
   readonly sidecarId: string;
   readonly ackIntervalSeconds: number;
   readonly longPollTimeoutSeconds: number;
@@ -330,7 +330,10 @@ export function parseConfig(
       `${who("LDC_LOG_LEVEL")}: ${JSON.stringify(logLevel)} is not trace|debug|info|warn|error|silent`,
     );
   }
-  const sidecarId = values.get("LDC_SIDECAR_ID") ?? env.POD_NAME ?? `${hostname}:${listenPort}`;
+  // "<namespace>/<pod>", as the operator lists its pods (the Failover barrier's expected set) and as
+  // the relay names a pod from its token; an id already holding a "/" is taken as is.
+  const rawId = values.get("LDC_SIDECAR_ID") ?? env.POD_NAME ?? `${hostname}:${listenPort}`;
+  const sidecarId = namespace !== undefined && !rawId.includes("/") ? `${namespace}/${rawId}` : rawId;
 
   return {
     listenHost,

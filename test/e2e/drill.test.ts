@@ -38,7 +38,9 @@ import { startOperator, type RunningOperator } from "../../src/operator.ts";
 import type { RoutingTable } from "../../src/routing/index.ts";
 import type { CellType } from "../../src/sidecar/index.ts";
 import { eventually, freePort, kc, memberThroughProxy, tweakedExamples } from "./lib/env.ts";
-import { Fleet, shardOfUid } from "./lib/fleet.ts";
+import { Fleet, runDeployedSidecars, shardOfUid } from "./lib/fleet.ts";
+import type { PodSidecars } from "../../hack/lib/pod-sidecars.ts";
+import { KubeClient, connectionFromFile } from "../../src/runtime/index.ts";
 import { TableHistory, checkAll } from "./lib/invariants.ts";
 import { LoadGenerator, uidForShard } from "./lib/load.ts";
 import { PartitionProxy } from "./lib/partition.ts";
@@ -56,6 +58,8 @@ let dc: Record<"dc1" | "dc2" | "dc3", DatacenterState>;
 let op: RunningOperator;
 let apiPort = 0;
 let fleet: Fleet | undefined;
+/** The sidecars of the pods the operator deployed (the barrier waits for each). */
+let podSidecars: PodSidecars | undefined;
 let load: LoadGenerator | undefined;
 /** Between the operator and dc3's API server, and between sh-a's sidecars and the routing API. */
 let dc3Api: PartitionProxy | undefined;
@@ -207,6 +211,7 @@ async function deploymentUids(d: DatacenterState): Promise<Map<string, string>> 
 
 async function cleanup(): Promise<void> {
   await load?.stop().catch(() => undefined);
+  await podSidecars?.stop().catch(() => undefined);
   await fleet?.stopAll().catch(() => undefined);
   for (const p of [dc3Api, shaRouting]) await p?.stop().catch(() => undefined);
   for (const o of operators.splice(0)) await o.stop().catch(() => undefined);
@@ -269,6 +274,20 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
         onTable: (t: RoutingTable) => tables.add(t),
       });
       say(`${pods.length} sidecars + backends: ${pods.map((p) => `${p.cell}@${p.zone}`).join(", ")}`);
+      const routingOf = (zone: string) =>
+        zone === "sh-a" ? `http://127.0.0.1:${shaRouting!.port}` : `http://127.0.0.1:${apiPort}`;
+      podSidecars = await runDeployedSidecars(fleet, {
+        clusters: await Promise.all(
+          (["dc1", "dc2", "dc3"] as const).map(async (name) => ({
+            name,
+            client: await KubeClient.fromConnection(connectionFromFile(dc[name].kubeconfigPath)),
+          })),
+        ),
+        routingApiFor: ({ zone }) => routingOf(zone),
+        token: TOKEN,
+        log: say,
+      });
+      say(`${podSidecars.running().length} sidecars of deployed pods`);
       await checkConverged();
 
       load = new LoadGenerator({
@@ -342,7 +361,7 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
     expect(uidsBefore.size).toBeGreaterThan(0);
 
     say("stopping dc2 (hz-b) and its pods");
-    await Promise.all([fleet!.stopZone("hz-b"), stopDatacenter(stateDir, "dc2", say)]);
+    await Promise.all([fleet!.stopZone("hz-b"), podSidecars!.pause("dc2"), stopDatacenter(stateDir, "dc2", say)]);
     const auto = await eventually(
       "an automatic Failover",
       () =>
@@ -370,6 +389,7 @@ describe("drill verifier: failovers under load keep the LDC invariants", () => {
       500,
     );
     await fleet!.startZone("hz-b");
+    podSidecars!.resume("dc2");
     // with hz-b back, every controller looks at every object once more: none fails back
     for (const c of op.controllers) c.resyncAll();
     await Promise.all(op.controllers.map((c) => c.idle()));

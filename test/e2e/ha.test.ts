@@ -71,18 +71,20 @@ describe("high availability: leader-elected operator processes behind a Service 
     }, 300_000);
   }
 
-  it("2. a sidecar that stops hearing the routing API: the failover switches only once its lease ran out", async () => {
+  it("2. a deployed sidecar that stops acknowledging: the failover waits for it, never switching while it is silent", async () => {
     // rz01@hz-b serves rz01's writes until the switch gives them to hz-a.
     const r = await world.failoverWithStalledSidecar("rz01@hz-b", "rz01");
     say(
       `REPORT stalled sidecar ${r.stalled}: cut at +0 ms, its first lease-expired refusal +${(r.firstLeaseRefusalAt ?? NaN) - r.cutAt} ms, ` +
-        `switch +${r.switchAt - r.cutAt} ms; ${r.failover.status?.phase}: ${r.failover.status?.message}`,
+        `healed +${r.healAt - r.cutAt} ms, switch +${r.switchAt - r.cutAt} ms; waited on: ${r.waitedOn}; ${r.failover.status?.phase}: ${r.failover.status?.message}`,
     );
+    // The barrier named the silent sidecars and held the switch until they were back.
+    expect(r.waitedOn).toMatch(/(behind|never acknowledged): .*@hz-b/);
+    expect(r.switchAt).toBeGreaterThan(r.healAt);
     expect(r.failover.status?.phase, r.failover.status?.message).toBe("Succeeded");
     expect(await world.activeZone("rz01")).toBe("hz-a");
-    // The stalled sidecar refused writes (its lease ran out) before the switch gave its shards away.
+    // Meanwhile its lease ran out: it refused writes rather than write with a stale table.
     expect(r.firstLeaseRefusalAt, "the stalled sidecar refused writes once its lease ran out").toBeDefined();
-    expect(r.firstLeaseRefusalAt!).toBeLessThan(r.switchAt);
     await world.converged();
     checkInvariants();
   }, 300_000);

@@ -103,7 +103,7 @@
     - get
     - list
     - watch
-# zone and cell health: ready pods of the stamped workloads
+# the Failover barrier's expected set: the Running pods, with a sidecar, of the stamped workloads in every zone
 - apiGroups:
     - ""
   resources:
@@ -204,7 +204,7 @@
     - get
     - list
     - watch
-# zone and cell health: ready pods of the stamped workloads
+# the Failover barrier's expected set: the Running pods, with a sidecar, of the stamped workloads in every zone
 - apiGroups:
     - ""
   resources:

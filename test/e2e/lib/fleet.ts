@@ -5,6 +5,7 @@
 // sidecar taking a table) exactly.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { PodSidecars, type PodSidecarsOptions } from "../../../hack/lib/pod-sidecars.ts";
 import type { RoutingTable } from "../../../src/routing/index.ts";
 import { sidecarConfig, startSidecar, type CellType, type Sidecar } from "../../../src/sidecar/index.ts";
 
@@ -40,6 +41,11 @@ export interface Swap {
   epoch: number;
   time: number;
   seq: number;
+}
+
+/** The instance name of a deployed pod's sidecar: "cell@zone#<pod>". */
+export function podInstanceName(pod: { cell: string; zone: string; id: string }): string {
+  return `${pod.cell}@${pod.zone}#${pod.id.slice(pod.id.indexOf("/") + 1)}`;
 }
 
 /** One sidecar process (a restarted sidecar is a new instance with its own history). */
@@ -105,6 +111,9 @@ export class Fleet {
   readonly instances: Instance[] = [];
   readonly #pods: Pod[];
   readonly #opts: FleetOptions;
+  /** The sidecars of deployed pods (adopted), by instance name, and their backends. */
+  readonly #podInstances = new Map<string, Instance>();
+  readonly #podBackends = new Map<string, http.Server>();
 
   private constructor(pods: Pod[], opts: FleetOptions) {
     this.#pods = pods;
@@ -133,7 +142,10 @@ export class Fleet {
 
   /** The sidecar instances running now. */
   running(): Instance[] {
-    return this.#pods.flatMap((p) => (p.instance && p.instance.stoppedAt === undefined ? [p.instance] : []));
+    return [
+      ...this.#pods.flatMap((p) => (p.instance && p.instance.stoppedAt === undefined ? [p.instance] : [])),
+      ...[...this.#podInstances.values()].filter((i) => i.stoppedAt === undefined),
+    ];
   }
 
   /** A lost datacenter loses its pods: stop the backends and sidecars of `zone`. */
@@ -155,40 +167,7 @@ export class Fleet {
   async #startPod(p: Pod): Promise<void> {
     p.restarts++;
     const name = `${p.key}#${p.restarts}`;
-    let served = 0;
-    const backend = http.createServer((req, res) => {
-      const seq = tick();
-      const time = Date.now();
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        // The user as the sidecar decided on it (x-ldc-key), as apps must read it (docs/sidecar.md).
-        const uid = Number(req.headers["x-ldc-key"] ?? NaN);
-        const id = `${p.key}/${++served}@${p.restarts}`;
-        const requestId = String(req.headers["x-request-id"] ?? "");
-        const epoch = Number(req.headers["x-ldc-epoch"] ?? NaN);
-        this.records.push({
-          seq,
-          time,
-          cell: p.cell,
-          zone: p.zone,
-          method: req.method ?? "GET",
-          uid,
-          shard: shardOfUid(uid),
-          requestId,
-          epoch,
-          instance: name,
-          id,
-        });
-        const body = JSON.stringify({ id, cell: p.cell, zone: p.zone, requestId, epoch });
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-        res.end(body);
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      backend.once("error", reject);
-      backend.listen(p.backendPort, "127.0.0.1", () => resolve());
-    });
+    const backend = await this.#recordingBackend(p, name, `${p.restarts}`, p.backendPort);
     p.backend = backend;
     const inst: Instance = {
       name,
@@ -232,6 +211,100 @@ export class Fleet {
     this.instances.push(inst);
   }
 
+  /** The app of one pod: records every request it serves, as decided by the sidecar `instance` in front of it. */
+  async #recordingBackend(p: PodSpec & { key: string }, instance: string, incarnation: string, port: number) {
+    let served = 0;
+    const backend = http.createServer((req, res) => {
+      const seq = tick();
+      const time = Date.now();
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        // The user as the sidecar decided on it (x-ldc-key), as apps must read it (docs/sidecar.md).
+        const uid = Number(req.headers["x-ldc-key"] ?? NaN);
+        const id = `${p.key}/${++served}@${incarnation}`;
+        const requestId = String(req.headers["x-request-id"] ?? "");
+        const epoch = Number(req.headers["x-ldc-epoch"] ?? NaN);
+        this.records.push({
+          seq,
+          time,
+          cell: p.cell,
+          zone: p.zone,
+          method: req.method ?? "GET",
+          uid,
+          shard: shardOfUid(uid),
+          requestId,
+          epoch,
+          instance,
+          id,
+        });
+        const body = JSON.stringify({ id, cell: p.cell, zone: p.zone, requestId, epoch });
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      backend.once("error", reject);
+      backend.listen(port, "127.0.0.1", () => resolve());
+    });
+    return backend;
+  }
+
+  /**
+   * The app of a deployed (kwok) pod whose sidecar hack/lib/pod-sidecars.ts
+   * runs from the pod's own env: a recording backend on a port of its own.
+   * Its sidecar is registered with adopt() once started.
+   */
+  async backendForPod(pod: { zone: string; cell: string; id: string }): Promise<string> {
+    const spec = this.#opts.pods.find((p) => p.cell === pod.cell && p.zone === pod.zone);
+    if (!spec) throw new Error(`no cell ${pod.cell} in zone ${pod.zone} in this fleet`);
+    const name = podInstanceName(pod);
+    const backend = await this.#recordingBackend({ ...spec, key: `${pod.cell}@${pod.zone}` }, name, pod.id, 0);
+    this.#podBackends.set(name, backend);
+    return `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+  }
+
+  /** A deployed pod's sidecar started (PodSidecars onStart): one more instance, in the load and the checks. */
+  adopt(pod: { id: string; sidecar: Sidecar; config: { cell: string; zone: string; cellType: CellType } }): Instance {
+    const inst: Instance = {
+      name: podInstanceName({ cell: pod.config.cell, zone: pod.config.zone, id: pod.id }),
+      cell: pod.config.cell,
+      zone: pod.config.zone,
+      cellType: pod.config.cellType,
+      sidecar: pod.sidecar,
+      startedAt: Date.now(),
+      startSeq: tick(),
+      swaps: [],
+    };
+    // The table it took at start (before adoption) counts as its first swap.
+    const epoch = pod.sidecar.currentEpoch();
+    if (epoch !== undefined) inst.swaps.push({ epoch, time: inst.startedAt, seq: inst.startSeq });
+    this.#podInstances.set(inst.name, inst);
+    this.instances.push(inst);
+    return inst;
+  }
+
+  /** A deployed pod's table swap (PodSidecars onTable). */
+  podTableSwap(pod: { id: string; config: { cell: string; zone: string } }, table: RoutingTable): void {
+    const inst = this.#podInstances.get(podInstanceName({ cell: pod.config.cell, zone: pod.config.zone, id: pod.id }));
+    inst?.swaps.push({ epoch: table.epoch, time: Date.now(), seq: tick() });
+    this.#opts.onTable?.(table);
+  }
+
+  /** A deployed pod's sidecar stopped (PodSidecars onStop): its backend goes with it. */
+  release(pod: { id: string; config: { cell: string; zone: string } }): void {
+    const name = podInstanceName({ cell: pod.config.cell, zone: pod.config.zone, id: pod.id });
+    const inst = this.#podInstances.get(name);
+    if (inst && inst.stoppedAt === undefined) inst.stoppedAt = Date.now();
+    this.#podInstances.delete(name);
+    const backend = this.#podBackends.get(name);
+    this.#podBackends.delete(name);
+    if (backend) {
+      backend.closeAllConnections();
+      backend.close();
+    }
+  }
+
   async #stopPod(p: Pod): Promise<void> {
     const inst = p.instance;
     const backend = p.backend;
@@ -245,4 +318,31 @@ export class Fleet {
       await new Promise((r) => backend.close(r));
     }
   }
+}
+
+/**
+ * The sidecars of the pods the operator deployed (kwok pods with an
+ * ldc-sidecar container), run from each pod's own env by PodSidecars, each in
+ * front of a recording backend of `fleet`: the barrier waits for them, the
+ * load reaches them and the checks cover them like the fleet's own.
+ */
+export async function runDeployedSidecars(
+  fleet: Fleet,
+  o: Pick<PodSidecarsOptions, "clusters" | "routingApiFor" | "token" | "log">,
+): Promise<PodSidecars> {
+  return PodSidecars.start({
+    ...o,
+    appUrlFor: (p) => fleet.backendForPod(p),
+    peers: () => fleet.peers,
+    // As the fleet's own sidecars: acks every second, a short grace, short upstream timeouts.
+    env: {
+      LDC_ACK_INTERVAL_SECONDS: "1",
+      LDC_LONG_POLL_TIMEOUT_SECONDS: "20",
+      LDC_SHUTDOWN_GRACE_SECONDS: "1",
+      LDC_UPSTREAM_TIMEOUT_SECONDS: "5",
+    },
+    onStart: (p) => fleet.adopt(p),
+    onStop: (p) => fleet.release(p),
+    onTable: (t, p) => fleet.podTableSwap(p, t),
+  });
 }

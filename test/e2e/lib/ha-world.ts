@@ -28,7 +28,8 @@ import { KubeClient, Resources, connectionFromFile, type Lease } from "../../../
 import type { CellType } from "../../../src/sidecar/index.ts";
 import { RoundRobinBalancer } from "./balancer.ts";
 import { eventually, freePort, memberThroughProxy, tweakedExamples } from "./env.ts";
-import { Fleet } from "./fleet.ts";
+import { Fleet, runDeployedSidecars } from "./fleet.ts";
+import type { PodSidecars } from "../../../hack/lib/pod-sidecars.ts";
 import { TableHistory, checkAll } from "./invariants.ts";
 import { LoadGenerator } from "./load.ts";
 import { PartitionProxy } from "./partition.ts";
@@ -96,6 +97,10 @@ export interface StallResult {
   failover: Failover;
   stalled: string;
   cutAt: number;
+  /** When the stall was healed (after the Failover showed it waiting for the stalled sidecars). */
+  healAt: number;
+  /** The Failover's message while it waited. */
+  waitedOn: string;
   switchAt: number;
   /** The stalled sidecar's first write refused because its routing lease ran out (undefined: none seen). */
   firstLeaseRefusalAt: number | undefined;
@@ -120,6 +125,8 @@ export class HaWorld {
   home!: KubeClient;
   lb!: RoundRobinBalancer;
   fleet!: Fleet;
+  /** The sidecars of the pods the operator deployed (the barrier waits for each). */
+  podSidecars: PodSidecars | undefined;
   load!: LoadGenerator;
   readonly #o: Options;
   #tokenFile = "";
@@ -211,6 +218,19 @@ export class HaWorld {
       onTable: (t: RoutingTable) => this.tables.add(t),
     });
     say(`${pods.length} sidecars + backends: ${pods.map((p) => `${p.cell}@${p.zone}`).join(", ")}`);
+    this.podSidecars = await runDeployedSidecars(this.fleet, {
+      clusters: await Promise.all(
+        (["dc1", "dc2", "dc3"] as const).map(async (name) => ({
+          name,
+          client: await KubeClient.fromConnection(connectionFromFile(this.dc[name].kubeconfigPath)),
+        })),
+      ),
+      // Through the proxy of its cell and zone: a stall or a partition reaches it too.
+      routingApiFor: ({ zone, cell }) => `http://127.0.0.1:${this.podRouting.get(`${cell}@${zone}`)!.port}`,
+      token: TOKEN,
+      log: say,
+    });
+    say(`${this.podSidecars.running().length} sidecars of deployed pods`);
     await this.converged();
     this.load = new LoadGenerator({
       rate: this.#o.rate ?? 200,
@@ -227,6 +247,7 @@ export class HaWorld {
 
   async stop(): Promise<void> {
     await this.load?.stop().catch(() => undefined);
+    await this.podSidecars?.stop().catch(() => undefined);
     await this.fleet?.stopAll().catch(() => undefined);
     for (const p of [...this.podRouting.values(), ...this.zoneRouting.values(), ...this.memberApi.values()])
       await p.stop().catch(() => undefined);
@@ -400,38 +421,70 @@ export class HaWorld {
     return { name, point: killPointLabel(point), stepAtKill, toNewLeaderMs, toServingMs, totalMs, failover: done };
   }
 
-  /** The sidecar `pod` ("cell@zone") stops hearing the routing API while an Emergency failover moves `cell`. */
+  /**
+   * The sidecars of `pod` ("cell@zone": the fleet's and the deployed pods') stop hearing the routing
+   * API while an Emergency failover moves `cell`. The barrier must wait for them (they are deployed,
+   * reachable and not fenced): once the Failover says it waits for them and their leases have run out
+   * (writes refused), the stall is healed; the failover then goes on.
+   */
   async failoverWithStalledSidecar(pod: string, cell: string): Promise<StallResult> {
     const proxy = this.podRouting.get(pod);
     if (!proxy) throw new Error(`no sidecar ${pod}`);
     const cutAt = Date.now();
     proxy.cut();
+    let healAt = NaN;
+    let waitedOn = "";
+    let name = "";
     try {
-      const name = await this.createFailover("ha-stall", {
+      name = await this.createFailover("ha-stall", {
         type: "Emergency",
         target: { cells: [cell] },
         writeFreeze: "1s",
         reason: `e2e ha: sidecar ${pod} stopped acknowledging`,
       });
-      const failover = await this.finished(name, 240_000);
-      const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
-      const refusals = this.load.sent.filter(
-        (r) =>
-          r.entry.startsWith(`${pod}#`) &&
-          r.sentAt >= cutAt &&
-          r.status === 503 &&
-          /lease expired/.test(r.body?.error ?? ""),
+      const zone = pod.slice(pod.indexOf("@") + 1);
+      const refused = () =>
+        this.load.sent.some(
+          (r) =>
+            r.entry.startsWith(`${pod}#`) &&
+            r.sentAt >= cutAt &&
+            r.status === 503 &&
+            /lease expired/.test(r.body?.error ?? ""),
+        );
+      const waiting = await eventually(
+        `Failover ${name} waiting for the stalled sidecars of ${pod}, their writes refused`,
+        async () => {
+          const f = await this.failover(name);
+          if (f && TERMINAL.has(f.status?.phase ?? "")) return f;
+          const m = f?.status?.message ?? "";
+          return new RegExp(`(behind|never acknowledged): .*@${zone}`).test(m) && refused() ? f : undefined;
+        },
+        120_000,
+        200,
       );
-      return {
-        failover,
-        stalled: pod,
-        cutAt,
-        switchAt: sw ? Date.parse(sw) : NaN,
-        firstLeaseRefusalAt: refusals.length ? Math.min(...refusals.map((r) => r.sentAt)) : undefined,
-      };
+      waitedOn = waiting.status?.message ?? "";
+      healAt = Date.now();
     } finally {
       proxy.heal();
     }
+    const failover = await this.finished(name, 240_000);
+    const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
+    const refusals = this.load.sent.filter(
+      (r) =>
+        r.entry.startsWith(`${pod}#`) &&
+        r.sentAt >= cutAt &&
+        r.status === 503 &&
+        /lease expired/.test(r.body?.error ?? ""),
+    );
+    return {
+      failover,
+      stalled: pod,
+      cutAt,
+      healAt,
+      waitedOn,
+      switchAt: sw ? Date.parse(sw) : NaN,
+      firstLeaseRefusalAt: refusals.length ? Math.min(...refusals.map((r) => r.sentAt)) : undefined,
+    };
   }
 
   /**

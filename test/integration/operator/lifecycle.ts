@@ -365,6 +365,9 @@ export function lifecycleTests(env: OperatorEnv): void {
       spec: { type: "Emergency", target: { cells: ["rz02"] }, writeFreeze: "3s", reason: "two at once (test)" },
     });
     const names = ["twice-a", "twice-b"];
+    // The barrier waits for every sidecar the operator deployed: run the kwok pods' sidecars.
+    const sidecars = await env.startPodSidecars();
+    await eventually("the kwok pods' sidecars running", () => Promise.resolve(sidecars.running().length > 0));
     // Each app's size where rz02 is active now (sh-a, dc3): the size hz-a must reach before the freeze.
     const fullSize = new Map(
       (

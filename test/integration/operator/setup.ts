@@ -25,7 +25,12 @@ import {
 } from "../../../hack/lib/controlplane.ts";
 import { EXAMPLES_DIR, OPERATOR_NAMESPACE, installExamples } from "../../../hack/lib/examples.ts";
 import { REPO_DIR, toolPaths } from "../../../hack/lib/tools.ts";
+import { PodSidecars } from "../../../hack/lib/pod-sidecars.ts";
 import { startOperator, type RunningOperator } from "../../../src/operator.ts";
+import { KubeClient, connectionFromFile } from "../../../src/runtime/index.ts";
+
+/** The token the kwok pods' sidecars (PodSidecars) present to the in-process operator's routing API. */
+const ROUTING_TOKEN = "itest-routing-token";
 
 const execFileAsync = promisify(execFile);
 
@@ -80,6 +85,7 @@ export class OperatorEnv {
   readonly logFile: string;
   state!: ClusterState;
   operator: RunningOperator | undefined;
+  podSidecars: PodSidecars | undefined;
 
   constructor(name: string) {
     this.name = name;
@@ -110,13 +116,36 @@ export class OperatorEnv {
       leaderElection: false,
       logger,
       sidecarImage: "ldc-operator/sidecar:test",
+      routingTokens: [ROUTING_TOKEN],
     });
     return this.operator;
+  }
+
+  /**
+   * Runs the sidecar of every kwok pod that has one (hack/lib/pod-sidecars.ts),
+   * reaching the in-process operator's routing API: a Failover's barrier waits
+   * for every sidecar the operator deployed.
+   */
+  async startPodSidecars(): Promise<PodSidecars> {
+    const clusters = await Promise.all(
+      (["dc1", "dc2", "dc3"] as const).map(async (name) => ({
+        name,
+        client: await KubeClient.fromConnection(connectionFromFile(this.dc(name).kubeconfigPath)),
+      })),
+    );
+    this.podSidecars = await PodSidecars.start({
+      clusters,
+      routingApiFor: () => `http://127.0.0.1:${this.operator!.port}`,
+      token: ROUTING_TOKEN,
+      env: { LDC_ACK_INTERVAL_SECONDS: "1" },
+    });
+    return this.podSidecars;
   }
 
   /** Stops the operator and removes the datacenters. Safe to call after a failed start. */
   async stop(): Promise<void> {
     try {
+      await this.podSidecars?.stop();
       await this.operator?.stop();
     } finally {
       this.operator = undefined;

@@ -99,6 +99,16 @@ describe("planCellApp", () => {
       ["hz-a", "active", full],
       ["hz-b", "warm", full],
     ]);
+
+    // Only the replicas and the Deployment's role label change: the pod templates stay as they were,
+    // so a failover rolls no pod (and the barrier never waits for pods being replaced).
+    const before = planCellApp({ app, cells, zones, sidecar }).cells.find((x) => x.cell === "rz00")!.workloads;
+    for (const after of [...c.workloads, ...w]) {
+      const same = before.find((b) => b.zone === after.zone)!;
+      expect((after.deployment as Obj).spec.template, `${after.zone} ${after.role}`).toEqual(
+        (same.deployment as Obj).spec.template,
+      );
+    }
   });
 
   it("labels and selects by app, cell and zone; owner references only inside the operator's own cluster", () => {

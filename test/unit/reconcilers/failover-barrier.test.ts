@@ -16,10 +16,16 @@ function input(o: Partial<BarrierInput> = {}): BarrierInput {
           { sidecar: "b1", zone: "hz-b", epoch: 5 },
           { sidecar: "s1", zone: "sh-a", epoch: 4 },
         ],
+        expected: [
+          { sidecar: "a1", zone: "hz-a" },
+          { sidecar: "b1", zone: "hz-b" },
+          { sidecar: "s1", zone: "sh-a" },
+        ],
       },
     ],
     epoch: 5,
     unreachableZones: new Set(),
+    unlistedZones: new Set(),
     fencedAt: () => NOW + 60_000, // every zone renews its leases
     listenedMs: 60_000,
     now: NOW,
@@ -30,7 +36,7 @@ function input(o: Partial<BarrierInput> = {}): BarrierInput {
 describe("acknowledgementBarrier", () => {
   it("waits for a reachable sidecar behind the epoch, naming it", () => {
     expect(acknowledgementBarrier(input())).toMatchObject({
-      waiting: expect.stringMatching(/1 sidecar\(s\) to reach epoch 5: s1@sh-a=4/),
+      waiting: expect.stringMatching(/epoch 5: 1 sidecar\(s\) behind: s1@sh-a=4/),
     });
   });
 
@@ -76,13 +82,49 @@ describe("acknowledgementBarrier", () => {
       input({
         listenedMs: 3_000,
         epoch: 4,
-        rules: [{ name: "users", knownSidecars: 5, acks: input().rules[0]!.acks }],
+        rules: [{ ...input().rules[0]!, knownSidecars: 5 }],
       }),
     );
     expect(w).toMatchObject({
       waiting: expect.stringMatching(
         /restarted 3s ago: waiting for the 5 sidecar\(s\) of rule users to report again \(3 so far\)/,
       ),
+    });
+  });
+});
+
+describe("acknowledgementBarrier: the expected set is what the operator deployed, not who reported", () => {
+  const silentPod = (o: Partial<BarrierInput> = {}) => {
+    const base = input({ epoch: 4 });
+    const rule = base.rules[0]!;
+    return {
+      ...base,
+      rules: [{ ...rule, expected: [...rule.expected, { sidecar: "payments/b2", zone: "hz-b" }] }],
+      ...o,
+    };
+  };
+
+  it("waits for a deployed sidecar that never acknowledged, naming it, though every sidecar that reported holds the epoch", () => {
+    expect(acknowledgementBarrier(silentPod())).toMatchObject({
+      waiting: expect.stringMatching(/1 deployed sidecar\(s\) never acknowledged: payments\/b2@hz-b/),
+    });
+  });
+
+  it("excuses it only once its zone is provably fenced", () => {
+    expect(acknowledgementBarrier(silentPod({ fencedAt: (z) => (z === "hz-b" ? NOW : NOW + 60_000) }))).toEqual({
+      count: 3,
+    });
+    const cut = silentPod({
+      unreachableZones: new Set(["hz-b"]),
+      fencedAt: (z) => (z === "hz-b" ? NOW + 5_000 : NOW + 60_000),
+    });
+    expect(acknowledgementBarrier(cut)).toHaveProperty("waiting");
+    expect(acknowledgementBarrier({ ...cut, now: NOW + 5_000 })).toEqual({ count: 2 });
+  });
+
+  it("waits while a reachable zone's pods are not listed yet (who should hold the table is unknown)", () => {
+    expect(acknowledgementBarrier(input({ epoch: 4, unlistedZones: new Set(["hz-b"]) }))).toMatchObject({
+      waiting: "listing the sidecar pods of zone(s) hz-b",
     });
   });
 });

@@ -57,7 +57,8 @@ describe("sidecar configuration", () => {
       namespace: "payments",
       tableFile: "/etc/ldc/routing/table.json",
       routingApi: "http://ldc-operator.ldc-system.svc:8080",
-      sidecarId: "account-rz01-hz-a-abc",
+      // The pod as the operator lists it (the barrier's expected set) and the relay names it.
+      sidecarId: "payments/account-rz01-hz-a-abc",
       peerPort: 80,
       ackIntervalSeconds: 10,
     });
