@@ -432,8 +432,8 @@ export class HaWorld {
     if (!proxy) throw new Error(`no sidecar ${pod}`);
     const cutAt = Date.now();
     proxy.cut();
-    let healAt = NaN;
-    let waitedOn = "";
+    let healAt: number;
+    let waitedOn: string;
     let name = "";
     try {
       name = await this.createFailover("ha-stall", {
