@@ -51,7 +51,7 @@ export const RoutingKey = z
       .max(256)
       .optional()
       .describe(
-        "A regular expression (ECMAScript syntax) the key must match to be valid, e.g. ^[0-9]{4,20}$. The operator checks that it compiles.",
+        "A regular expression (RE2 syntax, matched in linear time; unanchored: use ^...$) the key must match to be valid, e.g. ^[0-9]{4,20}$. Back-references and look-around are refused.",
       ),
     onInvalidKey: z
       .enum(["Global", "Reject"])

@@ -29,8 +29,14 @@ export const SecretKeyRef = z
 export const ZoneCluster = z
   .object({
     kubeconfigSecretRef: SecretKeyRef.describe(
-      "The Secret (in the operator's cluster) holding a kubeconfig for the zone's member cluster.",
+      "The Secret (in the operator's cluster) holding a kubeconfig for the zone's member cluster. Credentials must be inline (token, client-certificate-data/client-key-data, certificate-authority-data) and the server https: exec plugins, auth providers, file paths and plain http are refused.",
     ),
+    insecureSkipTLSVerify: z
+      .boolean()
+      .default(false)
+      .describe(
+        "DANGEROUS: allow the kubeconfig's insecure-skip-tls-verify: true, so the member API server's certificate is not verified and anyone on the network path can impersonate it and read the operator's credentials. While in use the Zone shows condition InsecureTLS=True and a Warning event. Prefer certificate-authority-data.",
+      ),
   })
   .describe(
     "The Kubernetes cluster the zone's workloads run in. Omitted: the operator's own cluster, with nodes picked by nodeSelector.",

@@ -1,11 +1,13 @@
 // Zone controller: connects member clusters (kubeconfig Secrets in the
 // operator's namespace), and publishes each zone's health: reachability, its
 // zone-labelled nodes, the readiness of the cells active in it.
-import { setCondition, type Condition, type Zone } from "../api/index.ts";
+import { getCondition, setCondition, type Condition, type Zone } from "../api/index.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
 import { zoneHealth, type ZoneObservation } from "../reconcilers/zone.ts";
 import {
   Controller,
+  KubeconfigError,
+  KubeconfigRefused,
   Resources,
   StatusWriter,
   requeueAfterStatus,
@@ -86,22 +88,22 @@ async function reconcileZone(
   const gen = zone.metadata.generation;
 
   if (zone.spec.cluster) {
-    const problem = await connectMember(ctx, zone);
-    if (problem) {
+    const failed = await connectMember(ctx, zone);
+    if (failed) {
+      const { reason, problem } = failed;
+      // A refused kubeconfig disconnects the member: what it used is no longer in use.
+      if (getCondition(conditions, "InsecureTLS")) {
+        const member = ctx.registry.get(memberClusterName(zone.metadata.name));
+        conditions = setCondition(conditions, insecureTLSCondition(member?.client.insecureTLS ?? false, gen), now);
+      }
       conditions = setCondition(
         conditions,
-        {
-          type: "ClusterConnected",
-          status: "False",
-          reason: "KubeconfigUnavailable",
-          message: problem,
-          observedGeneration: gen,
-        },
+        { type: "ClusterConnected", status: "False", reason, message: problem, observedGeneration: gen },
         now,
       );
       conditions = setCondition(
         conditions,
-        { type: "Ready", status: "False", reason: "KubeconfigUnavailable", message: problem, observedGeneration: gen },
+        { type: "Ready", status: "False", reason, message: problem, observedGeneration: gen },
         now,
       );
       const written = await statusWriter.write(zone, {
@@ -111,7 +113,7 @@ async function reconcileZone(
         reachable: false,
         conditions,
       });
-      await ctx.events.warning(zone, "KubeconfigUnavailable", problem);
+      await ctx.events.warning(zone, reason, problem);
       return requeueAfterStatus(written) ?? { requeueAfter: 30_000 };
     }
   }
@@ -146,7 +148,11 @@ async function reconcileZone(
     observed: nodes.synced || !reachable,
   };
   const health = zoneHealth(zone, obs);
+  let insecureNow = false;
   if (zone.spec.cluster) {
+    // The opt-in to unverified TLS stays visible while it is in use.
+    insecureNow = cluster.client.insecureTLS;
+    conditions = setCondition(conditions, insecureTLSCondition(insecureNow, gen), now);
     conditions = setCondition(
       conditions,
       {
@@ -180,7 +186,9 @@ async function reconcileZone(
     conditions,
   };
   const before = zone.status?.phase;
+  const insecureBefore = getCondition(zone.status?.conditions, "InsecureTLS")?.status === "True";
   const written = await statusWriter.write(zone, status);
+  if (insecureNow && !insecureBefore) await ctx.events.warning(zone, "InsecureSkipTLSVerify", INSECURE_TLS_MESSAGE);
   if (before !== health.phase && before !== undefined) {
     const warn = health.phase === "Unreachable" || health.phase === "Degraded";
     await ctx.events[warn ? "warning" : "normal"](
@@ -194,22 +202,67 @@ async function reconcileZone(
   return requeueAfterStatus(written);
 }
 
-/** Reads the zone's kubeconfig Secret and (re)connects its member cluster; returns a problem, or undefined. */
-async function connectMember(ctx: OperatorContext, zone: Zone): Promise<string | undefined> {
+const INSECURE_TLS_MESSAGE =
+  "TLS verification of the member API server is off (spec.cluster.insecureSkipTLSVerify and the kubeconfig's insecure-skip-tls-verify): anyone on the network path can impersonate it and read the operator's credentials; put its CA in the kubeconfig's certificate-authority-data and remove both";
+
+/** Whether the member API server's certificate goes unverified (the opt-in in use). */
+function insecureTLSCondition(insecure: boolean, gen: number | undefined) {
+  return insecure
+    ? {
+        type: "InsecureTLS",
+        status: "True" as const,
+        reason: "InsecureSkipTLSVerify",
+        message: INSECURE_TLS_MESSAGE,
+        observedGeneration: gen,
+      }
+    : {
+        type: "InsecureTLS",
+        status: "False" as const,
+        reason: "Verified",
+        message: "the member API server's certificate is verified",
+        observedGeneration: gen,
+      };
+}
+
+/**
+ * Reads the zone's kubeconfig Secret and (re)connects its member cluster;
+ * returns the problem, or undefined. Messages name the Secret, its key and
+ * the kubeconfig's fields, never the Secret's content.
+ */
+async function connectMember(
+  ctx: OperatorContext,
+  zone: Zone,
+): Promise<{ reason: "KubeconfigUnavailable" | "KubeconfigRefused"; problem: string } | undefined> {
+  const unavailable = (problem: string) => ({ reason: "KubeconfigUnavailable" as const, problem });
   const ref = zone.spec.cluster!.kubeconfigSecretRef;
   if (ref.namespace !== ctx.namespace) {
-    return `spec.cluster.kubeconfigSecretRef.namespace is ${ref.namespace}, but the operator reads Secrets only in its own namespace ${ctx.namespace}: move the Secret there`;
+    return unavailable(
+      `spec.cluster.kubeconfigSecretRef.namespace is ${ref.namespace}, but the operator reads Secrets only in its own namespace ${ctx.namespace}: move the Secret there`,
+    );
   }
   const secret = ctx.own.secrets.store.getByName(ref.name, ref.namespace);
   if (!secret)
-    return `Secret ${ref.namespace}/${ref.name} (spec.cluster.kubeconfigSecretRef) does not exist: create it with the member cluster's kubeconfig under key "${ref.key}"`;
+    return unavailable(
+      `Secret ${ref.namespace}/${ref.name} (spec.cluster.kubeconfigSecretRef) does not exist: create it with the member cluster's kubeconfig under key "${ref.key}"`,
+    );
   const data = secret.data?.[ref.key];
   if (!data)
-    return `Secret ${ref.namespace}/${ref.name} has no key "${ref.key}" (spec.cluster.kubeconfigSecretRef.key): put the kubeconfig there`;
+    return unavailable(
+      `Secret ${ref.namespace}/${ref.name} has no key "${ref.key}" (spec.cluster.kubeconfigSecretRef.key): put the kubeconfig there`,
+    );
   try {
-    await ctx.registry.setMember(memberClusterName(zone.metadata.name), Buffer.from(data, "base64").toString("utf8"));
+    await ctx.registry.setMember(memberClusterName(zone.metadata.name), Buffer.from(data, "base64").toString("utf8"), {
+      source: `the kubeconfig in Secret ${ref.namespace}/${ref.name} key "${ref.key}"`,
+      allowInsecureTLS: zone.spec.cluster!.insecureSkipTLSVerify,
+      insecureOptIn: "spec.cluster.insecureSkipTLSVerify: true on the Zone (dangerous)",
+    });
   } catch (err) {
-    return `the kubeconfig in Secret ${ref.namespace}/${ref.name} key "${ref.key}" cannot be used: ${(err as Error).message}`;
+    // Only KubeconfigError messages are known not to quote the Secret.
+    if (err instanceof KubeconfigRefused) return { reason: "KubeconfigRefused", problem: err.message };
+    if (err instanceof KubeconfigError) return unavailable(err.message);
+    return unavailable(
+      `the kubeconfig in Secret ${ref.namespace}/${ref.name} key "${ref.key}" cannot be used (${(err as Error).name}): check its certificates and keys`,
+    );
   }
   return undefined;
 }

@@ -200,7 +200,7 @@ function keyProblem(table: RoutingTable, key: string): ApiError {
   if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) {
     return { ...base, error: `key is longer than ${MAX_KEY_BYTES} UTF-8 bytes`, fix: "pass the routing key itself" };
   }
-  if (table.keyPattern !== undefined && !new RegExp(table.keyPattern, "u").test(key)) {
+  if (!table.matchesKeyPattern(key)) {
     return {
       ...base,
       error: `key ${JSON.stringify(key)} does not match the rule's key pattern /${table.keyPattern}/`,

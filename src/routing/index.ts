@@ -37,6 +37,7 @@ export type {
   KeySource,
   KeySourceType,
   KeySpec,
+  KeyPattern,
   NormalizedKeySpec,
   RequestLike,
 } from "./key.ts";
@@ -44,6 +45,7 @@ export {
   KEY_CONFLICT,
   KEY_MALFORMED,
   KEY_MISSING,
+  KEY_PATTERN_SYNTAX,
   KEY_SOURCE_TYPES,
   MAX_COOKIE_HEADER_BYTES,
   compileKeyPattern,

@@ -7,6 +7,7 @@
 // expressions) and nothing throws: every input yields a key, KEY_MISSING,
 // KEY_MALFORMED or KEY_CONFLICT.
 
+import { RE2JS } from "re2js";
 import type { RoutingIssue } from "./errors.ts";
 import { MAX_KEY_BYTES } from "./shard.ts";
 
@@ -396,7 +397,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** `spec.key`, as in the ShardingRule API. */
 export interface KeySpec {
   readonly sources: readonly KeySource[];
-  /** A regular expression (ECMAScript, compiled with the `u` flag) a key must match to be valid. */
+  /** A regular expression (RE2 syntax: compileKeyPattern) a key must match to be valid. */
   readonly pattern?: string | undefined;
   readonly onInvalidKey?: "Global" | "Reject" | undefined;
 }
@@ -407,8 +408,29 @@ export interface NormalizedKeySpec {
   readonly onInvalidKey: "Global" | "Reject" | undefined;
 }
 
-/** Compiles a key pattern as the API validates it; throws SyntaxError. */
-export const compileKeyPattern = (pattern: string): RegExp => new RegExp(pattern, "u");
+/** A compiled `spec.key.pattern`: `test` says whether it matches anywhere in the key (anchor it with ^...$). */
+export interface KeyPattern {
+  test(key: string): boolean;
+}
+
+/** What a key pattern may be, for messages. */
+export const KEY_PATTERN_SYNTAX =
+  "RE2 syntax, which matches in linear time: no back-references (\\1, \\k<name>) or look-around ((?=, (?!, (?<=, (?<!), repeat counts up to 1000";
+
+/**
+ * Compiles a key pattern with RE2 (re2js): matching takes time linear in the
+ * key, whatever the pattern, so no pattern can stall the operator or a
+ * sidecar (`^(a+)+$` backtracks exponentially in ECMAScript RegExp). The API
+ * validates patterns with this same function. Throws an Error naming
+ * KEY_PATTERN_SYNTAX when RE2 cannot compile the pattern.
+ */
+export function compileKeyPattern(pattern: string): KeyPattern {
+  try {
+    return RE2JS.compile(pattern);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (patterns use ${KEY_PATTERN_SYNTAX})`, { cause: e });
+  }
+}
 
 /**
  * Validates `spec.key`: `{sources: [{type: Header, name: x-user-id}, {type:
@@ -440,7 +462,7 @@ export function normalizeKeySpec(
         } catch (e) {
           issues.push({
             path: `${path}.pattern`,
-            message: `not a valid regular expression (${(e as Error).message}): fix it or remove it`,
+            message: `not a valid regular expression (${(e as Error).message}): rewrite it in RE2 syntax, e.g. ^[0-9]{4,20}$, or remove it`,
           });
         }
       }

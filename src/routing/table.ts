@@ -5,9 +5,9 @@
 
 import { createHash } from "node:crypto";
 import type { KeySource } from "./key.ts";
-import { compileKeyPattern } from "./key.ts";
+import { compileKeyPattern, type KeyPattern } from "./key.ts";
 import type { ShardFn, ShardFunctionSpec } from "./shard.ts";
-import { compileShardFunction } from "./shard.ts";
+import { MAX_KEY_BYTES, compileShardFunction } from "./shard.ts";
 
 export type CellType = "Regional" | "Global" | "City";
 export const CELL_TYPES: readonly CellType[] = ["Regional", "Global", "City"];
@@ -96,7 +96,7 @@ export class RoutingTable {
   readonly #cityByRegion: ReadonlyMap<string, number>;
   readonly #writeSet: ReadonlySet<string>;
   readonly #shardFn: ShardFn;
-  readonly #pattern: RegExp | undefined;
+  readonly #pattern: KeyPattern | undefined;
   #serialized: string | undefined;
   #contentHash: string | undefined;
 
@@ -134,8 +134,14 @@ export class RoutingTable {
 
   /** The shard of a routing key, or -1 if the key is malformed (for the shard function, or not matching keyPattern). */
   shardOf(key: string): number {
-    if (this.#pattern !== undefined && !this.#pattern.test(key)) return -1;
+    // Every shard function refuses more than MAX_KEY_BYTES bytes: bound the pattern's work too.
+    if (key.length > MAX_KEY_BYTES || !this.matchesKeyPattern(key)) return -1;
     return this.#shardFn(key);
+  }
+
+  /** Whether `key` matches spec.key.pattern (true without one); linear in the key. */
+  matchesKeyPattern(key: string): boolean {
+    return this.#pattern === undefined || this.#pattern.test(key);
   }
 
   /** Index (into `cells`) of the cell owning `shard` (0 <= shard < shards). */

@@ -113,6 +113,8 @@ export class KubeClient {
   readonly server: string;
   readonly fieldManager: string;
   readonly limiter: TokenBucket;
+  /** The server's certificate is not verified (insecure-skip-tls-verify). */
+  readonly insecureTLS: boolean;
   readonly #conn: Connection;
   readonly #url: URL;
   readonly #agent: http.Agent;
@@ -127,6 +129,7 @@ export class KubeClient {
     this.#url = new URL(conn.server);
     this.host = this.#url.host;
     this.#tls = tls;
+    this.insecureTLS = tls.rejectUnauthorized === false;
     this.#auth = auth;
     this.fieldManager = opts.fieldManager ?? FIELD_MANAGER;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;

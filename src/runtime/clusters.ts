@@ -6,7 +6,7 @@
 // kubeconfig tears its client and caches down (and builds new ones).
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
-import { connectionFromKubeconfig } from "./kubeconfig.ts";
+import { KubeconfigRefused, connectionFromKubeconfig, type UntrustedKubeconfigPolicy } from "./kubeconfig.ts";
 import { KubeClient, type ClientOptions } from "./client.ts";
 import { Informer, stripManagedFields, type InformerOptions } from "./informer.ts";
 import { silentLogger } from "./logger.ts";
@@ -124,6 +124,12 @@ export interface ClusterRegistryOptions {
   informerDefaults?: InformerOptions;
 }
 
+/** How setMember reads a member's kubeconfig. */
+export interface MemberOptions extends Partial<UntrustedKubeconfigPolicy> {
+  /** Where the kubeconfig came from, for messages (default: "kubeconfig of <name>"). */
+  source?: string;
+}
+
 interface Entry {
   cluster: Cluster;
   fingerprint: string;
@@ -155,17 +161,33 @@ export class ClusterRegistry {
 
   /**
    * Add a member cluster from a kubeconfig string, or replace it when the
-   * kubeconfig changed (no-op when unchanged). Resolves after the first probe.
+   * kubeconfig or the policy changed (no-op when unchanged). Resolves after
+   * the first probe. The kubeconfig is untrusted (it comes from a Secret):
+   * what the policy refuses throws KubeconfigRefused, and the member connected
+   * before, if any, is removed (a policy that no longer allows it must not
+   * leave it in use).
    */
-  async setMember(name: string, kubeconfig: string): Promise<Cluster> {
+  async setMember(name: string, kubeconfig: string, opts: MemberOptions = {}): Promise<Cluster> {
     return this.#serial(async () => {
-      const fingerprint = createHash("sha256").update(kubeconfig).digest("hex");
+      const policy: UntrustedKubeconfigPolicy = {
+        allowInsecureTLS: opts.allowInsecureTLS ?? false,
+        ...(opts.insecureOptIn !== undefined ? { insecureOptIn: opts.insecureOptIn } : {}),
+      };
+      const fingerprint = createHash("sha256")
+        .update(kubeconfig)
+        .update(policy.allowInsecureTLS ? "\0insecure-tls" : "\0")
+        .digest("hex");
       const existing = this.#entries.get(name);
       if (existing && existing.fingerprint === fingerprint) return existing.cluster;
-      const client = await KubeClient.fromConnection(
-        connectionFromKubeconfig(kubeconfig, { source: `kubeconfig of ${name}` }),
-        this.#o.clientOptions,
-      );
+      let connection;
+      try {
+        const source = opts.source ?? `kubeconfig of ${name}`;
+        connection = connectionFromKubeconfig(kubeconfig, { source, untrusted: policy });
+      } catch (err) {
+        if (err instanceof KubeconfigRefused && existing) await this.#removeEntry(name, existing);
+        throw err;
+      }
+      const client = await KubeClient.fromConnection(connection, this.#o.clientOptions);
       return this.#install(name, client, fingerprint, false);
     });
   }
@@ -174,12 +196,15 @@ export class ClusterRegistry {
   async remove(name: string): Promise<void> {
     await this.#serial(async () => {
       const e = this.#entries.get(name);
-      if (!e) return;
-      this.#entries.delete(name);
-      await this.#teardown(e);
-      this.#log.info({ cluster: name }, "cluster removed");
-      this.#emit({ type: "removed", name });
+      if (e) await this.#removeEntry(name, e);
     });
+  }
+
+  async #removeEntry(name: string, e: Entry): Promise<void> {
+    this.#entries.delete(name);
+    await this.#teardown(e);
+    this.#log.info({ cluster: name }, "cluster removed");
+    this.#emit({ type: "removed", name });
   }
 
   get(name: string): Cluster | undefined {

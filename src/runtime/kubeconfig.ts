@@ -6,14 +6,17 @@
 // insecure-skip-tls-verify, tls-server-name; client-certificate(-data) and
 // client-key(-data), token, tokenFile (re-read: projected tokens rotate),
 // username/password, and exec plugins that return a token; and in-cluster
-// ServiceAccount configuration.
+// ServiceAccount configuration. A member cluster's kubeconfig comes from a
+// Secret and must not make the operator run code or read its own files: it is
+// read in untrusted mode, which refuses exec plugins, auth providers, file
+// paths, plain http and (unless opted in) insecure TLS.
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
 import type https from "node:https";
 import { promisify } from "node:util";
-import { parse } from "yaml";
+import { parse, YAMLParseError } from "yaml";
 
 const execFileAsync = promisify(execFile);
 
@@ -27,14 +30,6 @@ export interface Connection {
   /** Authorization headers; `dynamic` ones are asked for before every request (and cache themselves). */
   headers: () => Promise<Record<string, string>>;
   dynamic: boolean;
-}
-
-interface NamedEntry<T> {
-  name: string;
-  [key: string]: unknown;
-  cluster?: T;
-  user?: T;
-  context?: T;
 }
 
 interface ClusterEntry {
@@ -63,18 +58,6 @@ interface UserEntry {
   password?: string;
   exec?: ExecConfig;
   "auth-provider"?: unknown;
-}
-
-interface ContextEntry {
-  cluster: string;
-  user?: string;
-}
-
-interface KubeconfigFile {
-  "current-context"?: string;
-  clusters?: NamedEntry<ClusterEntry>[];
-  users?: NamedEntry<UserEntry>[];
-  contexts?: NamedEntry<ContextEntry>[];
 }
 
 export class KubeconfigError extends Error {}
@@ -123,34 +106,202 @@ function execHeaders(exec: ExecConfig, baseDir: string): () => Promise<Record<st
   };
 }
 
-/** A kubeconfig document's (current or named) context as a Connection. */
+/**
+ * A kubeconfig from a Secret (a member cluster's): it must not make the
+ * operator run a command, read one of its files (its own ServiceAccount token,
+ * for one) or send credentials in clear, and a message about it never quotes it.
+ */
+export interface UntrustedKubeconfigPolicy {
+  /** Whether clusters[].cluster.insecure-skip-tls-verify: true is allowed. */
+  allowInsecureTLS: boolean;
+  /** Where to opt in to insecure TLS, for the message refusing it. */
+  insecureOptIn?: string;
+}
+
+/** A kubeconfig refused by UntrustedKubeconfigPolicy; `fields` are paths such as users[0].user.exec. */
+export class KubeconfigRefused extends KubeconfigError {
+  readonly fields: readonly string[];
+  constructor(message: string, fields: readonly string[]) {
+    super(message);
+    this.fields = fields;
+  }
+}
+
+const INLINE_CREDENTIALS =
+  "put the credentials inline: users[].user.token, or users[].user.client-certificate-data and client-key-data (kubectl config set-credentials --token=... or --embed-certs)";
+
+/** Refused user fields: why, and what to use instead. */
+const REFUSED_USER_FIELDS: Readonly<Record<string, readonly [string, string]>> = {
+  exec: ["runs a command inside the operator, with its environment and files", INLINE_CREDENTIALS],
+  "auth-provider": ["runs an auth provider inside the operator", INLINE_CREDENTIALS],
+  tokenFile: [
+    "names a file the operator would read and send to the server (its own ServiceAccount token, for one)",
+    "put the token itself in users[].user.token",
+  ],
+  "client-certificate": [
+    "is a path in the operator's filesystem",
+    "embed the certificate as users[].user.client-certificate-data (kubectl config set-credentials --embed-certs)",
+  ],
+  "client-key": [
+    "is a path in the operator's filesystem",
+    "embed the key as users[].user.client-key-data (kubectl config set-credentials --embed-certs)",
+  ],
+};
+const STRING_USER_FIELDS = ["client-certificate-data", "client-key-data", "token", "username", "password"];
+const STRING_CLUSTER_FIELDS = ["certificate-authority-data", "tls-server-name"];
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Every problem of an untrusted kubeconfig's cluster and user entries, as "<field> <why>: <fix>". */
+function untrustedProblems(
+  cluster: { at: string; entry: Record<string, unknown> },
+  user: { at: string; entry: Record<string, unknown> } | undefined,
+  policy: UntrustedKubeconfigPolicy,
+): { fields: string[]; problems: string[] } {
+  const fields: string[] = [];
+  const problems: string[] = [];
+  const refuse = (field: string, why: string, fix: string) => {
+    fields.push(field);
+    problems.push(`${field} ${why}: ${fix}`);
+  };
+  const c = cluster.entry;
+  const server = c["server"];
+  const serverField = `${cluster.at}.server`;
+  if (typeof server !== "string" || !URL.canParse(server)) {
+    refuse(serverField, "is not a URL", "set the API server's https:// address");
+  } else {
+    const url = new URL(server);
+    if (url.protocol === "http:") {
+      refuse(
+        serverField,
+        "is plain http: the credentials and every object would cross the network in clear",
+        "use the API server's https:// address",
+      );
+    } else if (url.protocol !== "https:")
+      refuse(serverField, "is not an https:// URL", "use the API server's https:// address");
+    else if (url.username || url.password) {
+      refuse(serverField, "carries credentials in the URL", `remove them from the URL; ${INLINE_CREDENTIALS}`);
+    }
+  }
+  if (c["certificate-authority"] != null) {
+    refuse(
+      `${cluster.at}.certificate-authority`,
+      "is a path in the operator's filesystem",
+      "embed the CA as clusters[].cluster.certificate-authority-data (kubectl config set-cluster --embed-certs)",
+    );
+  }
+  const insecure = c["insecure-skip-tls-verify"];
+  if (insecure != null && typeof insecure !== "boolean") {
+    refuse(`${cluster.at}.insecure-skip-tls-verify`, "must be true or false", "remove it (the default verifies TLS)");
+  } else if (insecure === true && !policy.allowInsecureTLS) {
+    refuse(
+      `${cluster.at}.insecure-skip-tls-verify`,
+      "turns off verification of the API server's certificate (anyone on the network path could impersonate it and read the credentials)",
+      `remove it and put the API server's CA in clusters[].cluster.certificate-authority-data${policy.insecureOptIn ? `; only if that is impossible, and knowing the risk, set ${policy.insecureOptIn}` : ""}`,
+    );
+  }
+  for (const k of STRING_CLUSTER_FIELDS) {
+    if (c[k] != null && typeof c[k] !== "string") refuse(`${cluster.at}.${k}`, "must be a string", "fix its value");
+  }
+  if (user) {
+    for (const [k, [why, fix]] of Object.entries(REFUSED_USER_FIELDS)) {
+      if (user.entry[k] != null) refuse(`${user.at}.${k}`, why, fix);
+    }
+    for (const k of STRING_USER_FIELDS) {
+      if (user.entry[k] != null && typeof user.entry[k] !== "string") {
+        refuse(`${user.at}.${k}`, "must be a string", "fix its value");
+      }
+    }
+  }
+  return { fields, problems };
+}
+
+/** Why a kubeconfig is not YAML, without quoting it (the yaml package's messages quote the text). */
+function yamlProblem(err: unknown): string {
+  if (err instanceof YAMLParseError) {
+    const at = err.linePos?.[0];
+    return at ? `${err.code} at line ${at.line}, column ${at.col}` : err.code;
+  }
+  return "it cannot be read as YAML";
+}
+
+/** Index of the entry named `name` in a kubeconfig list (clusters, users, contexts), or -1. */
+function indexOfName(list: unknown, name: unknown): number {
+  return Array.isArray(list) ? list.findIndex((e) => isRecord(e) && e["name"] === name) : -1;
+}
+
+/** The `key` object of entry `i` of `list` (e.g. clusters[i].cluster), if it is one. */
+function entryAt(list: unknown, i: number, key: string): Record<string, unknown> | undefined {
+  const e: unknown = i >= 0 && Array.isArray(list) ? list[i] : undefined;
+  return isRecord(e) && isRecord(e[key]) ? e[key] : undefined;
+}
+
+/**
+ * A kubeconfig document's (current or named) context as a Connection.
+ * Messages name fields by path (clusters[0].cluster.server) and never quote
+ * the document's values. With `untrusted` (a kubeconfig from a Secret), what
+ * UntrustedKubeconfigPolicy refuses throws KubeconfigRefused.
+ */
 export function connectionFromKubeconfig(
   text: string,
-  opts: { source?: string; baseDir?: string; context?: string } = {},
+  opts: { source?: string; baseDir?: string; context?: string; untrusted?: UntrustedKubeconfigPolicy } = {},
 ): Connection {
   const source = opts.source ?? "kubeconfig";
   const baseDir = opts.baseDir ?? process.cwd();
-  let doc: KubeconfigFile;
+  let doc: unknown;
   try {
-    doc = (parse(text) ?? {}) as KubeconfigFile;
+    // logLevel "error": at "warn" the yaml package prints warnings that quote the text.
+    doc = parse(text, { logLevel: "error" }) ?? {};
   } catch (err) {
-    throw new KubeconfigError(`${source} is not valid YAML: ${(err as Error).message}`);
+    throw new KubeconfigError(`${source} is not valid YAML (${yamlProblem(err)}): fix the kubeconfig there`);
+  }
+  if (!isRecord(doc)) {
+    throw new KubeconfigError(
+      `${source} is not a kubeconfig: expected a YAML mapping with clusters, users and contexts`,
+    );
   }
   const contextName = opts.context ?? doc["current-context"];
-  if (!contextName)
+  if (contextName === undefined || contextName === null || contextName === "")
     throw new KubeconfigError(`${source} has no current-context: set one (kubectl config use-context NAME)`);
-  const context = doc.contexts?.find((c) => c.name === contextName)?.context;
-  if (!context) throw new KubeconfigError(`${source}: context "${contextName}" is not defined under contexts`);
-  const cluster = doc.clusters?.find((c) => c.name === context.cluster)?.cluster;
-  if (!cluster?.server)
-    throw new KubeconfigError(`${source}: cluster "${context.cluster}" (context ${contextName}) has no server`);
-  const user = (context.user ? doc.users?.find((u) => u.name === context.user)?.user : undefined) ?? {};
+  const ci = indexOfName(doc["contexts"], contextName);
+  if (ci < 0) {
+    throw new KubeconfigError(
+      opts.context
+        ? `${source}: context "${opts.context}" is not defined under contexts`
+        : `${source}: current-context names no entry of contexts[]: fix it or add that context`,
+    );
+  }
+  const context = entryAt(doc["contexts"], ci, "context");
+  const cli = indexOfName(doc["clusters"], context?.["cluster"]);
+  const cluster = entryAt(doc["clusters"], cli, "cluster");
+  if (!cluster) {
+    throw new KubeconfigError(
+      `${source}: contexts[${ci}].context.cluster names no entry of clusters[] with a cluster: fix it or add that cluster`,
+    );
+  }
+  if (!cluster["server"]) {
+    throw new KubeconfigError(
+      `${source}: clusters[${cli}].cluster.server is missing: set the API server's https:// address`,
+    );
+  }
+  const ui = context?.["user"] == null ? -1 : indexOfName(doc["users"], context["user"]);
+  const userEntry = entryAt(doc["users"], ui, "user");
+  if (opts.untrusted) {
+    const { fields, problems } = untrustedProblems(
+      { at: `clusters[${cli}].cluster`, entry: cluster },
+      userEntry && { at: `users[${ui}].user`, entry: userEntry },
+      opts.untrusted,
+    );
+    if (problems.length) throw new KubeconfigRefused(`${source}: ${problems.join("; ")}`, fields);
+  }
+  const c = cluster as ClusterEntry;
+  const user = (userEntry ?? {}) as UserEntry;
 
   const tls: https.AgentOptions = {};
-  const ca = material(baseDir, cluster["certificate-authority"], cluster["certificate-authority-data"]);
+  const ca = material(baseDir, c["certificate-authority"], c["certificate-authority-data"]);
   if (ca) tls.ca = ca;
-  if (cluster["insecure-skip-tls-verify"]) tls.rejectUnauthorized = false;
-  if (cluster["tls-server-name"]) tls.servername = cluster["tls-server-name"];
+  if (c["insecure-skip-tls-verify"] === true) tls.rejectUnauthorized = false;
+  if (c["tls-server-name"]) tls.servername = c["tls-server-name"];
   const cert = material(baseDir, user["client-certificate"], user["client-certificate-data"]);
   const key = material(baseDir, user["client-key"], user["client-key-data"]);
   if (cert) tls.cert = cert;
@@ -158,7 +309,7 @@ export function connectionFromKubeconfig(
 
   if (user["auth-provider"]) {
     throw new KubeconfigError(
-      `${source}: user "${context.user}" uses an auth-provider, which is not supported: use an exec plugin or a token`,
+      `${source}: users[${ui}].user.auth-provider is not supported: use an exec plugin or a token`,
     );
   }
   let headers: Connection["headers"] = async () => ({});
@@ -176,7 +327,9 @@ export function connectionFromKubeconfig(
     const h = { Authorization: `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}` };
     headers = async () => h;
   }
-  return { server: cluster.server, source: `${source} (context ${contextName})`, tls, headers, dynamic };
+  // An untrusted document's context name is its content: not in messages.
+  const described = opts.untrusted ? source : `${source} (context ${String(contextName)})`;
+  return { server: cluster["server"] as string, source: described, tls, headers, dynamic };
 }
 
 export function connectionFromFile(file: string, context?: string): Connection {

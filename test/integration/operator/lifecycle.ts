@@ -1,11 +1,14 @@
 // Issue 4: a member cluster going down (its zone Unreachable within the
 // failure threshold, nothing deleted, healed when it is back), bad CellApps
-// (a clear condition and a Warning Event, the others keep reconciling),
+// (a clear condition and a Warning Event, the others keep reconciling), a
+// member kubeconfig the operator must refuse (issue 13),
 // cells leaving and joining an app's scope, deleting a CellApp, and deleting
 // a ShardingRule (its tables are unpublished everywhere).
 // Registered by operator.test.ts after the tests that need the examples as
 // they are: these delete an app and move a cell for good.
+import { existsSync } from "node:fs";
 import { expect, it } from "vitest";
+import { OPERATOR_NAMESPACE } from "../../../hack/lib/examples.ts";
 import { eventually } from "../harness.ts";
 import {
   APP_NAMESPACE,
@@ -219,6 +222,103 @@ export function lifecycleTests(env: OperatorEnv): void {
     await eventually("bad-rule's workloads removed", async () => (await stamped("bad-rule")).size === 0);
     await patchApp("profile-query", { spec: { replicas: 2 } });
     await waitConverged(env);
+  });
+
+  it("refuses a member kubeconfig that would run a plugin or skip TLS verification unless opted in, naming the field, never quoting the Secret", async () => {
+    const name = "zone-untrusted";
+    const token = "s3cr3t-member-token";
+    const kubeconfig = (cluster: Record<string, unknown>, user: Record<string, unknown>) => ({
+      apiVersion: "v1",
+      kind: "Config",
+      "current-context": "m",
+      // nothing listens on port 1: an accepted kubeconfig connects to nothing
+      clusters: [{ name: "m", cluster: { server: "https://127.0.0.1:1", ...cluster } }],
+      users: [{ name: "m", user }],
+      contexts: [{ name: "m", context: { cluster: "m", user: "m" } }],
+    });
+    const putSecret = (kc: unknown) =>
+      env.kubectl(
+        "dc1",
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name, namespace: OPERATOR_NAMESPACE },
+          stringData: { kubeconfig: JSON.stringify(kc) },
+        }),
+      );
+    const marker = `/tmp/ldc-exec-plugin-ran-${process.pid}`;
+    await putSecret(kubeconfig({}, { exec: { command: "/bin/sh", args: ["-c", `touch ${marker}`] }, token }));
+    await env.kubectl(
+      "dc1",
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "Zone",
+        metadata: { name: "untrusted" },
+        spec: { region: "hangzhou", cluster: { kubeconfigSecretRef: { namespace: OPERATOR_NAMESPACE, name } } },
+      }),
+    );
+    const refused = (field: string) =>
+      eventually(`Zone untrusted refuses ${field}`, async () => {
+        const z = await zone("untrusted");
+        const c = condition(z, "ClusterConnected");
+        return c?.reason === "KubeconfigRefused" && c.message.includes(field) && z;
+      });
+    const execRefused = await refused("users[0].user.exec");
+    expect(condition(execRefused, "ClusterConnected")?.message).toContain(
+      `the kubeconfig in Secret ${OPERATOR_NAMESPACE}/${name} key "kubeconfig": users[0].user.exec runs a command inside the operator`,
+    );
+    expect(condition(execRefused, "ClusterConnected")?.message).toContain("users[].user.token");
+    expect(condition(execRefused, "Ready")).toMatchObject({ status: "False", reason: "KubeconfigRefused" });
+    expect(existsSync(marker)).toBe(false);
+
+    // insecure TLS: refused, then allowed by the Zone's opt-in, which stays visible while in use
+    await putSecret(kubeconfig({ "insecure-skip-tls-verify": true }, { token }));
+    const insecureRefused = await refused("clusters[0].cluster.insecure-skip-tls-verify");
+    expect(condition(insecureRefused, "ClusterConnected")?.message).toContain(
+      "set spec.cluster.insecureSkipTLSVerify: true on the Zone (dangerous)",
+    );
+    const optIn = (on: boolean) =>
+      env.kubectl("dc1", [
+        "patch",
+        "zone",
+        "untrusted",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: { cluster: { insecureSkipTLSVerify: on } } }),
+      ]);
+    await optIn(true);
+    await eventually(
+      "InsecureTLS=True",
+      async () => condition(await zone("untrusted"), "InsecureTLS")?.status === "True",
+    );
+    const zoneEvents = async () =>
+      (
+        await env.list<CoreEvent>(
+          "dc1",
+          `/api/v1/events?fieldSelector=${encodeURIComponent("involvedObject.kind=Zone,involvedObject.name=untrusted")}`,
+        )
+      ).filter((e) => e.type === "Warning");
+    await eventually("a Warning Event InsecureSkipTLSVerify", async () =>
+      (await zoneEvents()).some((e) => e.reason === "InsecureSkipTLSVerify"),
+    );
+    // withdrawn: refused again, and the member connected with it is disconnected
+    await optIn(false);
+    await eventually(
+      "InsecureTLS=False after the opt-in is withdrawn",
+      async () => condition(await zone("untrusted"), "InsecureTLS")?.status === "False",
+    );
+    await refused("clusters[0].cluster.insecure-skip-tls-verify");
+
+    // nothing of the Secret in the Zone's status or its Events
+    const z = await zone("untrusted");
+    for (const text of [JSON.stringify(z?.status), ...(await zoneEvents()).map((e) => e.message)]) {
+      expect(text).not.toContain(token);
+    }
+    await env.kubectl("dc1", ["delete", "zone", "untrusted", "--wait=false"]);
+    await env.kubectl("dc1", ["delete", "secret", name, "-n", OPERATOR_NAMESPACE, "--wait=false"]);
+    await eventually("Zone untrusted deleted", async () => !(await zone("untrusted")));
   });
 
   it("removes a cell's workloads when it leaves an app's scope, and creates them when it comes back", async () => {

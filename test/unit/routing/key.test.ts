@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { KeySource, RequestLike } from "../../../src/routing/index.ts";
 import {
+  compileKeyPattern,
   encodeKeyHeader,
   extractKey,
   KEY_CONFLICT,
@@ -278,8 +279,45 @@ describe("normalizeKeySpec", () => {
     expect(msg({ sources: [{ type: "Header", name: "a" }], pattern: "([0-9]" })).toContain(
       "spec.key.pattern: not a valid regular expression",
     );
+    // what RE2 cannot run in linear time is refused, naming the field, the syntax and the fix
+    for (const pattern of [
+      "^(a)\\1$",
+      "^\\k<n>$",
+      "^(?=1)[0-9]+$",
+      "^(?![0])[0-9]+$",
+      "(?<=u)[0-9]+",
+      "(?<!u)1",
+      "^(?:1{100}){100}$",
+    ]) {
+      const m = msg({ sources: [{ type: "Header", name: "a" }], pattern });
+      expect(m).toMatch(
+        /^spec\.key\.pattern: not a valid regular expression \(.*RE2 syntax, which matches in linear time/,
+      );
+      expect(m).toContain("rewrite it in RE2 syntax, e.g. ^[0-9]{4,20}$, or remove it");
+    }
     expect(msg({ sources: [{ type: "Header", name: "a" }], onInvalidKey: "Drop" })).toContain(
       `spec.key.onInvalidKey: unknown value "Drop"; allowed values: Global, Reject`,
     );
+  });
+});
+
+describe("compileKeyPattern", () => {
+  it("tests unanchored, as RegExp.test does, in RE2 syntax", () => {
+    expect(compileKeyPattern("[0-9]").test("a1b")).toBe(true);
+    expect(compileKeyPattern("^[0-9]{4,20}$").test("a1234")).toBe(false);
+    expect(compileKeyPattern("^[0-9]{4,20}$").test("1234")).toBe(true);
+    expect(compileKeyPattern("^\\p{L}+$").test("用户")).toBe(true);
+    expect(compileKeyPattern("(?i)^u[0-9]+$").test("U12")).toBe(true);
+  });
+
+  it("answers for a pattern that backtracks exponentially in ECMAScript, with a hostile key", () => {
+    const p = compileKeyPattern("^(a+)+$");
+    expect(p.test(`${"a".repeat(64)}!`)).toBe(false);
+    expect(p.test("a".repeat(64))).toBe(true);
+    expect(compileKeyPattern("^(.*a){12}$").test(`${"a".repeat(100)}b`)).toBe(false);
+  });
+
+  it("throws, naming the syntax, for what RE2 cannot compile", () => {
+    expect(() => compileKeyPattern("(a)\\1")).toThrow(/invalid escape sequence.*\(patterns use RE2 syntax/);
   });
 });

@@ -6,6 +6,7 @@ import {
   describeOwnership,
   expandRanges,
   isNewerTable,
+  MAX_KEY_BYTES,
   nextEpoch,
   parseTable,
   RoutingRuleError,
@@ -65,6 +66,22 @@ describe("buildTable", () => {
     expect(parseTable(t.serialize()).keyPattern).toBe("^[1-9][0-9]{3,19}$");
     expect(JSON.parse(t.serialize()).keyPattern).toBe("^[1-9][0-9]{3,19}$");
     expect(JSON.parse(buildTable(USERS).serialize()).keyPattern).toBeNull();
+  });
+
+  it("matches spec.key.pattern in linear time: a backtracking pattern and a hostile key get their answer", () => {
+    // ECMAScript RegExp takes seconds (doubling per character) to refuse the second key; RE2 does not backtrack.
+    const evil = "^(a+)+$";
+    const t = buildTable({ ...USERS, function: { type: "Hash" }, key: { sources: USERS.key as never, pattern: evil } });
+    const sidecar = parseTable(t.serialize()); // how a sidecar gets it: the same compiled pattern
+    for (const table of [t, sidecar]) {
+      expect(table.matchesKeyPattern("a".repeat(40))).toBe(true);
+      expect(table.matchesKeyPattern(`${"a".repeat(40)}!`)).toBe(false);
+      expect(table.shardOf(`${"a".repeat(40)}!`)).toBe(-1);
+      expect(table.shardOf("a".repeat(40))).toBe(t.shardOf("a".repeat(40)));
+      expect(table.shardOf("a".repeat(40))).toBeGreaterThanOrEqual(0);
+      // longer than any shard function takes: refused before the pattern runs
+      expect(table.shardOf("a".repeat(MAX_KEY_BYTES + 1))).toBe(-1);
+    }
   });
 
   it("is immutable", () => {
