@@ -21,7 +21,7 @@ import {
 } from "../api/index.ts";
 import { covers } from "./compare.ts";
 import { CELLAPP_FINALIZER, Labels, MANAGED_BY, workloadName } from "./naming.ts";
-import { sidecarContainer, sidecarVolumes, type SidecarSettings } from "./sidecar.ts";
+import { sidecarContainer, sidecarPodAnnotations, sidecarVolumes, type SidecarSettings } from "./sidecar.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -254,6 +254,7 @@ function workload(
           zone: zoneName,
           region: zone.spec.region,
           port: app.spec.sidecar.port,
+          adminPort: app.spec.sidecar.adminPort,
           appPort: app.spec.sidecar.appPort,
           servicePort: app.spec.service.port,
           memberCluster: zone.spec.cluster !== undefined,
@@ -277,7 +278,16 @@ function workload(
       template: {
         metadata: {
           labels: { ...(templateMeta.labels ?? {}), ...labels },
-          ...(templateMeta.annotations ? { annotations: templateMeta.annotations } : {}),
+          ...(templateMeta.annotations || app.spec.sidecar.enabled
+            ? {
+                annotations: {
+                  ...templateMeta.annotations,
+                  ...(app.spec.sidecar.enabled
+                    ? sidecarPodAnnotations(app.spec.sidecar.adminPort, templateMeta.annotations)
+                    : {}),
+                },
+              }
+            : {}),
         },
         spec: {
           ...podSpec,

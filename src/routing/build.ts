@@ -36,7 +36,8 @@ export const MAX_EPOCH = 2 ** 40;
  * (`<app>-<cell>-<zone>.<namespace>.svc`), so nothing else may pass.
  */
 export const TABLE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const NAME_HINT = "must be a DNS-1123 label (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit), as the object it names";
+const NAME_HINT =
+  "must be a DNS-1123 label (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit), as the object it names";
 
 /** `{cell: rz01, shards: "0-19,40-49"}`: cell rz01 owns those shards. */
 export interface AssignmentInput {

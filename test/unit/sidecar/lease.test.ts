@@ -138,10 +138,10 @@ describe("sidecar lease", () => {
     expect(w.json().fix).toContain(a.url);
     expect(backend.served.length).toBe(before); // never reached the app
     expect((await read(s)).status).toBe(200); // reads go on with the table held
-    const health = await request(`${s.url}/__ldc/healthz`);
+    const health = await request(`${s.adminUrl}/__ldc/healthz`);
     expect(health.status).toBe(200); // a partition does not take the pod out of its Service
     expect(health.json().writes).toBe("refused: routing lease expired");
-    const m = (await request(`${s.url}/__ldc/metrics`)).body;
+    const m = (await request(`${s.adminUrl}/__ldc/metrics`)).body;
     expect(m).toContain('ldc_sidecar_requests_total{outcome="lease_expired"} 1');
     expect(m).toContain("ldc_sidecar_lease_remaining_seconds 0");
 
@@ -152,7 +152,7 @@ describe("sidecar lease", () => {
     await until(() => s.lease.valid());
     expect(s.lease.remainingMs()).toBe(DEFAULT_LEASE_MS);
     expect((await write(s)).status).toBe(200);
-    expect((await request(`${s.url}/__ldc/metrics`)).body).toContain(
+    expect((await request(`${s.adminUrl}/__ldc/metrics`)).body).toContain(
       `ldc_sidecar_lease_remaining_seconds ${DEFAULT_LEASE_MS / 1000}`,
     );
   });
@@ -172,6 +172,8 @@ describe("sidecar lease", () => {
     const [fileOnly, b] = await sidecar({ tableFile: file }, () => 0);
     expect((await write(fileOnly)).status).toBe(200);
     expect(b.served.map((r) => r.method)).toEqual(["POST"]);
-    expect((await request(`${fileOnly.url}/__ldc/metrics`)).body).toContain("ldc_sidecar_lease_remaining_seconds -1");
+    expect((await request(`${fileOnly.adminUrl}/__ldc/metrics`)).body).toContain(
+      "ldc_sidecar_lease_remaining_seconds -1",
+    );
   });
 });

@@ -90,7 +90,7 @@ describe("sidecar table sources", () => {
     expect(holder.offer(usersTable({ epoch: 4 }), "file")).toBe("stale");
     expect(holder.offer(usersTable({ epoch: 9, ruleName: "orders" }), "api")).toBe("wrong-rule");
     expect(holder.epoch).toBe(5);
-    const m = (await request(`${a.url}/__ldc/metrics`)).body;
+    const m = (await request(`${a.adminUrl}/__ldc/metrics`)).body;
     expect(m).toContain("ldc_sidecar_table_epoch 2");
     expect(m).toContain("ldc_sidecar_table_swaps_total 2");
   });
@@ -150,7 +150,7 @@ describe("sidecar table sources", () => {
       expect(r.json().error).toContain("rz02");
     }
     expect(s.currentEpoch()).toBe(1);
-    expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(200);
+    expect((await request(`${s.adminUrl}/__ldc/healthz`)).status).toBe(200);
   });
 
   it("graceful close: stops accepting, finishes the request in flight", async () => {
@@ -176,7 +176,7 @@ describe("sidecar table sources", () => {
     const pending = request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(1) } });
     await until(() => arrived);
     const closing = s.close();
-    await until(async () => (await fetch(`${s.url}/__ldc/healthz?live=1`).catch(() => undefined)) === undefined);
+    await until(async () => (await fetch(`${s.adminUrl}/__ldc/healthz?live=1`).catch(() => undefined)) === undefined);
     release();
     const r = await pending;
     expect(r.status).toBe(200);
