@@ -68,7 +68,11 @@ describe("sidecar configuration", () => {
   });
 
   it("probes and Prometheus use the admin port; the traffic port is the only one a Service targets", () => {
-    const c = sidecarContainer(placement, { image: "x" }) as Record<string, any>;
+    const c = sidecarContainer(placement, { image: "x" }) as {
+      ports: unknown[];
+      readinessProbe: { httpGet: unknown };
+      livenessProbe: { httpGet: unknown };
+    };
     expect(c.ports).toEqual([
       { name: "ldc-router", containerPort: 15001, protocol: "TCP" },
       { name: "ldc-admin", containerPort: 15002, protocol: "TCP" },
