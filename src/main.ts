@@ -22,7 +22,7 @@ const USAGE = `usage: ldc-operator [flags]
   --relay-namespace NS     the relays' namespace in every zone's cluster  (env LDC_RELAY_NAMESPACE, default --namespace)
   --relay-port N           the relays' Service port                      (env LDC_RELAY_PORT, default 8080)
   --routing-token-file F   file of bearer tokens (one per line) allowed  (env LDC_ROUTING_TOKEN_FILE)
-                           to write to the routing API (sidecar acks); without: read-only
+                           to use the routing API (sidecars' reads and acks); without: every /v1 request gets 401
   --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
   -h, --help
 `;

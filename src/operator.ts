@@ -50,8 +50,9 @@ export interface OperatorOptions {
   /** URL sidecars in member clusters use (omitted: the mounted table only, no routing lease: ADR 0007). */
   memberRoutingApiUrl?: string;
   /**
-   * Bearer tokens that may write to the routing API (sidecar acks). Without
-   * any, the API is read-only: reads are anonymous, every write is refused.
+   * Bearer tokens that may use the routing API (sidecars' reads and acks).
+   * Without any, it answers no /v1 request (401): with relays, sidecars read
+   * their zone's relay instead.
    */
   routingTokens?: string[];
   /** Routing lease granted to sidecars (x-ldc-lease-ms, docs/fencing.md). Default 10,000 ms. */

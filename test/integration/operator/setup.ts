@@ -42,6 +42,8 @@ export const EXAMPLE_FILES = [
   "40-cellapps.yaml",
 ];
 export const APP_NAMESPACE = "payments";
+/** The bearer token the operator's routing API accepts (its reads need one). */
+export const ROUTING_TOKEN = "integration-token";
 
 export type DcName = "dc1" | "dc2" | "dc3";
 export const DC_OF_ZONE: Record<string, DcName> = { "hz-a": "dc1", "hz-b": "dc2", "sh-a": "dc3" };
@@ -110,6 +112,7 @@ export class OperatorEnv {
       leaderElection: false,
       logger,
       sidecarImage: "ldc-operator/sidecar:test",
+      routingTokens: [ROUTING_TOKEN],
     });
     return this.operator;
   }

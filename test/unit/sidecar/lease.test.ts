@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_LEASE_MS, MemoryTableStore, createRoutingApi } from "../../../src/routing-api/index.ts";
+import {
+  DEFAULT_LEASE_MS,
+  MemoryTableStore,
+  bearerTokenAuthenticator,
+  createRoutingApi,
+} from "../../../src/routing-api/index.ts";
 import type { Sidecar, SidecarConfig } from "../../../src/sidecar/index.ts";
 import { Lease, parseLeaseMs, sidecarConfig, startSidecar } from "../../../src/sidecar/index.ts";
 import type { Backend } from "./helpers.ts";
@@ -30,7 +35,7 @@ async function api(store: MemoryTableStore): Promise<{ url: string; urls: string
     urls.push(req.url);
     next();
   });
-  app.use(createRoutingApi(store));
+  app.use(createRoutingApi(store, { authenticate: bearerTokenAuthenticator(["tok"]) }));
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
   });
@@ -54,7 +59,15 @@ async function api(store: MemoryTableStore): Promise<{ url: string; urls: string
 async function sidecar(over: Partial<SidecarConfig>, now: () => number): Promise<[Sidecar, Backend]> {
   const b = await startBackend("rz01");
   const s = await startSidecar(
-    sidecarConfig({ appUrl: b.url, rule: "users", cell: "rz01", zone: "hz-a", region: "hangzhou", ...over }),
+    sidecarConfig({
+      appUrl: b.url,
+      rule: "users",
+      cell: "rz01",
+      zone: "hz-a",
+      region: "hangzhou",
+      routingToken: "tok",
+      ...over,
+    }),
     { backoffMinMs: 5, backoffMaxMs: 20, now },
   );
   cleanup.push(() => b.close());

@@ -102,7 +102,7 @@ describe("sidecar table sources", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ldc-token-"));
     writeFileSync(path.join(dir, "token"), "tok\n");
     await sidecar({ routingApi: url, routingTokenFile: path.join(dir, "token"), sidecarId: "pod-a" });
-    await sidecar({ routingApi: url, routingToken: "wrong", sidecarId: "pod-b" }, "rz02", "hz-b");
+    const [wrong] = await sidecar({ routingApi: url, routingToken: "wrong", sidecarId: "pod-b" }, "rz02", "hz-b");
     await until(() => store.convergence("users").converged === 1);
     store.publish(usersTable({ epoch: 5 }));
     await until(() => store.acks("users").some((a) => a.epoch === 5));
@@ -110,6 +110,8 @@ describe("sidecar table sources", () => {
       ["pod-a", "rz01", "hz-a", 5],
     ]);
     expect(store.convergence("users")).toMatchObject({ epoch: 5, total: 1, converged: 1 });
+    // A wrong token reads nothing either: no table, so no route, no lease.
+    expect(wrong.currentEpoch()).toBeUndefined();
   });
 
   it("started while the API is down, serves from its table file, then follows the file's changes", async () => {
@@ -140,7 +142,7 @@ describe("sidecar table sources", () => {
     const store = new MemoryTableStore();
     store.publish(usersTable({ epoch: 1 }));
     const { url, server } = await api(store);
-    const [s] = await sidecar({ routingApi: url });
+    const [s] = await sidecar({ routingApi: url, routingToken: "tok" });
     await s.waitForEpoch(1);
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
