@@ -29,6 +29,7 @@ import {
   metricsRegistry,
   type Controller,
   type KubeObject,
+  type TlsFiles,
 } from "./runtime/index.ts";
 
 export interface OperatorOptions {
@@ -55,6 +56,8 @@ export interface OperatorOptions {
    * their zone's relay instead.
    */
   routingTokens?: string[];
+  /** Serve the HTTP port (routing API, health, metrics) as HTTPS with this certificate and key. Default: HTTP. */
+  tls?: TlsFiles;
   /** Routing lease granted to sidecars (x-ldc-lease-ms, docs/fencing.md). Default 10,000 ms. */
   routingLeaseMs?: number;
   /**
@@ -165,7 +168,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     : undefined;
   ctx.relayLeases = relayLeases;
 
-  const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
+  const server = new RuntimeServer({
+    port: opts.httpPort,
+    ...(opts.httpHost ? { host: opts.httpHost } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+  });
   // The routing API asks the Manager (declared above) on every request.
   server.app.use(
     createRoutingApi(tables, {

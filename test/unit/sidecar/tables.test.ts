@@ -1,11 +1,15 @@
 // The sidecar follows the table: long-poll on the routing API, the mounted
 // file as fallback, never an older epoch; and reports what it holds.
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
+import { Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import express from "express";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi } from "../../../src/routing-api/index.ts";
 import type { Sidecar, SidecarConfig } from "../../../src/sidecar/index.ts";
@@ -136,6 +140,58 @@ describe("sidecar table sources", () => {
     expect(w.status).toBe(503);
     // The API never answered: no lease, so writes are refused before the frozen shard is even looked at.
     expect(w.json().error).toMatch(/^routing lease expired/);
+  });
+
+  it("reads an https:// routing API whose certificate its LDC_ROUTING_CA_FILE trusts; not one it does not", async () => {
+    const tls = path.join(import.meta.dirname, "../fixtures/tls");
+    const store = new MemoryTableStore();
+    store.publish(usersTable({ epoch: 3 }));
+    const app = express();
+    app.use(createRoutingApi(store, { authenticate: bearerTokenAuthenticator(["tok"]) }));
+    const server = https.createServer(
+      { cert: readFileSync(path.join(tls, "server.pem")), key: readFileSync(path.join(tls, "server.key")) },
+      app,
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanup.push(
+      () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    );
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const [trusting] = await sidecar({ routingApi: url, routingToken: "tok", routingCaFile: path.join(tls, "ca.pem") });
+    await trusting.waitForEpoch(3);
+    expect(trusting.lease.valid()).toBe(true);
+
+    // Without the CA (the system's trust only), the certificate is refused and logged; no table is taken.
+    const logged: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logged.push(chunk.toString());
+        done();
+      },
+    });
+    const b = await startBackend("rz02");
+    cleanup.push(() => b.close());
+    const untrusting = await startSidecar(
+      sidecarConfig({
+        appUrl: b.url,
+        rule: "users",
+        cell: "rz02",
+        zone: "hz-b",
+        region: "hangzhou",
+        routingApi: url,
+        routingToken: "tok",
+      }),
+      { backoffMinMs: 5, backoffMaxMs: 50, logger: pino({ level: "warn" }, sink) },
+    );
+    cleanup.push(() => untrusting.close());
+    await until(() =>
+      logged.some((l) => l.includes(`routing API ${url} unavailable`) && /CERT|SIGNED|VERIFY/i.test(l)),
+    );
+    expect(untrusting.currentEpoch()).toBeUndefined();
   });
 
   it("keeps serving the last table when the operator goes away", async () => {
