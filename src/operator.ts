@@ -123,6 +123,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     }),
   };
   const relayNamespace = opts.relay ? (opts.relayNamespace ?? opts.namespace) : undefined;
+  if (!relayNamespace && (opts.routingApiUrl || opts.memberRoutingApiUrl) && !opts.routingTokens?.length) {
+    // Fail closed, loudly: such sidecars get 401, hence no table from the API and no lease, so writes are refused.
+    log.error(
+      "sidecars are given this operator's routing API but it has no tokens: its reads need one, so they hold no routing lease and refuse writes; set --routing-token-file (chart routingApi.writeTokensSecret) and the ldc-routing-token Secret in the apps' namespaces, or turn relays on (--relay)",
+    );
+  }
   const ctx: OperatorContext = {
     log,
     namespace: opts.namespace,
