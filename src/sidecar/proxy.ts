@@ -113,8 +113,6 @@ export interface Proxy {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Requests in progress. */
   readonly inFlight: number;
-  /** Requests being passed on to the app or a peer (bounded by maxConcurrent). */
-  readonly upstreamInFlight: number;
   /** Set while shutting down: answers carry Connection: close. */
   draining: boolean;
   close(): void;
@@ -130,6 +128,7 @@ export function createProxy(opts: ProxyOptions): Proxy {
     scheduling: "lifo",
   });
   let inFlight = 0;
+  /** Requests being passed on to the app or a peer (at most maxConcurrent). */
   let upstream = 0;
 
   const proxy: Proxy = {
@@ -137,15 +136,12 @@ export function createProxy(opts: ProxyOptions): Proxy {
     get inFlight() {
       return inFlight;
     },
-    get upstreamInFlight() {
-      return upstream;
-    },
     close() {
       agent.destroy();
     },
     handle(req, res) {
       if (isAdminPath(req.url ?? "/")) {
-        // Never here: health, metrics and the table are on the admin port, which app traffic does not reach.
+        // Health, metrics and the table are on the admin port only; refused, not passed to the app.
         sendJson(res, 404, {
           error: `${ADMIN_PREFIX}* is not served on the sidecar's traffic port`,
           fix: "use the sidecar's admin port (LDC_ADMIN_LISTEN, the pod's ldc-admin port) from inside the cluster",
