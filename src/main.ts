@@ -22,7 +22,10 @@ const USAGE = `usage: ldc-operator [flags]
   --relay-namespace NS     the relays' namespace in every zone's cluster  (env LDC_RELAY_NAMESPACE, default --namespace)
   --relay-port N           the relays' Service port                      (env LDC_RELAY_PORT, default 8080)
   --routing-token-file F   file of bearer tokens (one per line) allowed  (env LDC_ROUTING_TOKEN_FILE)
-                           to write to the routing API (sidecar acks); without: read-only
+                           to use the routing API (sidecars' reads and acks); without: every /v1 request gets 401
+  --tls-cert-file F        serve the HTTP port as HTTPS with this       (env LDC_TLS_CERT_FILE)
+  --tls-key-file F         certificate and key (PEM; re-read when they  (env LDC_TLS_KEY_FILE)
+                           change); without: plain HTTP
   --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
   -h, --help
 `;
@@ -51,6 +54,8 @@ async function main(): Promise<void> {
       "routing-api-url": { type: "string" },
       "member-routing-api-url": { type: "string" },
       "routing-token-file": { type: "string" },
+      "tls-cert-file": { type: "string" },
+      "tls-key-file": { type: "string" },
       relay: { type: "boolean" },
       "relay-namespace": { type: "string" },
       "relay-port": { type: "string" },
@@ -88,6 +93,10 @@ async function main(): Promise<void> {
     }
   }
 
+  const tlsCert = values["tls-cert-file"] ?? env.LDC_TLS_CERT_FILE;
+  const tlsKey = values["tls-key-file"] ?? env.LDC_TLS_KEY_FILE;
+  if (!tlsCert !== !tlsKey) fail("--tls-cert-file and --tls-key-file go together: give both (HTTPS) or neither (HTTP)");
+
   const relay = values.relay ?? env.LDC_RELAY === "true";
   const relayNamespace = values["relay-namespace"] ?? env.LDC_RELAY_NAMESPACE;
   if (relayNamespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(relayNamespace))
@@ -106,6 +115,7 @@ async function main(): Promise<void> {
     ...(routingApiUrl ? { routingApiUrl } : {}),
     ...(memberRoutingApiUrl ? { memberRoutingApiUrl } : {}),
     routingTokens,
+    ...(tlsCert && tlsKey ? { tls: { certFile: tlsCert, keyFile: tlsKey } } : {}),
     relay,
     ...(relayNamespace ? { relayNamespace } : {}),
     relayPort,

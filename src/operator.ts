@@ -29,6 +29,7 @@ import {
   metricsRegistry,
   type Controller,
   type KubeObject,
+  type TlsFiles,
 } from "./runtime/index.ts";
 
 export interface OperatorOptions {
@@ -50,10 +51,13 @@ export interface OperatorOptions {
   /** URL sidecars in member clusters use (omitted: the mounted table only, no routing lease: ADR 0007). */
   memberRoutingApiUrl?: string;
   /**
-   * Bearer tokens that may write to the routing API (sidecar acks). Without
-   * any, the API is read-only: reads are anonymous, every write is refused.
+   * Bearer tokens that may use the routing API (sidecars' reads and acks).
+   * Without any, it answers no /v1 request (401): with relays, sidecars read
+   * their zone's relay instead.
    */
   routingTokens?: string[];
+  /** Serve the HTTP port (routing API, health, metrics) as HTTPS with this certificate and key. Default: HTTP. */
+  tls?: TlsFiles;
   /** Routing lease granted to sidecars (x-ldc-lease-ms, docs/fencing.md). Default 10,000 ms. */
   routingLeaseMs?: number;
   /**
@@ -119,6 +123,12 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     }),
   };
   const relayNamespace = opts.relay ? (opts.relayNamespace ?? opts.namespace) : undefined;
+  if (!relayNamespace && (opts.routingApiUrl || opts.memberRoutingApiUrl) && !opts.routingTokens?.length) {
+    // Fail closed, loudly: such sidecars get 401, hence no table from the API and no lease, so writes are refused.
+    log.error(
+      "sidecars are given this operator's routing API but it has no tokens: its reads need one, so they hold no routing lease and refuse writes; set --routing-token-file (chart routingApi.writeTokensSecret) and the ldc-routing-token Secret in the apps' namespaces, or turn relays on (--relay)",
+    );
+  }
   const ctx: OperatorContext = {
     log,
     namespace: opts.namespace,
@@ -164,7 +174,11 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     : undefined;
   ctx.relayLeases = relayLeases;
 
-  const server = new RuntimeServer({ port: opts.httpPort, ...(opts.httpHost ? { host: opts.httpHost } : {}) });
+  const server = new RuntimeServer({
+    port: opts.httpPort,
+    ...(opts.httpHost ? { host: opts.httpHost } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+  });
   // The routing API asks the Manager (declared above) on every request.
   server.app.use(
     createRoutingApi(tables, {

@@ -185,6 +185,7 @@ export class PodSidecars {
       delete env.LDC_TABLE_FILE;
       delete env.LDC_ROUTING_TOKEN_FILE;
       env.LDC_LISTEN = "127.0.0.1:0";
+      env.LDC_ADMIN_LISTEN = "127.0.0.1:0";
       env.LDC_APP_URL = await (this.#o.appUrlFor?.({ zone, cell, id }) ?? this.#defaultApp());
       env.LDC_ROUTING_API = this.#o.routingApiFor({ cluster, zone, cell, id });
       if (this.#o.token !== undefined) env.LDC_ROUTING_TOKEN = this.#o.token;

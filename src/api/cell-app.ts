@@ -121,6 +121,9 @@ export const Sidecar = withRules(
       enabled: z.boolean().default(true).describe("Inject the cell router sidecar into every pod."),
       port: port("Port the sidecar listens on; the Service targets it when the sidecar is enabled.").default(15001),
       appPort: port("Port the app container listens on; the sidecar forwards to it.").default(8080),
+      adminPort: port(
+        "Port of the sidecar's health, metrics and table endpoints (/__ldc/*): probes and Prometheus use it; the Service never targets it.",
+      ).default(15002),
     })
     .describe("The cell router sidecar that routes each request to the cell owning its key."),
   {
@@ -128,6 +131,13 @@ export const Sidecar = withRules(
     message: "sidecar.port and sidecar.appPort must differ: the sidecar and the app cannot listen on the same port",
     fieldPath: ".port",
     check: (s) => !s.enabled || s.port !== s.appPort,
+  },
+  {
+    cel: "!self.enabled || (self.adminPort != self.port && self.adminPort != self.appPort)",
+    message:
+      "sidecar.adminPort must differ from sidecar.port and sidecar.appPort: the admin endpoints need a port app traffic never reaches",
+    fieldPath: ".adminPort",
+    check: (s) => !s.enabled || (s.adminPort !== s.port && s.adminPort !== s.appPort),
   },
 );
 export type Sidecar = z.infer<typeof Sidecar>;

@@ -134,7 +134,7 @@ export const Values = z
           .max(253)
           .default("")
           .describe(
-            "A Secret in the release namespace whose key `tokens` holds the bearer tokens (one per line) allowed to write to the routing API (sidecar acknowledgements). Empty: the routing API is read-only.",
+            "A Secret in the release namespace whose key `tokens` holds the bearer tokens (one per line) allowed to use the routing API: sidecars' reads (tables, leases) and acknowledgements. Empty: the routing API answers no /v1 request (401). With relay.enabled (the default) sidecars use their zone's relay, authenticated by their pods' tokens, and need none; without relays, sidecars read the token from the Secret `ldc-routing-token` (key `token`) in their namespace and, lacking it, hold no routing lease and refuse writes.",
           ),
       })
       .prefault({})

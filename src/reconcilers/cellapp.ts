@@ -21,7 +21,7 @@ import {
 } from "../api/index.ts";
 import { covers } from "./compare.ts";
 import { CELLAPP_FINALIZER, Labels, MANAGED_BY, workloadName } from "./naming.ts";
-import { sidecarContainer, sidecarVolumes, type SidecarSettings } from "./sidecar.ts";
+import { sidecarContainer, sidecarPodAnnotations, sidecarVolumes, type SidecarSettings } from "./sidecar.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -260,6 +260,7 @@ function workload(
           zone: zoneName,
           region: zone.spec.region,
           port: app.spec.sidecar.port,
+          adminPort: app.spec.sidecar.adminPort,
           appPort: app.spec.sidecar.appPort,
           servicePort: app.spec.service.port,
           memberCluster: zone.spec.cluster !== undefined,
@@ -284,7 +285,16 @@ function workload(
         metadata: {
           // Not the role: a failover changes replicas, never the pod template (no rollout of every pod it moves).
           labels: { ...(templateMeta.labels ?? {}), ...podLabels(labels) },
-          ...(templateMeta.annotations ? { annotations: templateMeta.annotations } : {}),
+          ...(templateMeta.annotations || app.spec.sidecar.enabled
+            ? {
+                annotations: {
+                  ...templateMeta.annotations,
+                  ...(app.spec.sidecar.enabled
+                    ? sidecarPodAnnotations(app.spec.sidecar.adminPort, templateMeta.annotations)
+                    : {}),
+                },
+              }
+            : {}),
         },
         spec: {
           ...podSpec,

@@ -5,6 +5,9 @@ import type { CellType } from "../api/index.ts";
 import { routingTableName } from "./naming.ts";
 
 export const SIDECAR_CONTAINER = "ldc-sidecar";
+/** The container port of the sidecar's admin endpoints (probes and Prometheus use it by name). */
+export const SIDECAR_ADMIN_PORT_NAME = "ldc-admin";
+const METRICS_PATH = "/__ldc/metrics";
 export const ROUTING_VOLUME = "ldc-routing";
 export const ROUTING_MOUNT_PATH = "/etc/ldc/routing";
 /** The file name of the serialised table inside the routing ConfigMap. */
@@ -57,6 +60,8 @@ export interface SidecarPlacement {
   zone: string;
   region: string;
   port: number;
+  /** The sidecar's admin port (/__ldc/*: probes, metrics); never targeted by a Service. */
+  adminPort: number;
   appPort: number;
   /** Port of the per-cell Services (where a forward to another cell goes). */
   servicePort: number;
@@ -85,6 +90,7 @@ type EnvVar = { name: string; value?: string; valueFrom?: Record<string, unknown
 export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): EnvVar[] {
   const env: EnvVar[] = [
     { name: "LDC_LISTEN", value: `0.0.0.0:${p.port}` },
+    { name: "LDC_ADMIN_LISTEN", value: `0.0.0.0:${p.adminPort}` },
     { name: "LDC_APP_URL", value: `http://127.0.0.1:${p.appPort}` },
     { name: "LDC_RULE", value: p.rule },
     { name: "LDC_CELL", value: p.cell },
@@ -113,8 +119,17 @@ export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings)
     name: SIDECAR_CONTAINER,
     image: settings.image,
     env: sidecarEnv(p, settings),
-    ports: [{ name: "ldc-router", containerPort: p.port, protocol: "TCP" }],
-    readinessProbe: { httpGet: { path: "/__ldc/healthz", port: p.port }, periodSeconds: 5 },
+    ports: [
+      { name: "ldc-router", containerPort: p.port, protocol: "TCP" },
+      { name: SIDECAR_ADMIN_PORT_NAME, containerPort: p.adminPort, protocol: "TCP" },
+    ],
+    // Probes on the admin port: the traffic port answers 404 for /__ldc/*.
+    readinessProbe: { httpGet: { path: "/__ldc/healthz", port: SIDECAR_ADMIN_PORT_NAME }, periodSeconds: 5 },
+    livenessProbe: {
+      httpGet: { path: "/__ldc/healthz?live=1", port: SIDECAR_ADMIN_PORT_NAME },
+      periodSeconds: 10,
+      failureThreshold: 6,
+    },
     volumeMounts: [
       { name: ROUTING_VOLUME, mountPath: ROUTING_MOUNT_PATH, readOnly: true },
       ...(settings.relayUrl
@@ -129,6 +144,23 @@ export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings)
       capabilities: { drop: ["ALL"] },
       seccompProfile: { type: "RuntimeDefault" },
     },
+  };
+}
+
+/**
+ * Pod annotations for annotation-based Prometheus discovery of the sidecar's
+ * metrics on its admin port, unless the app's template already claims
+ * `prometheus.io/*` for its own metrics (a pod has one such target).
+ */
+export function sidecarPodAnnotations(
+  adminPort: number,
+  appAnnotations: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
+  if (Object.keys(appAnnotations ?? {}).some((k) => k.startsWith("prometheus.io/"))) return {};
+  return {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": String(adminPort),
+    "prometheus.io/path": METRICS_PATH,
   };
 }
 

@@ -18,9 +18,11 @@ Lease ${RELAY_LEASE_NAME} there. Reads only its own cluster's API server.
   --max-lease-ms N         longest lease taken and granted               (env LDC_RELAY_MAX_LEASE_MS, default 15000)
   --pod-name NAME          this relay's pod: acks go to ConfigMap ldc-acks-<NAME> (env POD_NAME, default: the host name)
   --log-level LEVEL        trace|debug|info|warn|error                   (env LDC_LOG_LEVEL, default info)
+  --tls-cert-file F        serve HTTPS with this certificate and key     (env LDC_TLS_CERT_FILE)
+  --tls-key-file F         (PEM; re-read when they change); without: HTTP (env LDC_TLS_KEY_FILE)
 
-Acks are authenticated with a TokenReview (audience ldc-relay) of the pod-bound
-token each sidecar sends; env POD_UID (downward API) makes the ack ConfigMap
+Reads and acks are authenticated with a TokenReview (audience ldc-relay) of the
+pod-bound token each sidecar sends; env POD_UID (downward API) makes the ack ConfigMap
 owned by the relay's pod, so it goes with it.
   -h, --help
 `;
@@ -38,6 +40,7 @@ export interface RelayConfig {
   logLevel: string;
   pod: string | undefined;
   podUid: string | undefined;
+  tls: { certFile: string; keyFile: string } | undefined;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -68,6 +71,8 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv): RelayC
         "max-lease-ms": { type: "string" },
         "log-level": { type: "string" },
         "pod-name": { type: "string" },
+        "tls-cert-file": { type: "string" },
+        "tls-key-file": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -104,7 +109,15 @@ export function parseRelayConfig(argv: string[], env: NodeJS.ProcessEnv): RelayC
       `--log-level (LDC_LOG_LEVEL) must be one of trace, debug, info, warn, error; got ${JSON.stringify(logLevel)}`,
     );
   }
+  const certFile = values["tls-cert-file"] ?? (env.LDC_TLS_CERT_FILE || undefined);
+  const keyFile = values["tls-key-file"] ?? (env.LDC_TLS_KEY_FILE || undefined);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new RelayConfigError(
+      "--tls-cert-file (LDC_TLS_CERT_FILE) and --tls-key-file (LDC_TLS_KEY_FILE) go together: give both (HTTPS) or neither (HTTP)",
+    );
+  }
   return {
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     kubeconfig: values.kubeconfig ?? (env.KUBECONFIG || undefined),
     namespace,
     host: m[1] || "0.0.0.0",

@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       maxLeaseMs: config.maxLeaseMs,
       ...(config.pod ? { pod: config.pod } : {}),
       ...(config.podUid ? { podUid: config.podUid } : {}),
+      ...(config.tls ? { tls: config.tls } : {}),
       logger,
     });
   } catch (e) {

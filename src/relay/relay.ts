@@ -7,7 +7,9 @@
 // operator's write) and the Lease `ldc-routing` (a GET every second), which
 // the operator renews every 2 s; the relay grants sidecars what is left of
 // the lease it derives from those renewals (lease.ts), and none without one.
-// Acks: each is authenticated per pod with a TokenReview (auth.ts), checked
+// Every /v1 request, read or ack, is authenticated per pod with a TokenReview
+// (auth.ts), reads so that tables, leases and long-poll slots go only to the
+// zone's sidecars (long-polls are bounded per pod). Acks: each is checked
 // against the served table as the operator's API checks it, and written back
 // into the ConfigMap ldc-acks-<relay pod> in its namespace (acks.ts), which
 // the operator watches.
@@ -21,6 +23,7 @@ import {
   silentLogger,
   type KubeClient,
   type KubeObject,
+  type TlsFiles,
 } from "../runtime/index.ts";
 import type { IncomingMessage } from "node:http";
 import { AckConfigMapWriter, AckMap, type AckMapOptions } from "./acks.ts";
@@ -61,6 +64,8 @@ export interface RelayOptions {
   acks?: AckMapOptions;
   /** Least time between two writes of the ack ConfigMap (ms). Default 200. */
   ackCoalesceMs?: number;
+  /** Serve HTTPS with this certificate and key. Default: HTTP. */
+  tls?: TlsFiles;
 }
 
 export interface RunningRelay {
@@ -100,7 +105,11 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     },
   });
 
-  const server = new RuntimeServer({ port: opts.port ?? RELAY_PORT, ...(opts.host ? { host: opts.host } : {}) });
+  const server = new RuntimeServer({
+    port: opts.port ?? RELAY_PORT,
+    ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+  });
   server.addReadinessCheck(() => [
     {
       name: "routing-tables",
@@ -132,6 +141,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         podTokenAuthenticator(tokenReviewer(opts.client), {
           onError: (err) => log.warn({ err }, "TokenReview failed"),
         }),
+      // Reads are authenticated as acks are: the principal is the sidecar's pod, which long-polls are counted against.
       ackIdentity: "principal",
     }),
   );

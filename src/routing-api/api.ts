@@ -12,8 +12,12 @@
 //   GET  /v1/rules/:rule/convergence                 sidecars seen recently and the epochs they hold
 //   POST /v1/rules/:rule/acks                        a sidecar reports its epoch (authenticated)
 //
-// Reads are anonymous; writes need an identity from opts.authenticate (401
-// otherwise). Errors are JSON `{error, field?, fix?}`.
+// Every /v1 request, read or write, needs an identity from opts.authenticate
+// (401 otherwise): tables, leases and the long-poll slots are for sidecars,
+// not for anyone who can reach the port. The server's /healthz and /readyz
+// (src/runtime/server.ts) stay public. Long-polls are bounded per client
+// (429 + Retry-After beyond its share) and in all (503 + Retry-After).
+// Errors are JSON `{error, field?, fix?}`.
 //
 // Leases (docs/fencing.md): a table answer (200 or 304) to a caller that names
 // its zone (`?zone=<zone>&sidecar=<id>`) carries `x-ldc-lease-ms: <L>`; the
@@ -52,9 +56,9 @@ export interface AuthRefusal {
 
 export interface RoutingApiOptions {
   /**
-   * Checks the credentials of a write (the bearer token in `Authorization`).
-   * Returns the caller's name, or a falsy value to refuse. Without it every
-   * write is refused.
+   * Checks the credentials of a request, read or write (the bearer token in
+   * `Authorization`). Returns the caller's name, or a falsy value to refuse.
+   * Without it every /v1 request is refused.
    */
   authenticate?: (req: IncomingMessage) => AuthResult | Promise<AuthResult>;
   /** Long-poll timeouts above this are lowered to it. Default 60 s. */
@@ -63,6 +67,16 @@ export interface RoutingApiOptions {
   defaultTimeoutSeconds?: number;
   /** Most concurrent long-polls per rule; more are answered 503 + Retry-After. Default 10,000. */
   maxWaitersPerRule?: number;
+  /** Most concurrent long-polls in all (every rule); more are answered 503 + Retry-After. Default 20,000. */
+  maxWaiters?: number;
+  /**
+   * Most concurrent long-polls of one client; more are answered 429 +
+   * Retry-After. A sidecar holds one. Default 4. The client is the principal
+   * when it names one caller (ackIdentity "principal": a relay's pod
+   * identity); with a shared bearer token, the principal and the `sidecar`
+   * the caller names (else its address).
+   */
+  maxWaitersPerClient?: number;
   /** Largest request body (acks). Default "16kb". */
   bodyLimit?: string | number;
   /** Called with unexpected errors (they are answered 500). */
@@ -221,7 +235,12 @@ function keyProblem(table: RoutingTable, key: string): ApiError {
 export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}): Router {
   const maxTimeout = opts.maxTimeoutSeconds ?? 60;
   const defaultTimeout = Math.min(opts.defaultTimeoutSeconds ?? 30, maxTimeout);
-  const maxWaiters = opts.maxWaitersPerRule ?? 10_000;
+  const maxWaitersPerRule = opts.maxWaitersPerRule ?? 10_000;
+  const maxWaiters = opts.maxWaiters ?? 20_000;
+  const maxWaitersPerClient = opts.maxWaitersPerClient ?? 4;
+  /** Long-polls waiting, in all and per client (the key of waiterClient). */
+  let waiting = 0;
+  const waitingByClient = new Map<string, number>();
   const storeLeaseMs = store.leaseGrants().leaseMs;
   const leaseMs = opts.leaseMs ?? storeLeaseMs;
   if (!Number.isSafeInteger(leaseMs) || leaseMs < 1 || leaseMs > storeLeaseMs) {
@@ -263,7 +282,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     if (bearerToken(req) === undefined) {
       res.set("WWW-Authenticate", 'Bearer realm="ldc-routing-api"');
       fail(res, 401, {
-        error: "authentication required: writes to the routing API need a bearer token",
+        error: "authentication required: the routing API's reads and writes need a bearer token",
         field: "Authorization",
         fix: "send Authorization: Bearer <token> (the sidecar reads it from LDC_ROUTING_TOKEN or LDC_ROUTING_TOKEN_FILE)",
       });
@@ -281,7 +300,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
       fail(res, 401, {
         error:
           opts.authenticate === undefined
-            ? "this routing API accepts no writes: it has no authenticator configured"
+            ? "this routing API accepts no requests: it has no authenticator configured (no tokens)"
             : "invalid bearer token",
         field: "Authorization",
         fix: "use the token the operator issued for sidecars",
@@ -290,6 +309,16 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     }
     res.locals.principal = who;
     next();
+  };
+  // Every /v1 endpoint: reads as well as acks (a 404 for an unknown path too, so nothing is told to strangers).
+  router.use("/v1", requireAuth);
+
+  /** Who a long-poll's slots are counted against (maxWaitersPerClient). */
+  const waiterClient = (req: Request, res: Response, sidecar: string | undefined): string => {
+    const principal = String(res.locals.principal);
+    if (opts.ackIdentity === "principal") return principal;
+    // A shared token names no one caller: tell them apart by the id they give, else their address.
+    return `${principal}\u0000${sidecar ?? req.socket.remoteAddress ?? ""}`;
   };
 
   router.get("/v1/rules", (_req, res) => {
@@ -375,10 +404,22 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     const epoch = Number(after);
     if (table.epoch > epoch) return answer(table, true);
     const rule = table.ruleName;
-    if (store.waiters(rule) >= maxWaiters) {
+    const client = waiterClient(req, res, sidecar);
+    const mine = waitingByClient.get(client) ?? 0;
+    if (mine >= maxWaitersPerClient) {
+      res.set("Retry-After", "5");
+      return fail(res, 429, {
+        error: `this client already has ${mine} long-polls waiting (at most ${maxWaitersPerClient} per client)`,
+        fix: "wait for one long-poll's answer before sending the next",
+      });
+    }
+    if (store.waiters(rule) >= maxWaitersPerRule || waiting >= maxWaiters) {
       res.set("Retry-After", "5");
       return fail(res, 503, {
-        error: `too many long-polls waiting on rule ${rule} (${maxWaiters})`,
+        error:
+          waiting >= maxWaiters
+            ? `too many long-polls waiting (${maxWaiters})`
+            : `too many long-polls waiting on rule ${rule} (${maxWaitersPerRule})`,
         fix: "retry after the Retry-After delay",
       });
     }
@@ -386,12 +427,18 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     const timer = setTimeout(() => ac.abort(), timeout * 1000);
     const onClose = (): void => ac.abort();
     res.on("close", onClose);
+    waiting++;
+    waitingByClient.set(client, mine + 1);
     let newer: RoutingTable | undefined;
     try {
       newer = await store.waitForNewer(rule, epoch, ac.signal);
     } finally {
       clearTimeout(timer);
       res.off("close", onClose);
+      waiting--;
+      const left = (waitingByClient.get(client) ?? 1) - 1;
+      if (left > 0) waitingByClient.set(client, left);
+      else waitingByClient.delete(client);
     }
     if (res.destroyed || res.writableEnded || req.socket.destroyed) return; // the caller went away
     if (newer !== undefined) return answer(newer, true);
@@ -435,7 +482,7 @@ export function createRoutingApi(store: TableStore, opts: RoutingApiOptions = {}
     res.set("Cache-Control", "no-cache").json({ rule: table.ruleName, ...store.convergence(table.ruleName) });
   });
 
-  router.post("/v1/rules/:rule/acks", requireAuth, json, (req, res) => {
+  router.post("/v1/rules/:rule/acks", json, (req, res) => {
     const table = tableOr404(req, res);
     if (table === undefined) return;
     const body: unknown = req.body;

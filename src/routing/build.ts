@@ -23,6 +23,21 @@ export const MAX_SHARDS = 16_384;
 export const MAX_CELLS = 65_535;
 export const DEFAULT_WRITE_METHODS: readonly string[] = Object.freeze(["POST", "PUT", "PATCH", "DELETE"]);
 export const DEFAULT_FROZEN_RETRY_AFTER_SECONDS = 1;
+/**
+ * Highest epoch a table may carry. Epochs count publishes (one per change), so
+ * 2^40 is never reached honestly; a hostile table near 2^53 would otherwise
+ * stick in every router forever (a router never takes an older epoch).
+ */
+export const MAX_EPOCH = 2 ** 40;
+/**
+ * Rule, cell, zone and region names: DNS-1123 labels, as the ShardingRule,
+ * Cell and Zone objects they come from. A table is input from the network or
+ * a ConfigMap; its cell and zone names become peer host names
+ * (`<app>-<cell>-<zone>.<namespace>.svc`), so nothing else may pass.
+ */
+export const TABLE_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const NAME_HINT =
+  "must be a DNS-1123 label (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit), as the object it names";
 
 /** `{cell: rz01, shards: "0-19,40-49"}`: cell rz01 owns those shards. */
 export interface AssignmentInput {
@@ -90,9 +105,13 @@ export function buildTable(input: RoutingTableInput): RoutingTable {
   // --- scalars
   const ruleName = input.ruleName;
   if (!isNonEmptyString(ruleName)) add("metadata.name", "the rule name is required");
+  else if (!TABLE_NAME.test(ruleName)) add("metadata.name", `${q(ruleName.slice(0, 64))} ${NAME_HINT}`);
   const epoch = input.epoch;
-  if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0) {
-    add("epoch", `must be a non-negative integer, got ${String(epoch)}`);
+  if (typeof epoch !== "number" || !Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) {
+    add(
+      "epoch",
+      `must be a non-negative integer, got ${String(epoch).slice(0, 32)}; at most 2^40 (${MAX_EPOCH}): a larger one is refused so one hostile table cannot stick in every router forever`,
+    );
   }
   const shards = input.shards;
   const shardsOk = typeof shards === "number" && Number.isInteger(shards) && shards >= 1 && shards <= MAX_SHARDS;
@@ -125,12 +144,15 @@ export function buildTable(input: RoutingTableInput): RoutingTable {
       };
       let ok = true;
       if (!isNonEmptyString(name)) bad(`${p}.name`, "required");
+      else if (!TABLE_NAME.test(name)) bad(`${p}.name`, `${q(name.slice(0, 64))} ${NAME_HINT}`);
       else if (seen.has(name)) bad(`${p}.name`, `cell ${name} is listed twice`);
       if (typeof type !== "string" || !(CELL_TYPES as readonly string[]).includes(type)) {
-        bad(`${p}.type`, `unknown cell type ${q(String(type))}; allowed values: ${CELL_TYPES.join(", ")}`);
+        bad(`${p}.type`, `unknown cell type ${q(String(type).slice(0, 64))}; allowed values: ${CELL_TYPES.join(", ")}`);
       }
       if (!isNonEmptyString(zone)) bad(`${p}.zone`, "required: the zone the cell is active in");
+      else if (!TABLE_NAME.test(zone)) bad(`${p}.zone`, `${q(zone.slice(0, 64))} ${NAME_HINT}`);
       if (!isNonEmptyString(region)) bad(`${p}.region`, "required: the region of the cell's active zone");
+      else if (!TABLE_NAME.test(region)) bad(`${p}.region`, `${q(region.slice(0, 64))} ${NAME_HINT}`);
       if (isNonEmptyString(name)) seen.add(name);
       if (ok)
         cells.push({ name: name as string, type: type as CellType, zone: zone as string, region: region as string });

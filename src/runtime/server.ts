@@ -1,8 +1,10 @@
-// The operator's HTTP server: /healthz, /readyz (fails while a watch is dead
+// The operator's (and the relay's) HTTP server, HTTPS when given a certificate: /healthz, /readyz (fails while a watch is dead
 // or a cache has not synced, naming which), /metrics (prom-client). Callers
 // mount their own routes on `app` (the routing API).
+import { readFileSync, statSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
+import https from "node:https";
 import express, { type Express } from "express";
 import { collectDefaultMetrics } from "prom-client";
 import { metricsRegistry } from "./metrics.ts";
@@ -23,6 +25,26 @@ export interface RuntimeServerOptions {
   host?: string;
   /** Also export process/Node.js metrics. Default true. */
   processMetrics?: boolean;
+  /** Serve HTTPS with this certificate and key (PEM files), re-read when they change (rotation). Default: HTTP. */
+  tls?: TlsFiles;
+}
+
+/** A certificate (chain) and its key, as PEM files. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+/** How often the certificate files are checked for a rotation (ms). */
+const TLS_RELOAD_MS = 30_000;
+
+/** The PEM contents of `tls`, and a signature of the files that changes when either does. */
+function readTls(tls: TlsFiles): { cert: string; key: string; sig: string } {
+  const sig = [tls.certFile, tls.keyFile].map((f) => {
+    const s = statSync(f);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  });
+  return { cert: readFileSync(tls.certFile, "utf8"), key: readFileSync(tls.keyFile, "utf8"), sig: sig.join("/") };
 }
 
 let defaultMetricsOn = false;
@@ -34,6 +56,7 @@ export class RuntimeServer {
   readonly #opts: RuntimeServerOptions;
   #server: Server | undefined;
   #closing = false;
+  #reload: NodeJS.Timeout | undefined;
 
   constructor(opts: RuntimeServerOptions = {}) {
     this.#opts = opts;
@@ -83,14 +106,44 @@ export class RuntimeServer {
     return addr && typeof addr === "object" ? addr.port : 0;
   }
 
-  /** Listen; resolves with the bound port. */
+  /** Whether it serves HTTPS. */
+  get tls(): boolean {
+    return this.#opts.tls !== undefined;
+  }
+
+  /** Listen; resolves with the bound port. Throws when the TLS files cannot be read. */
   listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const server = this.app.listen(this.#opts.port ?? 8080, this.#opts.host ?? "0.0.0.0", (err?: Error) => {
-        if (err) reject(err);
-        else resolve((server.address() as AddressInfo).port);
+    const tls = this.#opts.tls;
+    if (tls === undefined) {
+      return new Promise((resolve, reject) => {
+        const server = this.app.listen(this.#opts.port ?? 8080, this.#opts.host ?? "0.0.0.0", (err?: Error) => {
+          if (err) reject(err);
+          else resolve((server.address() as AddressInfo).port);
+        });
+        this.#server = server;
       });
-      this.#server = server;
+    }
+    let current = readTls(tls);
+    const server = https.createServer({ cert: current.cert, key: current.key }, this.app);
+    this.#server = server;
+    // cert-manager and the kubelet replace the files in place: take the new pair without a restart.
+    this.#reload = setInterval(() => {
+      try {
+        const next = readTls(tls);
+        if (next.sig === current.sig) return;
+        server.setSecureContext({ cert: next.cert, key: next.key });
+        current = next;
+      } catch {
+        // Caught mid-replacement (or a mismatched pair): the current context stays; retried next period.
+      }
+    }, TLS_RELOAD_MS);
+    this.#reload.unref();
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.#opts.port ?? 8080, this.#opts.host ?? "0.0.0.0", () => {
+        server.off("error", reject);
+        resolve((server.address() as AddressInfo).port);
+      });
     });
   }
 
@@ -103,6 +156,7 @@ export class RuntimeServer {
   async close(graceMs = 2000): Promise<void> {
     const s = this.#server;
     this.#server = undefined;
+    if (this.#reload) clearInterval(this.#reload);
     if (!s) return;
     this.#closing = true;
     const closed = new Promise<void>((resolve) => s.close(() => resolve()));

@@ -8,9 +8,12 @@ import type { AppScope } from "../routing/index.ts";
 export type CellType = AppScope;
 
 export interface SidecarConfig {
-  /** Where to listen (LDC_LISTEN "host:port"). */
+  /** Where to listen for app traffic (LDC_LISTEN "host:port"). */
   readonly listenHost: string;
   readonly listenPort: number;
+  /** Where /__ldc/* (health, metrics, table) is served (LDC_ADMIN_LISTEN), never on the traffic port. */
+  readonly adminHost: string;
+  readonly adminPort: number;
   /** The app container, e.g. http://127.0.0.1:8080 (LDC_APP_URL). */
   readonly appUrl: string;
   readonly rule: string;
@@ -43,6 +46,14 @@ export interface SidecarConfig {
   readonly shutdownGraceSeconds: number;
   /** Time a proxied request may take. */
   readonly upstreamTimeoutSeconds: number;
+  /** Time a client may take to send a request's headers (node's headersTimeout). */
+  readonly headersTimeoutSeconds: number;
+  /** Time a client may take to send a whole request, body included (node's requestTimeout; 0: none). 408 after. */
+  readonly requestTimeoutSeconds: number;
+  /** Most requests passed on (to the app or a peer) at once; more get 503 + Retry-After. */
+  readonly maxConcurrentRequests: number;
+  /** The routing API's CA bundle (PEM) for an https:// LDC_ROUTING_API (LDC_ROUTING_CA_FILE); default: the system's. */
+  readonly routingCaFile: string | undefined;
   readonly logLevel: string;
 }
 
@@ -63,7 +74,20 @@ interface Option {
 
 /** Every setting: env name, flag, help. The order is the usage's. */
 export const OPTIONS: readonly Option[] = [
-  { env: "LDC_LISTEN", flag: "--listen", arg: "HOST:PORT", help: "address to listen on", def: "0.0.0.0:15001" },
+  {
+    env: "LDC_LISTEN",
+    flag: "--listen",
+    arg: "HOST:PORT",
+    help: "address to listen on for app traffic",
+    def: "0.0.0.0:15001",
+  },
+  {
+    env: "LDC_ADMIN_LISTEN",
+    flag: "--admin-listen",
+    arg: "HOST:PORT",
+    help: "address of /__ldc/healthz, /__ldc/metrics, /__ldc/table (probes, Prometheus)",
+    def: "0.0.0.0:15002",
+  },
   {
     env: "LDC_APP_URL",
     flag: "--app-url",
@@ -88,10 +112,26 @@ export const OPTIONS: readonly Option[] = [
     env: "LDC_ROUTING_API",
     flag: "--routing-api",
     arg: "URL",
-    help: "the operator's routing API, for long-poll and acks",
+    help: "the routing API (the zone's relay or the operator), for long-poll and acks: http:// or https://",
   },
-  { env: "LDC_ROUTING_TOKEN", flag: "", arg: "TOKEN", help: "bearer token for acks (environment only)" },
-  { env: "LDC_ROUTING_TOKEN_FILE", flag: "--routing-token-file", arg: "PATH", help: "file holding that token" },
+  {
+    env: "LDC_ROUTING_TOKEN",
+    flag: "",
+    arg: "TOKEN",
+    help: "bearer token for the routing API's reads and acks (environment only)",
+  },
+  {
+    env: "LDC_ROUTING_TOKEN_FILE",
+    flag: "--routing-token-file",
+    arg: "PATH",
+    help: "file holding that token (re-read before each request)",
+  },
+  {
+    env: "LDC_ROUTING_CA_FILE",
+    flag: "--routing-ca-file",
+    arg: "PATH",
+    help: "CA bundle (PEM) an https:// routing API's certificate is checked against (default: the system's)",
+  },
   {
     env: "LDC_PEERS",
     flag: "--peers",
@@ -134,6 +174,27 @@ export const OPTIONS: readonly Option[] = [
     help: "time a proxied request may take (504 after)",
     def: "60",
   },
+  {
+    env: "LDC_HEADERS_TIMEOUT_SECONDS",
+    flag: "--headers-timeout",
+    arg: "SECONDS",
+    help: "time a client may take to send a request's headers (408 after)",
+    def: "10",
+  },
+  {
+    env: "LDC_REQUEST_TIMEOUT_SECONDS",
+    flag: "--request-timeout",
+    arg: "SECONDS",
+    help: "time a client may take to send a whole request, body included (408 after; 0: no limit)",
+    def: "30",
+  },
+  {
+    env: "LDC_MAX_CONCURRENT_REQUESTS",
+    flag: "--max-concurrent-requests",
+    arg: "N",
+    help: "most requests passed on to the app or peers at once (503 + Retry-After beyond)",
+    def: "1024",
+  },
   { env: "LDC_LOG_LEVEL", flag: "--log-level", arg: "LEVEL", help: "trace|debug|info|warn|error|silent", def: "info" },
 ];
 
@@ -152,8 +213,9 @@ export function usage(): string {
   lines.push(`  ${"--help".padEnd(32)} ${"".padEnd(30)} print this and exit`);
   lines.push(
     "",
-    "At least one of LDC_TABLE_FILE and LDC_ROUTING_API is required. Endpoints: /__ldc/healthz (?live=1),",
-    "/__ldc/metrics, /__ldc/table. Exit codes: 0 done, 2 invalid configuration.",
+    "At least one of LDC_TABLE_FILE and LDC_ROUTING_API is required. Admin endpoints, on LDC_ADMIN_LISTEN only:",
+    "/__ldc/healthz (?live=1), /__ldc/metrics, /__ldc/table (the traffic port answers 404 for /__ldc/*).",
+    "Exit codes: 0 done, 2 invalid configuration.",
   );
   return `${lines.join("\n")}\n`;
 }
@@ -206,6 +268,18 @@ function parseSeconds(values: Map<string, string>, env: string, min: number, max
   return n;
 }
 
+/** A HOST:PORT setting ("[::1]:80", ":80" and "80" too). */
+function parseListen(values: Map<string, string>, env: string): [string, number] {
+  const def = OPTIONS.find((x) => x.env === env)!.def!;
+  const raw = values.get(env) ?? def;
+  const m = /^(?:(.*):)?([0-9]+)$/.exec(raw);
+  if (!m) throw new ConfigError(`${who(env)}: ${JSON.stringify(raw)} is not HOST:PORT, e.g. ${def}`);
+  let host = m[1] ?? "0.0.0.0";
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  if (host === "") host = "0.0.0.0";
+  return [host, parsePort(m[2]!, who(env))];
+}
+
 function parsePort(raw: string, what: string): number {
   const n = Number(raw);
   if (!/^[0-9]{1,5}$/.test(raw) || n > 65535) {
@@ -214,17 +288,19 @@ function parsePort(raw: string, what: string): number {
   return n;
 }
 
-/** Checks an http:// base URL; returns it without a trailing slash. */
-export function checkBaseUrl(raw: string, what: string): string {
+/** Checks an http:// (or, with `https`, https://) base URL; returns it without a trailing slash. */
+export function checkBaseUrl(raw: string, what: string, https = false): string {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
     throw new ConfigError(`${what}: ${JSON.stringify(raw)} is not a URL; use e.g. http://127.0.0.1:8080`);
   }
-  if (u.protocol !== "http:") {
+  if (u.protocol !== "http:" && !(https && u.protocol === "https:")) {
     throw new ConfigError(
-      `${what}: ${JSON.stringify(raw)} must be an http:// URL (the sidecar speaks plain HTTP/1.1 to the app and its peers)`,
+      https
+        ? `${what}: ${JSON.stringify(raw)} must be an http:// or https:// URL`
+        : `${what}: ${JSON.stringify(raw)} must be an http:// URL (the sidecar speaks plain HTTP/1.1 to the app and its peers)`,
     );
   }
   if (u.search || u.hash || u.username || u.password) {
@@ -259,13 +335,13 @@ export function parseConfig(
     return v;
   };
 
-  const listen = values.get("LDC_LISTEN") ?? "0.0.0.0:15001";
-  const m = /^(?:(.*):)?([0-9]+)$/.exec(listen);
-  if (!m) throw new ConfigError(`${who("LDC_LISTEN")}: ${JSON.stringify(listen)} is not HOST:PORT, e.g. 0.0.0.0:15001`);
-  let listenHost = m[1] ?? "0.0.0.0";
-  if (listenHost.startsWith("[") && listenHost.endsWith("]")) listenHost = listenHost.slice(1, -1);
-  if (listenHost === "") listenHost = "0.0.0.0";
-  const listenPort = parsePort(m[2]!, who("LDC_LISTEN"));
+  const [listenHost, listenPort] = parseListen(values, "LDC_LISTEN");
+  const [adminHost, adminPort] = parseListen(values, "LDC_ADMIN_LISTEN");
+  if (adminPort !== 0 && adminPort === listenPort) {
+    throw new ConfigError(
+      `${who("LDC_ADMIN_LISTEN")}: port ${adminPort} is also LDC_LISTEN's: the admin endpoints need their own port, so app traffic can never reach them`,
+    );
+  }
 
   const appUrl = checkBaseUrl(
     required("LDC_APP_URL", "set it to the app container's URL, e.g. http://127.0.0.1:8080"),
@@ -284,7 +360,8 @@ export function parseConfig(
 
   const tableFile = values.get("LDC_TABLE_FILE");
   const routingApiRaw = values.get("LDC_ROUTING_API");
-  const routingApi = routingApiRaw === undefined ? undefined : checkBaseUrl(routingApiRaw, who("LDC_ROUTING_API"));
+  const routingApi =
+    routingApiRaw === undefined ? undefined : checkBaseUrl(routingApiRaw, who("LDC_ROUTING_API"), true);
   if (tableFile === undefined && routingApi === undefined) {
     throw new ConfigError(
       "no routing table source: set LDC_TABLE_FILE (--table-file, the mounted ConfigMap's table.json) and/or LDC_ROUTING_API (--routing-api, the operator's URL)",
@@ -334,10 +411,31 @@ export function parseConfig(
   // the relay names a pod from its token; an id already holding a "/" is taken as is.
   const rawId = values.get("LDC_SIDECAR_ID") ?? env.POD_NAME ?? `${hostname}:${listenPort}`;
   const sidecarId = namespace !== undefined && !rawId.includes("/") ? `${namespace}/${rawId}` : rawId;
+  const headersTimeoutSeconds = parseSeconds(values, "LDC_HEADERS_TIMEOUT_SECONDS", 1, 3600);
+  const requestTimeoutSeconds = parseSeconds(values, "LDC_REQUEST_TIMEOUT_SECONDS", 0, 86400);
+  if (requestTimeoutSeconds > 0 && requestTimeoutSeconds < headersTimeoutSeconds) {
+    throw new ConfigError(
+      `${who("LDC_REQUEST_TIMEOUT_SECONDS")}: ${requestTimeoutSeconds} is shorter than LDC_HEADERS_TIMEOUT_SECONDS (${headersTimeoutSeconds}): the whole request includes its headers; raise it or lower the other`,
+    );
+  }
+  const maxRaw = values.get("LDC_MAX_CONCURRENT_REQUESTS") ?? "1024";
+  if (!/^[1-9][0-9]{0,5}$/.test(maxRaw)) {
+    throw new ConfigError(
+      `${who("LDC_MAX_CONCURRENT_REQUESTS")}: ${JSON.stringify(maxRaw)} is not a whole number from 1 to 999999`,
+    );
+  }
+  const routingCaFile = values.get("LDC_ROUTING_CA_FILE");
+  if (routingCaFile !== undefined && !routingApi?.startsWith("https:")) {
+    throw new ConfigError(
+      `${who("LDC_ROUTING_CA_FILE")} is set but LDC_ROUTING_API is not an https:// URL: drop it, or use https://`,
+    );
+  }
 
   return {
     listenHost,
     listenPort,
+    adminHost,
+    adminPort,
     appUrl,
     rule,
     cell,
@@ -358,6 +456,10 @@ export function parseConfig(
     filePollSeconds: parseSeconds(values, "LDC_FILE_POLL_SECONDS", 0.01, 3600),
     shutdownGraceSeconds: parseSeconds(values, "LDC_SHUTDOWN_GRACE_SECONDS", 0, 3600),
     upstreamTimeoutSeconds: parseSeconds(values, "LDC_UPSTREAM_TIMEOUT_SECONDS", 0.01, 86400),
+    headersTimeoutSeconds,
+    requestTimeoutSeconds,
+    maxConcurrentRequests: Number(maxRaw),
+    routingCaFile,
     logLevel,
   };
 }
@@ -369,6 +471,8 @@ export function sidecarConfig(
   return {
     listenHost: "127.0.0.1",
     listenPort: 0,
+    adminHost: "127.0.0.1",
+    adminPort: 0,
     cellType: "Regional",
     app: undefined,
     namespace: undefined,
@@ -384,6 +488,10 @@ export function sidecarConfig(
     filePollSeconds: 1,
     shutdownGraceSeconds: 20,
     upstreamTimeoutSeconds: 60,
+    headersTimeoutSeconds: 10,
+    requestTimeoutSeconds: 30,
+    maxConcurrentRequests: 1024,
+    routingCaFile: undefined,
     logLevel: "silent",
     ...c,
   };

@@ -2,7 +2,16 @@
 // can run in one process: tests, benchmarks).
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export const OUTCOMES = ["local", "forwarded", "rejected", "frozen", "invalid_key", "lease_expired", "error"] as const;
+export const OUTCOMES = [
+  "local",
+  "forwarded",
+  "rejected",
+  "frozen",
+  "invalid_key",
+  "lease_expired",
+  "overloaded",
+  "error",
+] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface SidecarMetrics {
@@ -20,7 +29,7 @@ export function createSidecarMetrics(): SidecarMetrics {
   const registry = new Registry();
   const requests = new Counter({
     name: "ldc_sidecar_requests_total",
-    help: "Requests handled by the sidecar, by outcome: local, forwarded, rejected (unit protection, loop), frozen (write to a write-frozen shard), invalid_key, lease_expired (write refused: no valid routing lease), error (no table, unroutable, upstream failure)",
+    help: "Requests handled by the sidecar, by outcome: local, forwarded, rejected (unit protection, loop), frozen (write to a write-frozen shard), invalid_key, lease_expired (write refused: no valid routing lease), overloaded (503: LDC_MAX_CONCURRENT_REQUESTS requests already passed on), error (no table, unroutable, upstream failure)",
     labelNames: ["outcome"] as const,
     registers: [registry],
   });

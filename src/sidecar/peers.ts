@@ -4,6 +4,7 @@
 // sidecars running as plain processes on loopback, or a multi-cluster gateway).
 
 import { workloadName } from "../reconcilers/naming.ts";
+import { TABLE_NAME } from "../routing/index.ts";
 
 /** An upstream: host, port and the path prefix to put before the request target. */
 export interface Target {
@@ -35,10 +36,15 @@ export interface PeerResolverOptions {
   readonly peerPort: number;
 }
 
-/** LDC_PEERS first ("cell@zone", then "cell"), else the cell's per-zone Service name. Cached per cell@zone. */
+/**
+ * LDC_PEERS first ("cell@zone", then "cell"), else the cell's per-zone Service
+ * name; none for a cell or zone that is not a DNS label. Cached per cell@zone.
+ */
 export function createPeerResolver(opts: PeerResolverOptions): PeerResolver {
   const cache = new Map<string, Target | undefined>();
   return (cell, zone) => {
+    // parseTable already refuses other names; checked again here because these become host names.
+    if (!TABLE_NAME.test(cell) || !TABLE_NAME.test(zone)) return undefined;
     const k = `${cell}@${zone}`;
     if (cache.has(k)) return cache.get(k);
     const explicit = opts.peers[k] ?? opts.peers[cell];

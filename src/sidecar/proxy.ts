@@ -61,8 +61,8 @@ export interface ProxyOptions {
   /** cell@zone of this sidecar, for x-ldc-forwarded-by. */
   readonly self: string;
   readonly upstreamTimeoutMs: number;
-  /** Answers /__ldc/* requests. */
-  readonly admin: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Most requests passed on at once (local and forwarded); beyond, 503 + Retry-After: nothing queues without bound. */
+  readonly maxConcurrent: number;
 }
 
 /** The headers to pass on; `request`: also drops every client-sent x-ldc-* header. */
@@ -96,6 +96,19 @@ export function sendJson(
   res.end(data);
 }
 
+/** Whether a request target is under /__ldc/ (origin or absolute form): served on the admin port only. */
+export function isAdminPath(url: string): boolean {
+  let path = url;
+  if (!url.startsWith("/")) {
+    try {
+      path = new URL(url).pathname;
+    } catch {
+      return false;
+    }
+  }
+  return path === "/__ldc" || path.startsWith(ADMIN_PREFIX);
+}
+
 export interface Proxy {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Requests in progress. */
@@ -107,8 +120,16 @@ export interface Proxy {
 
 export function createProxy(opts: ProxyOptions): Proxy {
   const { holder, metrics, log } = opts;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: "lifo" });
+  // As many sockets per upstream as requests may be passed on: the agent never queues (its queue has no bound).
+  const agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: opts.maxConcurrent,
+    maxFreeSockets: 64,
+    scheduling: "lifo",
+  });
   let inFlight = 0;
+  /** Requests being passed on to the app or a peer (at most maxConcurrent). */
+  let upstream = 0;
 
   const proxy: Proxy = {
     draining: false,
@@ -119,8 +140,14 @@ export function createProxy(opts: ProxyOptions): Proxy {
       agent.destroy();
     },
     handle(req, res) {
-      const url = req.url ?? "/";
-      if (url.startsWith(ADMIN_PREFIX)) return opts.admin(req, res);
+      if (isAdminPath(req.url ?? "/")) {
+        // Health, metrics and the table are on the admin port only; refused, not passed to the app.
+        sendJson(res, 404, {
+          error: `${ADMIN_PREFIX}* is not served on the sidecar's traffic port`,
+          fix: "use the sidecar's admin port (LDC_ADMIN_LISTEN, the pod's ldc-admin port) from inside the cluster",
+        });
+        return;
+      }
       const start = performance.now();
       inFlight++;
       const st: RequestState = { outcome: "error" };
@@ -240,6 +267,22 @@ export function createProxy(opts: ProxyOptions): Proxy {
     epoch: number,
     report: KeyReport,
   ): Outcome {
+    if (upstream >= opts.maxConcurrent) {
+      // Slow clients or a slow upstream hold every slot: refuse now rather than queue without bound.
+      sendJson(
+        res,
+        503,
+        {
+          error: `the sidecar is passing on ${opts.maxConcurrent} requests already (LDC_MAX_CONCURRENT_REQUESTS)`,
+          fix: "retry after Retry-After seconds",
+          epoch,
+        },
+        { "retry-after": "1" },
+      );
+      return "overloaded";
+    }
+    upstream++;
+    res.once("close", () => upstream--);
     const headers = copyHeaders(req.headers, true);
     if (forwardTo !== undefined) {
       headers[HOPS_HEADER] = "1";
@@ -285,6 +328,8 @@ export function createProxy(opts: ProxyOptions): Proxy {
     res.once("close", () => {
       if (!res.writableFinished) up.destroy();
     });
+    // Headers go now, not with the first body chunk: the upstream sees a slow upload as it starts.
+    up.flushHeaders();
     req.pipe(up);
     req.on("error", () => up.destroy());
     return failed ? "error" : forwardTo === undefined ? "local" : "forwarded";

@@ -14,6 +14,7 @@ import type { SidecarMetrics } from "./metrics.ts";
 import { createSidecarMetrics } from "./metrics.ts";
 import type { PeerResolver } from "./peers.ts";
 import { createPeerResolver, targetOf } from "./peers.ts";
+import { RoutingClient } from "./client.ts";
 import { ADMIN_PREFIX, createProxy, sendJson } from "./proxy.ts";
 import type { Current } from "./tables.ts";
 import { AckReporter, ApiSource, FileSource, TableHolder } from "./tables.ts";
@@ -33,9 +34,12 @@ export interface StartOptions {
 }
 
 export interface Sidecar {
-  /** http://host:port the sidecar listens on. */
+  /** http://host:port the sidecar listens on for app traffic. */
   readonly url: string;
   readonly port: number;
+  /** http://host:port of its admin endpoints (/__ldc/healthz, /__ldc/metrics, /__ldc/table). */
+  readonly adminUrl: string;
+  readonly adminPort: number;
   readonly metrics: SidecarMetrics;
   /** The epoch held, or undefined before the first table. */
   currentEpoch(): number | undefined;
@@ -109,7 +113,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
       return;
     }
     sendJson(res, 404, {
-      error: `no such sidecar endpoint ${path.slice(0, 100)}`,
+      error: `no such sidecar endpoint ${JSON.stringify(path.slice(0, 100))}`,
       fix: `${ADMIN_PREFIX}healthz, ${ADMIN_PREFIX}metrics, ${ADMIN_PREFIX}table`,
     });
   };
@@ -123,8 +127,17 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
     log,
     self: `${config.cell}@${config.zone}`,
     upstreamTimeoutMs: config.upstreamTimeoutSeconds * 1000,
-    admin,
+    maxConcurrent: config.maxConcurrentRequests,
   });
+  const client =
+    config.routingApi === undefined
+      ? undefined
+      : new RoutingClient({
+          baseUrl: config.routingApi,
+          token: config.routingToken,
+          tokenFile: config.routingTokenFile,
+          caFile: config.routingCaFile,
+        });
 
   // The table file first: a sidecar whose operator is down still starts routing.
   const file =
@@ -136,7 +149,7 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
     config.routingApi === undefined
       ? undefined
       : new ApiSource(holder, log, {
-          baseUrl: config.routingApi,
+          client: client!,
           timeoutSeconds: config.longPollTimeoutSeconds,
           backoffMinMs: opts.backoffMinMs,
           backoffMaxMs: opts.backoffMaxMs,
@@ -146,39 +159,46 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
         });
   api?.start();
 
-  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => proxy.handle(req, res));
+  // A client gets headersTimeout for its headers and requestTimeout for the whole request (408 after, checked
+  // every second): a slow upload cannot hold a connection for node's default 300 s.
+  const requestTimeout = config.requestTimeoutSeconds * 1000;
+  const serverOptions: http.ServerOptions = {
+    keepAliveTimeout: 30_000,
+    headersTimeout: config.headersTimeoutSeconds * 1000,
+    requestTimeout,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, requestTimeout / 4 || 1000)),
+  };
+  const server = http.createServer(serverOptions, (req, res) => proxy.handle(req, res));
+  // Health, metrics and the table on their own port: app traffic (the Service targets the traffic port) never sees them.
+  const adminServer = http.createServer(serverOptions, admin);
+  let port: number;
+  let adminPort: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.listenPort, config.listenHost, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    port = await listen(server, config.listenPort, config.listenHost);
+    adminPort = await listen(adminServer, config.adminPort, config.adminHost);
   } catch (e) {
+    server.close();
     file?.stop();
     await api?.stop();
+    client?.close();
     throw e;
   }
-  const port = (server.address() as AddressInfo).port;
-  const host = config.listenHost === "0.0.0.0" || config.listenHost === "::" ? "127.0.0.1" : config.listenHost;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = urlOf(config.listenHost, port);
+  const adminUrl = urlOf(config.adminHost, adminPort);
 
   if (config.routingApi !== undefined) {
     acks = new AckReporter(holder, log, {
-      baseUrl: config.routingApi,
+      client: client!,
       rule: config.rule,
       sidecar: config.sidecarId,
       cell: config.cell,
       zone: config.zone,
       intervalSeconds: config.ackIntervalSeconds,
-      token: config.routingToken,
-      tokenFile: config.routingTokenFile,
     });
     acks.start();
   }
   log.info(
-    { url, rule: config.rule, cell: config.cell, zone: config.zone, epoch: holder.epoch },
+    { url, adminUrl, rule: config.rule, cell: config.cell, zone: config.zone, epoch: holder.epoch },
     "ldc sidecar listening",
   );
 
@@ -188,6 +208,8 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
       stopping = true;
       proxy.draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));
+      adminServer.closeAllConnections();
       server.closeIdleConnections();
       const deadline = Date.now() + config.shutdownGraceSeconds * 1000;
       while (proxy.inFlight > 0 && Date.now() < deadline) {
@@ -195,10 +217,11 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
         server.closeIdleConnections();
       }
       server.closeAllConnections();
-      await closed;
+      await Promise.all([closed, adminClosed]);
       file?.stop();
       await Promise.all([api?.stop(), acks?.stop()]);
       proxy.close();
+      client?.close();
       log.info("ldc sidecar stopped");
     })();
     return closing;
@@ -207,6 +230,8 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
   return {
     url,
     port,
+    adminUrl,
+    adminPort,
     metrics,
     currentEpoch: () => holder.epoch,
     table: () => holder.current?.table,
@@ -214,4 +239,20 @@ export async function startSidecar(config: SidecarConfig, opts: StartOptions = {
     lease,
     close,
   };
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** A URL to reach a listener: loopback for a wildcard address. */
+function urlOf(listenHost: string, port: number): string {
+  const host = listenHost === "0.0.0.0" || listenHost === "::" ? "127.0.0.1" : listenHost;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { KeyReport, RequestLike, RouteContext, RouteDecision, RoutingTable } from "../routing/index.ts";
 import { createRouter, parseTable } from "../routing/index.ts";
 import { LEASE_HEADER } from "../routing-api/fencing.ts";
+import type { RoutingClient } from "./client.ts";
 import type { Lease } from "./lease.ts";
 import { parseLeaseMs } from "./lease.ts";
 
@@ -161,8 +162,8 @@ export class FileSource {
 }
 
 export interface ApiSourceOptions {
-  /** Base URL of the routing API. */
-  readonly baseUrl: string;
+  /** The routing API (base URL, TLS, the bearer token every read carries). */
+  readonly client: RoutingClient;
   readonly timeoutSeconds: number;
   /** Backoff after errors: from minMs doubling to maxMs, with jitter. Defaults 200 ms and 10 s. */
   readonly backoffMinMs?: number;
@@ -216,7 +217,7 @@ export class ApiSource {
       } catch (e) {
         if (signal.aborted) return;
         this.#failures++;
-        const msg = `routing API ${this.#opts.baseUrl} unavailable (${describe(e)}); keeping the last table, retrying`;
+        const msg = `routing API ${this.#opts.client.baseUrl} unavailable (${describe(e)}); keeping the last table, retrying`;
         if (msg !== this.#lastProblem) {
           this.#lastProblem = msg;
           this.#log.warn({ failures: this.#failures }, msg);
@@ -247,17 +248,17 @@ export class ApiSource {
     }
     // Taken before the request leaves: the lease can only end earlier than the server's view of it.
     const sentAt = lease.now();
-    const res = await fetch(`${this.#opts.baseUrl}/v1/rules/${rule}/table?${q}`, {
-      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutSeconds * 1000 + 5000)]),
-      headers: { accept: "application/json" },
+    const res = await this.#opts.client.request(`/v1/rules/${rule}/table?${q}`, {
+      signal,
+      timeoutMs: timeoutSeconds * 1000 + 5000,
     });
-    const leaseMs = parseLeaseMs(res.headers.get(LEASE_HEADER));
+    const lh = res.headers[LEASE_HEADER];
+    const leaseMs = parseLeaseMs(typeof lh === "string" ? lh : null);
     if (res.status === 304) {
-      await res.body?.cancel();
       this.#renew(sentAt, leaseMs);
       return;
     }
-    const body = await res.text();
+    const body = res.body;
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${body.slice(0, 200)}`);
     const table = parseTable(body);
     const r = this.#holder.offer(table, "api");
@@ -279,7 +280,7 @@ export class ApiSource {
     if (!this.#noLeaseLogged) {
       this.#noLeaseLogged = true;
       this.#log.warn(
-        `routing API ${this.#opts.baseUrl} answered without a valid ${LEASE_HEADER} header: no lease, writes stay refused; upgrade the operator to one that grants leases`,
+        `routing API ${this.#opts.client.baseUrl} answered without a valid ${LEASE_HEADER} header: no lease, writes stay refused; upgrade the operator to one that grants leases`,
       );
     }
   }
@@ -299,15 +300,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export interface AckReporterOptions {
-  readonly baseUrl: string;
+  readonly client: RoutingClient;
   readonly rule: string;
   readonly sidecar: string;
   readonly cell: string;
   readonly zone: string;
   readonly intervalSeconds: number;
-  readonly token: string | undefined;
-  /** Read before every ack (projected tokens rotate). */
-  readonly tokenFile: string | undefined;
 }
 
 /** Reports the held epoch to the routing API: after each swap and every interval. */
@@ -357,23 +355,17 @@ export class AckReporter {
     });
   }
 
-  async #token(): Promise<string | undefined> {
-    if (this.#opts.tokenFile !== undefined) {
-      return (await readFile(this.#opts.tokenFile, "utf8")).trim();
-    }
-    return this.#opts.token;
-  }
-
   async #send(): Promise<void> {
     const held = this.#holder.current?.table;
     if (held === undefined) return;
     const epoch = held.epoch;
     try {
-      const token = await this.#token();
-      if (!token) throw new Error("no token: set LDC_ROUTING_TOKEN or LDC_ROUTING_TOKEN_FILE");
-      const res = await fetch(`${this.#opts.baseUrl}/v1/rules/${encodeURIComponent(this.#opts.rule)}/acks`, {
+      const client = this.#opts.client;
+      if ((await client.token()) === undefined) {
+        throw new Error("no token: set LDC_ROUTING_TOKEN or LDC_ROUTING_TOKEN_FILE");
+      }
+      const res = await client.request(`/v1/rules/${encodeURIComponent(this.#opts.rule)}/acks`, {
         method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: JSON.stringify({
           sidecar: this.#opts.sidecar,
           cell: this.#opts.cell,
@@ -381,15 +373,15 @@ export class AckReporter {
           epoch,
           hash: held.contentHash,
         }),
-        signal: AbortSignal.any([this.#ac.signal, AbortSignal.timeout(5000)]),
+        signal: this.#ac.signal,
+        timeoutMs: 5000,
       });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+      if (res.status < 200 || res.status > 299) throw new Error(`HTTP ${res.status}: ${res.body.slice(0, 200)}`);
       this.lastAcked = epoch;
       this.#lastProblem = "";
     } catch (e) {
       if (this.#ac.signal.aborted) return;
-      const msg = `ack of epoch ${epoch} to ${this.#opts.baseUrl} failed: ${describe(e)}`;
+      const msg = `ack of epoch ${epoch} to ${this.#opts.client.baseUrl} failed: ${describe(e)}`;
       if (msg !== this.#lastProblem) {
         this.#lastProblem = msg;
         this.#log.warn(msg);

@@ -136,7 +136,9 @@ async function checkConverged(): Promise<number> {
   for (let s = 0; s < 100; s++) {
     const uid = uidForShard(s);
     expect(table.shardOf(String(uid))).toBe(shardOfUid(uid));
-    const res = await fetch(`http://127.0.0.1:${apiPort}/v1/rules/${RULE}/lookup?key=${uid}`);
+    const res = await fetch(`http://127.0.0.1:${apiPort}/v1/rules/${RULE}/lookup?key=${uid}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     const body = (await res.json()) as { epoch: number; shard: number; cell: string; zone: string; frozen: boolean };
     const owner = table.ownerOf(s);
     expect({ epoch: body.epoch, shard: body.shard, cell: body.cell, zone: body.zone, frozen: body.frozen }).toEqual({

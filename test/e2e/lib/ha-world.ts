@@ -326,7 +326,10 @@ export class HaWorld {
   async servedTable(): Promise<RoutingTable | undefined> {
     for (let i = 0; i < 4; i++) {
       try {
-        const res = await fetch(`${this.lb.url}/v1/rules/${RULE}/table`, { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(`${this.lb.url}/v1/rules/${RULE}/table`, {
+          signal: AbortSignal.timeout(5000),
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
         if (res.status === 200) return parseTable(await res.text());
         await res.arrayBuffer();
       } catch {

@@ -14,6 +14,7 @@ import {
   APP_NAMESPACE,
   DC_OF_ZONE,
   EXPECTED,
+  ROUTING_TOKEN,
   condition,
   deploymentReady,
   deploymentsPath,
@@ -395,10 +396,13 @@ export function lifecycleTests(env: OperatorEnv): void {
     await env.kubectl("dc1", ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
     const configMapPath = `/api/v1/namespaces/${APP_NAMESPACE}/configmaps/ldc-routing-orders`;
     const tableUrl = `http://127.0.0.1:${env.operator!.port}/v1/rules/orders/table`;
+    const auth = { authorization: `Bearer ${ROUTING_TOKEN}` };
+    // Its reads need the token: an anonymous one learns nothing.
+    expect((await fetch(tableUrl)).status).toBe(401);
     // Published in every zone's cluster (the app's namespace) and in the routing API.
     for (const dc of DCS) await eventually(`orders' table in ${dc}`, async () => env.get(dc, configMapPath));
     const epoch = await eventually("orders' table in the routing API", async () => {
-      const res = await fetch(tableUrl);
+      const res = await fetch(tableUrl, { headers: auth });
       return res.status === 200 && Number(res.headers.get("x-ldc-epoch"));
     });
     // sh-a's cluster is down when the rule goes: the other zones must not wait for it.
@@ -409,12 +413,12 @@ export function lifecycleTests(env: OperatorEnv): void {
         async () => (await zone("sh-a"))?.status?.reachable === false,
       );
       // A sidecar long-polling for the next epoch learns the rule is gone.
-      const longPoll = fetch(`${tableUrl}?waitForEpochAfter=${epoch}&timeoutSeconds=60`);
+      const longPoll = fetch(`${tableUrl}?waitForEpochAfter=${epoch}&timeoutSeconds=60`, { headers: auth });
       await env.kubectl("dc1", ["delete", "shardingrule", "orders", "--wait=false"]);
       const gone = await longPoll;
       expect(gone.status).toBe(404);
       expect(((await gone.json()) as { error: string }).error).toMatch(/^rule orders was deleted/);
-      expect((await fetch(tableUrl)).status).toBe(404);
+      expect((await fetch(tableUrl, { headers: auth })).status).toBe(404);
       for (const dc of ["dc1", "dc2"] as const) {
         await eventually(`orders' ConfigMap deleted in ${dc}`, async () => !(await env.get(dc, configMapPath)));
       }
@@ -430,12 +434,15 @@ export function lifecycleTests(env: OperatorEnv): void {
     // Created again under its name, the rule starts above the epoch sidecars may still hold (they ignore older ones).
     await env.kubectl("dc1", ["apply", "-f", "-"], JSON.stringify(objects[0]));
     const again = await eventually("orders' table published again", async () => {
-      const res = await fetch(tableUrl);
+      const res = await fetch(tableUrl, { headers: auth });
       return res.status === 200 && Number(res.headers.get("x-ldc-epoch"));
     });
     expect(again).toBeGreaterThan(epoch);
     await env.kubectl("dc1", ["delete", "shardingrule", "orders", "--wait=false"]);
-    await eventually("orders' table unpublished again", async () => (await fetch(tableUrl)).status === 404);
+    await eventually(
+      "orders' table unpublished again",
+      async () => (await fetch(tableUrl, { headers: auth })).status === 404,
+    );
 
     await env.kubectl("dc1", ["delete", "cellapp", "orders", "-n", APP_NAMESPACE, "--wait=false"]);
     await eventually(

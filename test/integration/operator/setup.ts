@@ -29,9 +29,6 @@ import { PodSidecars } from "../../../hack/lib/pod-sidecars.ts";
 import { startOperator, type RunningOperator } from "../../../src/operator.ts";
 import { KubeClient, connectionFromFile } from "../../../src/runtime/index.ts";
 
-/** The token the kwok pods' sidecars (PodSidecars) present to the in-process operator's routing API. */
-const ROUTING_TOKEN = "itest-routing-token";
-
 const execFileAsync = promisify(execFile);
 
 /**
@@ -47,6 +44,8 @@ export const EXAMPLE_FILES = [
   "40-cellapps.yaml",
 ];
 export const APP_NAMESPACE = "payments";
+/** The bearer token the operator's routing API accepts (its reads need one; the kwok pods' sidecars send it). */
+export const ROUTING_TOKEN = "integration-token";
 
 export type DcName = "dc1" | "dc2" | "dc3";
 export const DC_OF_ZONE: Record<string, DcName> = { "hz-a": "dc1", "hz-b": "dc2", "sh-a": "dc3" };

@@ -81,6 +81,34 @@ describe("ldc-relay against a member cluster's API server", () => {
     request(`${sidecar.url}/pay`, { method: "POST", headers: { "x-user-id": uidFor(7) }, body: "{}" });
   const read = () => request(`${sidecar.url}/pay`, { headers: { "x-user-id": uidFor(7) } });
 
+  /** Pod name -> uid of the app's pods. */
+  const pods = new Map<string, string>();
+  /** A token of the app's ServiceAccount with `audiences`, bound to pod `pod` (or to none). */
+  const tokenFor = async (audiences: string[], pod: string | undefined) =>
+    (
+      await core.createNamespacedServiceAccountToken({
+        name: "app",
+        namespace: ns,
+        body: {
+          spec: {
+            audiences,
+            expirationSeconds: 3600,
+            ...(pod === undefined
+              ? {}
+              : { boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod, uid: pods.get(pod)! } }),
+          },
+        },
+      })
+    ).status!.token!;
+  /** A file holding a token for `pod` with audience ldc-relay, as the injected projected volume does. */
+  const tokenFileFor = async (pod: string): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), "ldc-token-"));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "token");
+    await writeFile(file, await tokenFor(["ldc-relay"], pod));
+    return file;
+  };
+
   beforeAll(async () => {
     const dc = (await datacenters())[1]!;
     ns = await createTestNamespace(dc, "relay");
@@ -167,6 +195,16 @@ describe("ldc-relay against a member cluster's API server", () => {
     renewer.start();
     cleanup.push(() => renewer.stop());
 
+    // The app's pods (Pod objects: kwok-style, nothing runs them) and the tokens the kubelet would project into them.
+    await admin.create(ServiceAccount, { metadata: { name: "app", namespace: ns } });
+    for (const name of ["account-rz01-0", "account-rz01-1"]) {
+      const pod = await admin.create<KubeObject>(Resources.Pod, {
+        metadata: { name, namespace: ns },
+        spec: { serviceAccountName: "app", containers: [{ name: "app", image: "example.invalid/app" }] },
+      } as KubeObject);
+      pods.set(name, pod.metadata!.uid!);
+    }
+
     relay = await startRelay({
       client: relayClient,
       namespace: ns,
@@ -187,6 +225,8 @@ describe("ldc-relay against a member cluster's API server", () => {
         zone: ZONE,
         region: "hangzhou",
         routingApi: `http://127.0.0.1:${relay.port}`,
+        // Reads need the pod-bound token as acks do.
+        routingTokenFile: await tokenFileFor("account-rz01-1"),
       }),
       { backoffMinMs: 20, backoffMaxMs: 200 },
     );
@@ -210,39 +250,7 @@ describe("ldc-relay against a member cluster's API server", () => {
   });
 
   it("a sidecar acks with its pod-bound token through the relay: the ack ConfigMap names its pod, the operator records it; other tokens get 401", async () => {
-    // The app's pod (a Pod object: kwok-style, nothing runs it) and a token the kubelet would project into it.
-    await admin.create(ServiceAccount, { metadata: { name: "app", namespace: ns } });
-    const pod = await admin.create<KubeObject>(Resources.Pod, {
-      metadata: { name: "account-rz01-0", namespace: ns },
-      spec: { serviceAccountName: "app", containers: [{ name: "app", image: "example.invalid/app" }] },
-    } as KubeObject);
-    const tokenFor = async (audiences: string[], bound: boolean) =>
-      (
-        await core.createNamespacedServiceAccountToken({
-          name: "app",
-          namespace: ns,
-          body: {
-            spec: {
-              audiences,
-              expirationSeconds: 3600,
-              ...(bound
-                ? {
-                    boundObjectRef: {
-                      apiVersion: "v1",
-                      kind: "Pod",
-                      name: pod.metadata!.name!,
-                      uid: pod.metadata!.uid!,
-                    },
-                  }
-                : {}),
-            },
-          },
-        })
-      ).status!.token!;
-    const dir = await mkdtemp(join(tmpdir(), "ldc-token-"));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const tokenFile = join(dir, "token");
-    await writeFile(tokenFile, await tokenFor(["ldc-relay"], true));
+    const tokenFile = await tokenFileFor("account-rz01-0");
     const acking = await startSidecar(
       sidecarConfig({
         appUrl: backend.url,
@@ -280,8 +288,13 @@ describe("ldc-relay against a member cluster's API server", () => {
     const tables = new MemoryTableStore();
     for (let e = 1; e <= epoch; e++) tables.publish(usersTable({ epoch: e }));
     const ingester = new RelayAckIngester(tables);
-    expect(ingester.set(`zone-${ZONE}/${ns}/${cm.metadata!.name!}`, parseAckConfigMap(cm), () => ZONE)).toBe(1);
-    expect(tables.acks("users")).toMatchObject([{ sidecar: who, zone: ZONE, cell: "rz01", epoch }]);
+    // Both sidecars' pods (this one's and the first sidecar's, account-rz01-1) may have acked by now.
+    const recorded = ingester.set(`zone-${ZONE}/${ns}/${cm.metadata!.name!}`, parseAckConfigMap(cm), () => ZONE);
+    expect(recorded).toBe(Object.keys(held).length);
+    expect(tables.acks("users").filter((a) => a.sidecar === who)).toMatchObject([
+      { sidecar: who, zone: ZONE, cell: "rz01", epoch },
+    ]);
+    expect(Object.keys(held).every((k) => k.startsWith(`${ns}/account-rz01-`))).toBe(true);
 
     // Tokens that name no pod, or carry another audience, are refused with the cause.
     const ack = (token: string) =>
@@ -290,16 +303,24 @@ describe("ldc-relay against a member cluster's API server", () => {
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
         body: JSON.stringify({ sidecar: "x", cell: "rz01", zone: ZONE, epoch, hash: acking.table()!.contentHash }),
       });
-    const unbound = await ack(await tokenFor(["ldc-relay"], false));
+    const unbound = await ack(await tokenFor(["ldc-relay"], undefined));
     expect(unbound.status).toBe(401);
     expect(unbound.json()).toMatchObject({
       field: "Authorization",
       error: expect.stringContaining("not bound to a pod"),
     });
-    const wrongAudience = await ack(await tokenFor(["another-service"], true));
+    const wrongAudience = await ack(await tokenFor(["another-service"], "account-rz01-0"));
     expect(wrongAudience.status).toBe(401);
     expect(wrongAudience.json().error).toContain("not valid for audience ldc-relay");
     expect(wrongAudience.json().fix).toContain("LDC_ROUTING_TOKEN_FILE");
+    // Reads need the same: no table to strangers, nor to tokens that name no pod; the health endpoint is public.
+    const relayUrl = `http://127.0.0.1:${relay.port}`;
+    expect((await request(`${relayUrl}/v1/rules/users/table`)).status).toBe(401);
+    const unboundRead = await request(`${relayUrl}/v1/rules`, {
+      headers: { authorization: `Bearer ${await tokenFor(["ldc-relay"], undefined)}` },
+    });
+    expect(unboundRead.status).toBe(401);
+    expect((await request(`${relayUrl}/healthz`)).status).toBe(200);
   });
 
   it("a sidecar gets the table and a lease through the relay, and writes pass", async () => {
@@ -350,7 +371,10 @@ describe("ldc-relay against a member cluster's API server", () => {
     expect(w.json().error).toMatch(/routing lease expired/);
     expect((await read()).status).toBe(200);
     // Nothing the relay answers now carries a lease.
-    const t = await request(`http://127.0.0.1:${relay.port}/v1/rules/users/table?zone=${ZONE}&sidecar=probe`);
+    const probe = `Bearer ${await tokenFor(["ldc-relay"], "account-rz01-1")}`;
+    const t = await request(`http://127.0.0.1:${relay.port}/v1/rules/users/table?zone=${ZONE}&sidecar=probe`, {
+      headers: { authorization: probe },
+    });
     expect(t.status).toBe(200);
     expect(t.headers["x-ldc-lease-ms"]).toBeUndefined();
   });

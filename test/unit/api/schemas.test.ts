@@ -152,8 +152,17 @@ describe("defaults (the same as the CRD's)", () => {
     });
     expect(a.spec.replicas).toBe(2);
     expect(a.spec.standbyReplicas).toBe(1);
-    expect(a.spec.sidecar).toEqual({ enabled: true, port: 15001, appPort: 8080 });
+    expect(a.spec.sidecar).toEqual({ enabled: true, port: 15001, appPort: 8080, adminPort: 15002 });
     expect(a.spec.service).toEqual({ port: 80 });
+    const withSidecar = (sidecar: object) => ({
+      ...a,
+      spec: { ...a.spec, sidecar: { ...a.spec.sidecar, ...sidecar } },
+    });
+    expect(errors("CellApp", withSidecar({ adminPort: 15001 }))).toEqual([
+      expect.stringMatching(/^spec\.sidecar\.adminPort: sidecar\.adminPort must differ from sidecar\.port/),
+    ]);
+    expect(errors("CellApp", withSidecar({ adminPort: 8080 }))).toHaveLength(1);
+    expect(errors("CellApp", withSidecar({ adminPort: 8080, enabled: false }))).toEqual([]);
   });
 
   it("Failover and DrillSchedule", () => {

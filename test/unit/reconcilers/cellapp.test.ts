@@ -128,6 +128,12 @@ describe("planCellApp", () => {
         expect((w.service as Obj).spec.selector).toEqual(d.spec.selector.matchLabels);
         const zone = zones.find((z) => z.metadata.name === w.zone)!;
         expect(Boolean(d.metadata.ownerReferences)).toBe(!zone.spec.cluster);
+        // Prometheus scrapes the sidecar's admin port; the Service targets only the traffic port.
+        expect(d.spec.template.metadata.annotations).toMatchObject({
+          "prometheus.io/scrape": "true",
+          "prometheus.io/port": String(app.spec.sidecar.adminPort),
+        });
+        expect((w.service as Obj).spec.ports.map((p: Obj) => p.targetPort)).toEqual([app.spec.sidecar.port]);
       }
     }
   });

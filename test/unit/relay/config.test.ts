@@ -27,6 +27,9 @@ describe("parseRelayConfig", () => {
       kubeconfig: "/k",
     });
     expect(parseRelayConfig(["--help"], {})).toBe("help");
+    expect(parseRelayConfig(["--tls-key-file", "/tls/tls.key"], { LDC_TLS_CERT_FILE: "/tls/tls.crt" })).toMatchObject({
+      tls: { certFile: "/tls/tls.crt", keyFile: "/tls/tls.key" },
+    });
   });
 
   it("an invalid setting names the flag, its variable and what is expected", () => {
@@ -38,5 +41,8 @@ describe("parseRelayConfig", () => {
     expect(() => parseRelayConfig([], { LDC_RELAY_MAX_LEASE_MS: "1e4" })).toThrow(/LDC_RELAY_MAX_LEASE_MS/);
     expect(() => parseRelayConfig(["--bogus"], {})).toThrow(/see --help/);
     expect(() => parseRelayConfig(["--log-level", "loud"], {})).toThrow(/--log-level/);
+    expect(() => parseRelayConfig(["--tls-cert-file", "/tls/tls.crt"], {})).toThrow(
+      /--tls-cert-file \(LDC_TLS_CERT_FILE\) and --tls-key-file \(LDC_TLS_KEY_FILE\) go together/,
+    );
   });
 });

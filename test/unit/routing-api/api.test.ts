@@ -6,9 +6,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi } from "../../../src/routing-api/index.ts";
 import type { RoutingApiOptions } from "../../../src/routing-api/index.ts";
 import { parseTable } from "../../../src/routing/index.ts";
-import { rawRequest, request, uidFor, until, usersTable } from "../sidecar/helpers.ts";
+import { rawRequest, readsWith, uidFor, until, usersTable } from "../sidecar/helpers.ts";
 
 const TOKEN = "s3cret-token";
+/** Reads carry the token: the routing API answers no anonymous request. */
+const request = readsWith(TOKEN);
 
 let server: Server | undefined;
 let store: MemoryTableStore;
@@ -92,6 +94,7 @@ describe("routing API: tables", () => {
     const ac = new AbortController();
     const pending = fetch(`${base}/v1/rules/users/table?waitForEpochAfter=7&timeoutSeconds=60`, {
       signal: ac.signal,
+      headers: { authorization: `Bearer ${TOKEN}` },
     }).catch((e: unknown) => e);
     await until(() => store.waiters("users") === 1);
     ac.abort();
@@ -108,6 +111,67 @@ describe("routing API: tables", () => {
     expect(second.status).toBe(503);
     expect(second.headers["retry-after"]).toBe("5");
     expect(second.json().error).toContain("too many long-polls");
+    store.publish(usersTable({ epoch: 8 }));
+    expect((await first).status).toBe(200);
+  });
+
+  it("answers no anonymous or wrongly authenticated read (401), on every /v1 endpoint", async () => {
+    for (const path of [
+      "/v1/rules",
+      "/v1/rules/users/table",
+      "/v1/rules/users/lookup?key=1",
+      "/v1/rules/users/convergence",
+      "/v1/nope",
+    ]) {
+      const anon = await request(`${base}${path}`, { headers: { authorization: "" } });
+      expect(anon.status, path).toBe(401);
+      expect(anon.headers["www-authenticate"], path).toContain("Bearer");
+      expect(anon.json().error, path).toContain("reads and writes need a bearer token");
+      expect((await request(`${base}${path}`, { headers: { authorization: "Bearer nope" } })).status, path).toBe(401);
+    }
+    expect(store.waiters("users")).toBe(0);
+  });
+
+  it("long-poll: one client gets its share (429 + Retry-After beyond it), others still get theirs", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({ maxWaitersPerClient: 2 });
+    const poll = (sidecar: string) =>
+      request(`${base}/v1/rules/users/table?zone=hz-a&sidecar=${sidecar}&waitForEpochAfter=7&timeoutSeconds=60`);
+    const mine = [poll("greedy"), poll("greedy")];
+    await until(() => store.waiters("users") === 2);
+    const third = await poll("greedy");
+    expect(third.status).toBe(429);
+    expect(third.headers["retry-after"]).toBe("5");
+    expect(third.json().error).toContain("at most 2 per client");
+    const other = poll("polite");
+    await until(() => store.waiters("users") === 3);
+    store.publish(usersTable({ epoch: 8 }));
+    expect((await Promise.all([...mine, other])).map((r) => r.status)).toEqual([200, 200, 200]);
+    // Its slots are free again once answered.
+    expect((await poll("greedy")).status).toBe(200);
+  });
+
+  it("long-poll: with per-pod identities the client is the principal, whatever sidecar id it names", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({ authenticate: () => "shop/pod-1", ackIdentity: "principal", maxWaitersPerClient: 1 });
+    const first = request(`${base}/v1/rules/users/table?zone=hz-a&sidecar=a&waitForEpochAfter=7&timeoutSeconds=60`);
+    await until(() => store.waiters("users") === 1);
+    const second = await request(
+      `${base}/v1/rules/users/table?zone=hz-a&sidecar=b&waitForEpochAfter=7&timeoutSeconds=60`,
+    );
+    expect(second.status).toBe(429);
+    store.publish(usersTable({ epoch: 8 }));
+    expect((await first).status).toBe(200);
+  });
+
+  it("long-poll: bounds the waiters in all (503 + Retry-After)", async () => {
+    await new Promise((r) => server?.close(r));
+    await start({ maxWaiters: 1 });
+    const first = request(`${base}/v1/rules/users/table?sidecar=a&waitForEpochAfter=7&timeoutSeconds=60`);
+    await until(() => store.waiters("users") === 1);
+    const second = await request(`${base}/v1/rules/users/table?sidecar=b&waitForEpochAfter=7&timeoutSeconds=60`);
+    expect(second.status).toBe(503);
+    expect(second.json().error).toContain("too many long-polls waiting (1)");
     store.publish(usersTable({ epoch: 8 }));
     expect((await first).status).toBe(200);
   });
@@ -194,7 +258,9 @@ describe("routing API: lookup", () => {
         fc.string({ maxLength: 300 }),
         fc.constantFrom("users", "orders", "USERS", "u%2Fsers"),
         async (key, rule) => {
-          const r = await fetch(`${base}/v1/rules/${rule}/lookup?key=${encodeURIComponent(key)}`);
+          const r = await fetch(`${base}/v1/rules/${rule}/lookup?key=${encodeURIComponent(key)}`, {
+            headers: { authorization: `Bearer ${TOKEN}` },
+          });
           const body = (await r.json()) as Record<string, unknown>;
           expect([200, 400, 404]).toContain(r.status);
           if (r.status !== 200) expect(typeof body.error).toBe("string");
@@ -208,7 +274,7 @@ describe("routing API: lookup", () => {
         const q = rawQuery.replace(/[^\x21-\x7e]/g, "").replace(/#/g, "");
         const r = await rawRequest(
           port,
-          `GET /v1/rules/users/lookup?${q} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+          `GET /v1/rules/users/lookup?${q} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
         );
         expect(r).toMatch(/^HTTP\/1\.1 (200|400|404) /);
       }),
@@ -248,13 +314,14 @@ describe("routing API: acks", () => {
     expect(store.acks("users")).toEqual([]);
   });
 
-  it("refuses every write when no authenticator is configured", async () => {
+  it("refuses every request when no authenticator is configured", async () => {
     const ack = ackOf();
     await new Promise((r) => server?.close(r));
     await start({ authenticate: undefined });
     const r = await post(JSON.stringify(ack), auth);
     expect(r.status).toBe(401);
     expect(r.json().error).toContain("no authenticator");
+    expect((await request(`${base}/v1/rules`)).status).toBe(401);
   });
 
   it("records an authenticated ack and reports convergence", async () => {

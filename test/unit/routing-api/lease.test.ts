@@ -15,7 +15,10 @@ import {
   relayFencedAt,
 } from "../../../src/routing-api/index.ts";
 import type { RoutingApiOptions } from "../../../src/routing-api/index.ts";
-import { request, until, usersTable } from "../sidecar/helpers.ts";
+import { readsWith, until, usersTable } from "../sidecar/helpers.ts";
+
+/** Reads carry the token: the routing API answers no anonymous request. */
+const request = readsWith("tok");
 
 const servers: Server[] = [];
 afterEach(async () => {

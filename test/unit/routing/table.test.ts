@@ -8,6 +8,7 @@ import {
   isNewerTable,
   MAX_KEY_BYTES,
   nextEpoch,
+  MAX_EPOCH,
   parseTable,
   RoutingRuleError,
   RoutingTable,
@@ -344,6 +345,41 @@ describe("serialised form", () => {
         }
       }),
     );
+  });
+});
+
+describe("hostile serialised tables", () => {
+  const good = JSON.parse(buildTable(USERS).serialize());
+  const refusal = (patch: object): string => {
+    try {
+      parseTable(JSON.stringify({ ...good, ...patch }));
+    } catch (e) {
+      expect(e).toBeInstanceOf(RoutingRuleError);
+      return (e as Error).message;
+    }
+    throw new Error("expected parseTable to throw");
+  };
+  const withCell = (patch: object): object => ({
+    cells: good.cells.map((c: object, i: number) => (i === 3 ? { ...c, ...patch } : c)),
+  });
+
+  it("refuses cell, zone and region names that are not DNS labels: they become peer host names", () => {
+    for (const name of ["evil.example.com", "a/b", "x:1@attacker", "RZ01", "-rz", "a".repeat(64), "rz 01"]) {
+      expect(refusal(withCell({ name })), name).toMatch(/cells\[3\]\.name: .* must be a DNS-1123 label/);
+    }
+    for (const zone of ["attacker.example:80", "hz-a/..", "HZ-A", "hz-a#"]) {
+      expect(refusal(withCell({ zone })), zone).toMatch(/cells\[3\]\.zone: .* must be a DNS-1123 label/);
+    }
+    expect(refusal(withCell({ region: "hang zhou" }))).toMatch(/cells\[3\]\.region: .* must be a DNS-1123 label/);
+    expect(refusal({ rule: "users/../x" })).toMatch(/metadata\.name: .* must be a DNS-1123 label/);
+  });
+
+  it("refuses an epoch above 2^40 or not a safe integer, so no table sticks forever", () => {
+    expect(parseTable(JSON.stringify({ ...good, epoch: MAX_EPOCH })).epoch).toBe(MAX_EPOCH);
+    for (const epoch of [MAX_EPOCH + 1, 2 ** 53 - 1, 2 ** 53, 1e300, -1, 1.5]) {
+      expect(refusal({ epoch }), String(epoch)).toContain("epoch: must be a non-negative integer");
+    }
+    expect(refusal({ epoch: 2 ** 53 - 1 })).toContain("at most 2^40");
   });
 });
 

@@ -1,5 +1,22 @@
+import { readFileSync } from "node:fs";
+import https from "node:https";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RuntimeServer } from "../../../src/runtime/server.ts";
+
+const TLS_DIR = path.join(import.meta.dirname, "../fixtures/tls");
+
+/** GET over HTTPS, trusting only `ca`: the status, or the TLS error's code. */
+function httpsGet(url: string, ca: string | undefined): Promise<number | string> {
+  return new Promise((resolve) => {
+    https
+      .get(url, { ...(ca ? { ca } : {}), agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
 
 describe("RuntimeServer", () => {
   let server: RuntimeServer | undefined;
@@ -29,5 +46,25 @@ describe("RuntimeServer", () => {
     expect(metrics).toContain("# HELP workqueue_depth");
     expect(metrics).toContain("# HELP rest_client_requests_total");
     expect(await (await fetch(`${base}/api/v1/ping`)).json()).toEqual({ pong: true });
+  });
+
+  it("serves HTTPS when given a certificate and key; a client that does not trust its CA is refused", async () => {
+    server = new RuntimeServer({
+      port: 0,
+      host: "127.0.0.1",
+      processMetrics: false,
+      tls: { certFile: path.join(TLS_DIR, "server.pem"), keyFile: path.join(TLS_DIR, "server.key") },
+    });
+    const port = await server.listen();
+    expect(server.tls).toBe(true);
+    const ca = readFileSync(path.join(TLS_DIR, "ca.pem"), "utf8");
+    expect(await httpsGet(`https://127.0.0.1:${port}/healthz`, ca)).toBe(200);
+    expect(await httpsGet(`https://127.0.0.1:${port}/healthz`, undefined)).toMatch(/CERT|SIGNED|VERIFY/);
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it("refuses to start with a missing certificate, naming the file", async () => {
+    server = new RuntimeServer({ port: 0, tls: { certFile: "/nonexistent/tls.crt", keyFile: "/nonexistent/tls.key" } });
+    expect(() => server!.listen()).toThrow(/nonexistent\/tls\.crt/);
   });
 });

@@ -4,6 +4,7 @@ import {
   relayUrl,
   sidecarContainer,
   sidecarEnv,
+  sidecarPodAnnotations,
   sidecarVolumes,
   ROUTING_TOKEN_FILE,
 } from "../../../src/reconcilers/sidecar.ts";
@@ -17,6 +18,7 @@ const placement = {
   zone: "hz-a",
   region: "hangzhou",
   port: 15001,
+  adminPort: 15002,
   appPort: 8080,
   servicePort: 80,
   memberCluster: false,
@@ -47,6 +49,8 @@ describe("sidecar configuration", () => {
     expect(c).toMatchObject({
       listenHost: "0.0.0.0",
       listenPort: 15001,
+      adminHost: "0.0.0.0",
+      adminPort: 15002,
       appUrl: "http://127.0.0.1:8080",
       rule: "users",
       cell: "rz01",
@@ -62,6 +66,27 @@ describe("sidecar configuration", () => {
       peerPort: 80,
       ackIntervalSeconds: 10,
     });
+  });
+
+  it("probes and Prometheus use the admin port; the traffic port is the only one a Service targets", () => {
+    const c = sidecarContainer(placement, { image: "x" }) as {
+      ports: unknown[];
+      readinessProbe: { httpGet: unknown };
+      livenessProbe: { httpGet: unknown };
+    };
+    expect(c.ports).toEqual([
+      { name: "ldc-router", containerPort: 15001, protocol: "TCP" },
+      { name: "ldc-admin", containerPort: 15002, protocol: "TCP" },
+    ]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/__ldc/healthz", port: "ldc-admin" });
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/__ldc/healthz?live=1", port: "ldc-admin" });
+    expect(sidecarPodAnnotations(15002, undefined)).toEqual({
+      "prometheus.io/scrape": "true",
+      "prometheus.io/port": "15002",
+      "prometheus.io/path": "/__ldc/metrics",
+    });
+    // An app that claims prometheus.io/* for its own metrics keeps them.
+    expect(sidecarPodAnnotations(15002, { "prometheus.io/port": "9090" })).toEqual({});
   });
 
   it("gives member-cluster sidecars only the routing API set for member clusters (the Service does not resolve there)", () => {
@@ -143,6 +168,15 @@ describe("sidecar configuration", () => {
     expect(error({ ...env, LDC_APP_URL: "" })).toContain("LDC_APP_URL (--app-url) is required");
     expect(error({ ...env, LDC_APP_URL: "https://x" })).toContain("must be an http:// URL");
     expect(error({ ...env, LDC_LISTEN: "nope" })).toContain("LDC_LISTEN (--listen)");
+    expect(error({ ...env, LDC_ADMIN_LISTEN: "0.0.0.0:15001" })).toContain(
+      "LDC_ADMIN_LISTEN (--admin-listen): port 15001 is also LDC_LISTEN's",
+    );
+    expect(error({ ...env, LDC_ROUTING_API: "ftp://x" })).toContain("must be an http:// or https:// URL");
+    expect(error({ ...env, LDC_ROUTING_CA_FILE: "/ca.pem" })).toContain("LDC_ROUTING_API is not an https:// URL");
+    expect(error({ ...env, LDC_REQUEST_TIMEOUT_SECONDS: "5" })).toContain(
+      "LDC_REQUEST_TIMEOUT_SECONDS (--request-timeout): 5 is shorter than LDC_HEADERS_TIMEOUT_SECONDS (10)",
+    );
+    expect(error({ ...env, LDC_MAX_CONCURRENT_REQUESTS: "0" })).toContain("LDC_MAX_CONCURRENT_REQUESTS");
     expect(error({ ...env, LDC_CELL_TYPE: "Zonal" })).toContain("not one of Regional, Global, City");
     expect(error({ ...env, LDC_CELL: "RZ01" })).toContain("LDC_CELL (--cell)");
     expect(error({ ...env, LDC_TABLE_FILE: "" })).toContain("no routing table source");

@@ -72,6 +72,17 @@ export interface Answer {
   json: () => Record<string, unknown>;
 }
 
+/** `request` with `Authorization: Bearer <token>` on reads (GET), unless the caller sets its own: the routing API's reads need it. */
+export function readsWith(token: string): typeof request {
+  return (url, opts = {}) =>
+    request(
+      url,
+      (opts.method ?? "GET") === "GET"
+        ? { ...opts, headers: { authorization: `Bearer ${token}`, ...opts.headers } }
+        : opts,
+    );
+}
+
 /** One request with node:http (no connection reuse: every test request is independent). */
 export function request(
   url: string,

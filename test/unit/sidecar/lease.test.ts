@@ -9,7 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_LEASE_MS, MemoryTableStore, createRoutingApi } from "../../../src/routing-api/index.ts";
+import {
+  DEFAULT_LEASE_MS,
+  MemoryTableStore,
+  bearerTokenAuthenticator,
+  createRoutingApi,
+} from "../../../src/routing-api/index.ts";
 import type { Sidecar, SidecarConfig } from "../../../src/sidecar/index.ts";
 import { Lease, parseLeaseMs, sidecarConfig, startSidecar } from "../../../src/sidecar/index.ts";
 import type { Backend } from "./helpers.ts";
@@ -30,7 +35,7 @@ async function api(store: MemoryTableStore): Promise<{ url: string; urls: string
     urls.push(req.url);
     next();
   });
-  app.use(createRoutingApi(store));
+  app.use(createRoutingApi(store, { authenticate: bearerTokenAuthenticator(["tok"]) }));
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
   });
@@ -54,7 +59,15 @@ async function api(store: MemoryTableStore): Promise<{ url: string; urls: string
 async function sidecar(over: Partial<SidecarConfig>, now: () => number): Promise<[Sidecar, Backend]> {
   const b = await startBackend("rz01");
   const s = await startSidecar(
-    sidecarConfig({ appUrl: b.url, rule: "users", cell: "rz01", zone: "hz-a", region: "hangzhou", ...over }),
+    sidecarConfig({
+      appUrl: b.url,
+      rule: "users",
+      cell: "rz01",
+      zone: "hz-a",
+      region: "hangzhou",
+      routingToken: "tok",
+      ...over,
+    }),
     { backoffMinMs: 5, backoffMaxMs: 20, now },
   );
   cleanup.push(() => b.close());
@@ -138,10 +151,10 @@ describe("sidecar lease", () => {
     expect(w.json().fix).toContain(a.url);
     expect(backend.served.length).toBe(before); // never reached the app
     expect((await read(s)).status).toBe(200); // reads go on with the table held
-    const health = await request(`${s.url}/__ldc/healthz`);
+    const health = await request(`${s.adminUrl}/__ldc/healthz`);
     expect(health.status).toBe(200); // a partition does not take the pod out of its Service
     expect(health.json().writes).toBe("refused: routing lease expired");
-    const m = (await request(`${s.url}/__ldc/metrics`)).body;
+    const m = (await request(`${s.adminUrl}/__ldc/metrics`)).body;
     expect(m).toContain('ldc_sidecar_requests_total{outcome="lease_expired"} 1');
     expect(m).toContain("ldc_sidecar_lease_remaining_seconds 0");
 
@@ -152,7 +165,7 @@ describe("sidecar lease", () => {
     await until(() => s.lease.valid());
     expect(s.lease.remainingMs()).toBe(DEFAULT_LEASE_MS);
     expect((await write(s)).status).toBe(200);
-    expect((await request(`${s.url}/__ldc/metrics`)).body).toContain(
+    expect((await request(`${s.adminUrl}/__ldc/metrics`)).body).toContain(
       `ldc_sidecar_lease_remaining_seconds ${DEFAULT_LEASE_MS / 1000}`,
     );
   });
@@ -172,6 +185,8 @@ describe("sidecar lease", () => {
     const [fileOnly, b] = await sidecar({ tableFile: file }, () => 0);
     expect((await write(fileOnly)).status).toBe(200);
     expect(b.served.map((r) => r.method)).toEqual(["POST"]);
-    expect((await request(`${fileOnly.url}/__ldc/metrics`)).body).toContain("ldc_sidecar_lease_remaining_seconds -1");
+    expect((await request(`${fileOnly.adminUrl}/__ldc/metrics`)).body).toContain(
+      "ldc_sidecar_lease_remaining_seconds -1",
+    );
   });
 });

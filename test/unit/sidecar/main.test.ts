@@ -13,7 +13,7 @@ describe("ldc-sidecar process", () => {
     const b = await startBackend("rz01");
     const dir = mkdtempSync(path.join(tmpdir(), "ldc-main-"));
     writeFileSync(path.join(dir, "table.json"), usersTable().serialize());
-    const child = spawn(process.execPath, [MAIN, "--listen", "127.0.0.1:0"], {
+    const child = spawn(process.execPath, [MAIN, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"], {
       env: {
         ...process.env,
         LDC_APP_URL: b.url,
@@ -35,6 +35,8 @@ describe("ldc-sidecar process", () => {
       const url = /"url":"(http:[^"]+)"/.exec(out)![1]!;
       const r = await request(`${url}/pay`, { headers: { "x-user-id": uidFor(3) } });
       expect(r.json()).toEqual({ served: "rz01" });
+      const adminUrl = /"adminUrl":"(http:[^"]+)"/.exec(out)![1]!;
+      expect((await request(`${adminUrl}/__ldc/healthz`)).json()).toMatchObject({ status: "ok" });
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
       expect(out).toContain("ldc sidecar stopped");

@@ -296,16 +296,24 @@ describe("sidecar routing (Forward)", () => {
 
   it("answers health and metrics; 431 for huge headers; 502 when the app is down; nothing crashes", async () => {
     const s = c.sidecars.get("rz01")!;
-    expect((await request(`${s.url}/__ldc/healthz`)).json()).toMatchObject({ status: "ok", epoch: 7 });
+    expect((await request(`${s.adminUrl}/__ldc/healthz`)).json()).toMatchObject({ status: "ok", epoch: 7 });
     await request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(1) } });
-    const m = (await request(`${s.url}/__ldc/metrics`)).body;
+    const m = (await request(`${s.adminUrl}/__ldc/metrics`)).body;
     expect(m).toContain('ldc_sidecar_requests_total{outcome="local"}');
     expect(m).toContain("ldc_sidecar_table_epoch 7");
     expect(m).toContain("ldc_sidecar_request_duration_seconds_bucket");
-    expect((await request(`${s.url}/__ldc/nope`)).status).toBe(404);
+    expect((await request(`${s.adminUrl}/__ldc/nope`)).status).toBe(404);
+    // The traffic port (what the Service targets) never serves the admin endpoints, nor passes them to the app.
+    const before = served(c);
+    for (const path of ["/__ldc/table", "/__ldc/metrics", "/__ldc/healthz", "/__ldc"]) {
+      const r = await request(`${s.url}${path}`, { headers: { "x-user-id": uidFor(1) } });
+      expect(r.status, path).toBe(404);
+      expect(r.json().error).toContain("not served on the sidecar's traffic port");
+    }
+    expect(served(c)).toEqual(before);
     const big = await rawRequest(s.port, `GET /pay HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(40_000)}\r\n\r\n`);
     expect(big).toMatch(/^HTTP\/1\.1 431 /);
-    expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(200);
+    expect((await request(`${s.adminUrl}/__ldc/healthz`)).status).toBe(200);
   });
 
   it("fuzz: random methods, paths and headers never crash a sidecar", async () => {
@@ -331,7 +339,7 @@ describe("sidecar routing (Forward)", () => {
       ),
       { numRuns: 200 },
     );
-    expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(200);
+    expect((await request(`${s.adminUrl}/__ldc/healthz`)).status).toBe(200);
   });
 });
 
@@ -388,8 +396,8 @@ describe("sidecar edge cases", () => {
       const r = await request(`${s.url}/pay`, { headers: { "x-user-id": "1234" } });
       expect(r.status).toBe(503);
       expect(r.json().error).toBe("no routing table yet");
-      expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(503);
-      expect((await request(`${s.url}/__ldc/healthz?live=1`)).status).toBe(200);
+      expect((await request(`${s.adminUrl}/__ldc/healthz`)).status).toBe(503);
+      expect((await request(`${s.adminUrl}/__ldc/healthz?live=1`)).status).toBe(200);
       expect(b.served).toEqual([]);
     } finally {
       await s.close();
@@ -421,7 +429,7 @@ describe("sidecar edge cases", () => {
       const none = await request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(61) } });
       expect(none.status).toBe(502);
       expect(none.json().error).toContain("no address for cell rz03 in zone sh-a");
-      const m = (await request(`${s.url}/__ldc/metrics`)).body;
+      const m = (await request(`${s.adminUrl}/__ldc/metrics`)).body;
       expect(m).toContain('ldc_sidecar_requests_total{outcome="error"} 3');
     } finally {
       await s.close();

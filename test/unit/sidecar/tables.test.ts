@@ -1,11 +1,15 @@
 // The sidecar follows the table: long-poll on the routing API, the mounted
 // file as fallback, never an older epoch; and reports what it holds.
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
+import { Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import express from "express";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi } from "../../../src/routing-api/index.ts";
 import type { Sidecar, SidecarConfig } from "../../../src/sidecar/index.ts";
@@ -90,7 +94,7 @@ describe("sidecar table sources", () => {
     expect(holder.offer(usersTable({ epoch: 4 }), "file")).toBe("stale");
     expect(holder.offer(usersTable({ epoch: 9, ruleName: "orders" }), "api")).toBe("wrong-rule");
     expect(holder.epoch).toBe(5);
-    const m = (await request(`${a.url}/__ldc/metrics`)).body;
+    const m = (await request(`${a.adminUrl}/__ldc/metrics`)).body;
     expect(m).toContain("ldc_sidecar_table_epoch 2");
     expect(m).toContain("ldc_sidecar_table_swaps_total 2");
   });
@@ -102,7 +106,7 @@ describe("sidecar table sources", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ldc-token-"));
     writeFileSync(path.join(dir, "token"), "tok\n");
     await sidecar({ routingApi: url, routingTokenFile: path.join(dir, "token"), sidecarId: "pod-a" });
-    await sidecar({ routingApi: url, routingToken: "wrong", sidecarId: "pod-b" }, "rz02", "hz-b");
+    const [wrong] = await sidecar({ routingApi: url, routingToken: "wrong", sidecarId: "pod-b" }, "rz02", "hz-b");
     await until(() => store.convergence("users").converged === 1);
     store.publish(usersTable({ epoch: 5 }));
     await until(() => store.acks("users").some((a) => a.epoch === 5));
@@ -110,6 +114,8 @@ describe("sidecar table sources", () => {
       ["pod-a", "rz01", "hz-a", 5],
     ]);
     expect(store.convergence("users")).toMatchObject({ epoch: 5, total: 1, converged: 1 });
+    // A wrong token reads nothing either: no table, so no route, no lease.
+    expect(wrong.currentEpoch()).toBeUndefined();
   });
 
   it("started while the API is down, serves from its table file, then follows the file's changes", async () => {
@@ -136,11 +142,63 @@ describe("sidecar table sources", () => {
     expect(w.json().error).toMatch(/^routing lease expired/);
   });
 
+  it("reads an https:// routing API whose certificate its LDC_ROUTING_CA_FILE trusts; not one it does not", async () => {
+    const tls = path.join(import.meta.dirname, "../fixtures/tls");
+    const store = new MemoryTableStore();
+    store.publish(usersTable({ epoch: 3 }));
+    const app = express();
+    app.use(createRoutingApi(store, { authenticate: bearerTokenAuthenticator(["tok"]) }));
+    const server = https.createServer(
+      { cert: readFileSync(path.join(tls, "server.pem")), key: readFileSync(path.join(tls, "server.key")) },
+      app,
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanup.push(
+      () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    );
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const [trusting] = await sidecar({ routingApi: url, routingToken: "tok", routingCaFile: path.join(tls, "ca.pem") });
+    await trusting.waitForEpoch(3);
+    expect(trusting.lease.valid()).toBe(true);
+
+    // Without the CA (the system's trust only), the certificate is refused and logged; no table is taken.
+    const logged: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logged.push(chunk.toString());
+        done();
+      },
+    });
+    const b = await startBackend("rz02");
+    cleanup.push(() => b.close());
+    const untrusting = await startSidecar(
+      sidecarConfig({
+        appUrl: b.url,
+        rule: "users",
+        cell: "rz02",
+        zone: "hz-b",
+        region: "hangzhou",
+        routingApi: url,
+        routingToken: "tok",
+      }),
+      { backoffMinMs: 5, backoffMaxMs: 50, logger: pino({ level: "warn" }, sink) },
+    );
+    cleanup.push(() => untrusting.close());
+    await until(() =>
+      logged.some((l) => l.includes(`routing API ${url} unavailable`) && /CERT|SIGNED|VERIFY/i.test(l)),
+    );
+    expect(untrusting.currentEpoch()).toBeUndefined();
+  });
+
   it("keeps serving the last table when the operator goes away", async () => {
     const store = new MemoryTableStore();
     store.publish(usersTable({ epoch: 1 }));
     const { url, server } = await api(store);
-    const [s] = await sidecar({ routingApi: url });
+    const [s] = await sidecar({ routingApi: url, routingToken: "tok" });
     await s.waitForEpoch(1);
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
@@ -150,7 +208,7 @@ describe("sidecar table sources", () => {
       expect(r.json().error).toContain("rz02");
     }
     expect(s.currentEpoch()).toBe(1);
-    expect((await request(`${s.url}/__ldc/healthz`)).status).toBe(200);
+    expect((await request(`${s.adminUrl}/__ldc/healthz`)).status).toBe(200);
   });
 
   it("graceful close: stops accepting, finishes the request in flight", async () => {
@@ -176,7 +234,7 @@ describe("sidecar table sources", () => {
     const pending = request(`${s.url}/pay`, { headers: { "x-user-id": uidFor(1) } });
     await until(() => arrived);
     const closing = s.close();
-    await until(async () => (await fetch(`${s.url}/__ldc/healthz?live=1`).catch(() => undefined)) === undefined);
+    await until(async () => (await fetch(`${s.adminUrl}/__ldc/healthz?live=1`).catch(() => undefined)) === undefined);
     release();
     const r = await pending;
     expect(r.status).toBe(200);
