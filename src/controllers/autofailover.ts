@@ -4,7 +4,12 @@
 // `ldc-automation` in the operator's namespace, data `paused: "true"`.
 // Nothing in the lost zone is deleted; it is not failed back automatically.
 import { clampMessage, FAILOVER_REASON_MAX_LENGTH, type Failover, type Zone } from "../api/index.ts";
-import { AUTOMATIC_LABEL, ZONE_LABEL, decideAutomaticFailover } from "../reconcilers/autofailover.ts";
+import {
+  AUTOMATIC_LABEL,
+  AUTOMATIC_WRITE_FREEZE,
+  ZONE_LABEL,
+  decideAutomaticFailover,
+} from "../reconcilers/autofailover.ts";
 import { routingApiUrlFor } from "../reconcilers/sidecar.ts";
 import { Controller, type KubeObject, type ReconcileContext, type ReconcileResult } from "../runtime/index.ts";
 import { currentCells, LdcResources, type OperatorContext } from "./context.ts";
@@ -72,7 +77,7 @@ async function reconcileZone(ctx: OperatorContext, key: string, r: ReconcileCont
     spec: {
       type: "Emergency",
       target: { cells: decision.cells },
-      writeFreeze: "5s",
+      writeFreeze: AUTOMATIC_WRITE_FREEZE,
       reason: clampMessage(`automatic: ${decision.reason}`, FAILOVER_REASON_MAX_LENGTH),
     },
   };

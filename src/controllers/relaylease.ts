@@ -51,7 +51,8 @@ export interface RelayLeaseRenewerOptions {
   intervalMs?: number;
   /**
    * Timeout of each renewal, client and server side (?timeout=): the bound on
-   * when a renewal commits, if ever (relayFencedAt's commitBoundMs). Default 2000 ms.
+   * when a renewal commits, if ever (relayFencedAt's commitBoundMs). Default 1000 ms: a
+   * Lease write slower than that fails, and the next one (2 s later) tries again.
    */
   commitBoundMs?: number;
   now?: () => number;
@@ -81,7 +82,7 @@ export class RelayLeaseRenewer {
     this.#o = {
       leaseMs: DEFAULT_LEASE_MS,
       intervalMs: 2000,
-      commitBoundMs: 2000,
+      commitBoundMs: 1000,
       now: Date.now,
       clusters: opts.clusters,
       namespace: opts.namespace,

@@ -7,6 +7,14 @@ import { activeZoneOf } from "./cellapp.ts";
 import { planMoves } from "./failover-moves.ts";
 
 export const AUTOMATIC_LABEL = "ldc.io/automatic";
+
+/**
+ * The write freeze of an automatic Failover: 2 s. It runs after the lost
+ * zone is fenced (its sidecars stopped accepting writes at least the fencing
+ * margin before), for writes still in flight elsewhere; each second of it is
+ * a second of the outage (docs/fencing.md).
+ */
+export const AUTOMATIC_WRITE_FREEZE = "2s";
 export const ZONE_LABEL = "ldc.io/zone";
 
 export interface AutoFailoverInputs {
@@ -142,7 +150,7 @@ export function decideAutomaticFailover(i: AutoFailoverInputs): AutoFailoverDeci
     {
       target: { cells: go.map((c) => c.metadata.name) },
       type: "Emergency",
-      writeFreeze: "5s",
+      writeFreeze: AUTOMATIC_WRITE_FREEZE,
       abort: false,
     } as Failover["spec"],
     i.cells,

@@ -25,11 +25,12 @@ export interface FencingBounds {
 export const LEASE_HEADER = "x-ldc-lease-ms";
 
 /**
- * 15 s: longer than a leader takeover (the Lease's 8 s + a 1 s retry, src/runtime/leader.ts)
- * plus the long-poll interval (L/4), so a crashed leader's successor renews every sidecar's
- * lease before it runs out; short enough that a cut-off zone is fenced within ~16 s.
+ * 12 s: longer than a leader takeover (the Lease's 6 s + a 1 s retry, src/runtime/leader.ts)
+ * plus a relay's renewal period and poll (2 s + 1 s), so a crashed leader's successor renews
+ * every relay's lease before it runs out; short enough that a partitioned zone's automatic
+ * failover switches within ~18 s (docs/fencing.md).
  */
-export const DEFAULT_LEASE_MS = 15_000;
+export const DEFAULT_LEASE_MS = 12_000;
 export const DEFAULT_CLOCK_RATE = 0.01;
 export const DEFAULT_FENCING_MARGIN_MS = 1000;
 

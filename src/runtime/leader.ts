@@ -32,11 +32,11 @@ export interface LeaderElectionOptions {
   name: string;
   /** Default hostname_pid. */
   identity?: string;
-  /** Default 15 s. */
+  /** Default 6 s. */
   leaseDurationMs?: number;
-  /** Default 10 s. */
+  /** Default 4 s. */
   renewDeadlineMs?: number;
-  /** Default 2 s. */
+  /** Default 1 s. */
   retryPeriodMs?: number;
   /** Give the lease up on stop() so another candidate takes over at once. Default true. */
   releaseOnCancel?: boolean;
@@ -72,10 +72,11 @@ export class LeaderElector {
   constructor(opts: LeaderElectionOptions) {
     this.identity = opts.identity ?? defaultIdentity();
     this.#o = {
-      // Shorter than controller-runtime's 15/10/2 s: a takeover must fit inside the sidecars'
-      // routing lease (DEFAULT_LEASE_MS), or every leader crash would stop all writes.
-      leaseDurationMs: 8_000,
-      renewDeadlineMs: 5_000,
+      // Shorter than controller-runtime's 15/10/2 s: a takeover (lease + a retry, ~7 s) must fit
+      // inside the sidecars' routing lease (DEFAULT_LEASE_MS, 12 s) with the relays' renewal
+      // period (2 s) and poll (1 s) to spare, or every leader crash would stop all writes.
+      leaseDurationMs: 6_000,
+      renewDeadlineMs: 4_000,
       retryPeriodMs: 1_000,
       releaseOnCancel: true,
       ...opts,
