@@ -4,6 +4,11 @@
 // hold a table but never acknowledged it blocks the step unless its zone is
 // provably fenced, whoever else reported.
 //
+// A pod counts while its sidecar may serve: Running (also while terminating:
+// the object goes only once its containers are gone), or Pending with the
+// sidecar container reported running. Once the pod object is gone, so is its
+// sidecar: an ack it left behind no longer holds the barrier up.
+//
 // Trust: a pod counts only when the kubelet says it runs (status is not
 // writable by tenants), it carries the operator's labels, and its owner is a
 // ReplicaSet of the Deployment those labels name. A forged pod can only add
@@ -20,8 +25,14 @@ export const SIDECAR_POD_SELECTOR = `${Labels.managedBy}=${MANAGED_BY},${Labels.
 /** A pod as the cache keeps it: only what deciding "a deployed sidecar" needs. */
 export interface SlimPod extends KubeObject {
   spec?: { containers?: { name: string }[]; initContainers?: { name: string }[] };
-  status?: { phase?: string };
+  status?: {
+    phase?: string;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
 }
+
+type ContainerStatus = { name: string; state?: { running?: unknown } };
 
 /** One sidecar that should hold a rule's table. */
 export interface DeployedSidecar {
@@ -29,6 +40,24 @@ export interface DeployedSidecar {
   sidecar: string;
   zone: string;
   rule: string;
+}
+
+function sidecarStatuses(cs: ContainerStatus[] | undefined): ContainerStatus[] | undefined {
+  const mine = cs?.filter((c) => c.name === SIDECAR_CONTAINER);
+  return mine?.length ? mine.map((c) => ({ name: c.name, state: c.state?.running ? { running: {} } : {} })) : undefined;
+}
+
+/**
+ * Its sidecar may be serving: the pod Runs, or is still Pending (another
+ * container not started yet) while the kubelet reports the sidecar running.
+ */
+function sidecarMayRun(pod: SlimPod): boolean {
+  const phase = pod.status?.phase;
+  if (phase === "Running") return true;
+  if (phase !== "Pending") return false;
+  return [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].some(
+    (c) => c.name === SIDECAR_CONTAINER && c.state?.running !== undefined,
+  );
 }
 
 function slim(o: KubeObject): SlimPod {
@@ -48,7 +77,12 @@ function slim(o: KubeObject): SlimPod {
       ...(md.deletionTimestamp ? { deletionTimestamp: md.deletionTimestamp } : {}),
     },
     spec: { containers: names(p.spec?.containers), initContainers: names(p.spec?.initContainers) },
-    status: { phase: p.status?.phase },
+    status: {
+      phase: p.status?.phase,
+      // Only the sidecar's own state (is it running?), not every container's.
+      containerStatuses: sidecarStatuses(p.status?.containerStatuses),
+      initContainerStatuses: sidecarStatuses(p.status?.initContainerStatuses),
+    },
   } as SlimPod;
 }
 
@@ -69,7 +103,7 @@ export function deployedSidecar(
 ): DeployedSidecar | undefined {
   const md = pod.metadata ?? {};
   const l = md.labels ?? {};
-  if (pod.status?.phase !== "Running" || !md.name || !md.namespace) return undefined;
+  if (!sidecarMayRun(pod) || !md.name || !md.namespace) return undefined;
   if (l[Labels.managedBy] !== MANAGED_BY) return undefined;
   const [rule, zone, app, cell] = [l[Labels.rule], l[Labels.zone], l[Labels.app], l[Labels.cell]];
   if (!rule || !zone || !app || !cell) return undefined;

@@ -12,6 +12,9 @@ export interface BarrierAck {
   epoch: number;
 }
 
+/** A sidecar id naming a pod ("<namespace>/<pod>"), as deployed sidecars and relays send it. */
+const POD_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
 /** A sidecar the operator deployed (a Running pod of a stamped Deployment): it must acknowledge. */
 export interface ExpectedSidecar {
   /** The id its acks carry ("<namespace>/<pod>"). */
@@ -90,8 +93,11 @@ export function acknowledgementBarrier(b: BarrierInput): { count: number } | Wai
   const silent: string[] = [];
   for (const rule of b.rules) {
     const held = new Map<string, number>();
+    const deployed = new Set(rule.expected.map((p) => p.sidecar));
     for (const ack of rule.acks) {
       if (b.unreachableZones.has(ack.zone)) continue; // fenced (checked above)
+      // The last ack of a pod that is gone (scaled down, replaced): its sidecar went with it.
+      if (POD_ID.test(ack.sidecar) && !deployed.has(ack.sidecar) && !b.unlistedZones.has(ack.zone)) continue;
       count++;
       held.set(ack.sidecar, Math.max(held.get(ack.sidecar) ?? -1, ack.epoch));
       if (ack.epoch < b.epoch && !fenced(ack.zone)) behind.push(`${ack.sidecar}@${ack.zone}=${ack.epoch}`);

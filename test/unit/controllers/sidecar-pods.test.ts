@@ -55,6 +55,17 @@ describe("deployedSidecar", () => {
     ).toBeUndefined();
   });
 
+  it("is a Pending pod whose sidecar the kubelet reports running (another container not started yet)", () => {
+    const pending = pod({ phase: "Pending" });
+    expect(deployedSidecar(pending, member, new Set())).toBeUndefined();
+    pending.status = { phase: "Pending", containerStatuses: [{ name: "ldc-sidecar", state: { running: {} } }] };
+    expect(deployedSidecar(pending, member, new Set())).toHaveProperty(
+      "sidecar",
+      "payments/account-rz01-hz-b-7d9f-x2k",
+    );
+    expect(deployedSidecar(pod({ phase: "Succeeded" }), member, new Set())).toBeUndefined();
+  });
+
   it("is not a pod claiming a zone its cluster does not serve", () => {
     expect(
       deployedSidecar(pod({ labels: { "ldc.io/zone": "sh-a" }, owner: "account-rz01-sh-a-1" }), member, new Set()),

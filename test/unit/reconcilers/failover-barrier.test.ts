@@ -122,6 +122,24 @@ describe("acknowledgementBarrier: the expected set is what the operator deployed
     expect(acknowledgementBarrier({ ...cut, now: NOW + 5_000 })).toEqual({ count: 2 });
   });
 
+  it("ignores the last ack of a pod that is gone (scaled down): its sidecar went with it; never a live sidecar's", () => {
+    const base = input({ epoch: 5 });
+    const rule = base.rules[0]!;
+    const gone = { sidecar: "payments/account-rz01-hz-b-7d9f-old", zone: "hz-b", epoch: 4 };
+    const withGone = {
+      ...base,
+      rules: [{ ...rule, acks: [...rule.acks.slice(0, 2), gone], expected: rule.expected.slice(0, 2) }],
+    };
+    expect(acknowledgementBarrier(withGone)).toEqual({ count: 2 });
+    // Still deployed: it blocks. And while its zone's pods are not listed, nobody knows it is gone.
+    const deployed = {
+      ...withGone,
+      rules: [{ ...withGone.rules[0]!, expected: [...rule.expected.slice(0, 2), gone] }],
+    };
+    expect(acknowledgementBarrier(deployed)).toHaveProperty("waiting");
+    expect(acknowledgementBarrier({ ...withGone, unlistedZones: new Set(["hz-b"]) })).toHaveProperty("waiting");
+  });
+
   it("waits while a reachable zone's pods are not listed yet (who should hold the table is unknown)", () => {
     expect(acknowledgementBarrier(input({ epoch: 4, unlistedZones: new Set(["hz-b"]) }))).toMatchObject({
       waiting: "listing the sidecar pods of zone(s) hz-b",
