@@ -172,6 +172,8 @@ describe("helm install into a restricted namespace", () => {
       "ServiceAccount",
       "ServiceAccount",
       "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
       "ValidatingAdmissionPolicyBinding",
     ]);
     // The relay (relay.enabled, the default) under the fixed names the operator's sidecar URL uses.
