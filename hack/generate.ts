@@ -5,7 +5,8 @@
 //   node hack/generate.ts --check  exit 1, naming each file that differs
 //
 // Every output is a row of OUTPUTS (the CRDs, the Helm chart's CRDs, Chart.yaml,
-// values.yaml, values.schema.json and RBAC rules, deploy/member-cluster-rbac.yaml);
+// values.yaml, values.schema.json, RBAC rules and the CellApp admission policy's CEL,
+// deploy/member-cluster-rbac.yaml);
 // add rows rather than code paths.
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { crdFor } from "../src/api/crd.ts";
 import type { CustomResourceDefinition } from "../src/api/crd.ts";
 import {
   CHART_DIR,
+  cellAppPolicyTpl,
   chartYaml,
   memberClusterRbacYaml,
   rulesTpl,
@@ -68,6 +70,7 @@ export const OUTPUTS: readonly Output[] = [
   { path: `${CHART_DIR}/values.yaml`, render: valuesYaml },
   { path: `${CHART_DIR}/values.schema.json`, render: valuesSchemaJson },
   { path: `${CHART_DIR}/templates/_rules.tpl`, render: rulesTpl },
+  { path: `${CHART_DIR}/templates/_cellapp-policy.tpl`, render: cellAppPolicyTpl },
   { path: "deploy/member-cluster-rbac.yaml", render: memberClusterRbacYaml },
 ];
 

@@ -2,6 +2,7 @@
 // ldc-operator: the operator process. Flags win over environment variables.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { POD_SECURITY_LEVELS, type PodSecurityLevel } from "./api/pod-security.ts";
 import { startOperator } from "./operator.ts";
 
 const USAGE = `usage: ldc-operator [flags]
@@ -26,6 +27,10 @@ const USAGE = `usage: ldc-operator [flags]
   --tls-cert-file F        serve the HTTP port as HTTPS with this       (env LDC_TLS_CERT_FILE)
   --tls-key-file F         certificate and key (PEM; re-read when they  (env LDC_TLS_KEY_FILE)
                            change); without: plain HTTP
+  --privileged-namespaces NS,...  namespaces whose CellApps may go beyond (env LDC_PRIVILEGED_NAMESPACES)
+                           Pod Security baseline (docs/adr/0011); elsewhere such a CellApp is not applied
+  --member-namespace-pod-security LEVEL  Pod Security level of the namespaces (env LDC_MEMBER_NAMESPACE_POD_SECURITY,
+                           created in member clusters: privileged|baseline|restricted, default baseline)
   --qps N --burst N        client rate limit per cluster                 (env LDC_QPS, LDC_BURST; default 50, 100)
   -h, --help
 `;
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
       relay: { type: "boolean" },
       "relay-namespace": { type: "string" },
       "relay-port": { type: "string" },
+      "privileged-namespaces": { type: "string" },
+      "member-namespace-pod-security": { type: "string" },
       qps: { type: "string" },
       burst: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -104,6 +111,17 @@ async function main(): Promise<void> {
   const relayPort = positiveInt("--relay-port", values["relay-port"] ?? env.LDC_RELAY_PORT, 8080);
   if (relayPort > 65535) fail(`--relay-port must be a port (1-65535), got ${relayPort}`);
 
+  const privilegedNamespaces = (values["privileged-namespaces"] ?? env.LDC_PRIVILEGED_NAMESPACES ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const n of privilegedNamespaces)
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n))
+      fail(`--privileged-namespaces must be comma-separated namespace names, got "${n}"`);
+  const memberLevel = values["member-namespace-pod-security"] ?? env.LDC_MEMBER_NAMESPACE_POD_SECURITY ?? "baseline";
+  if (!(POD_SECURITY_LEVELS as readonly string[]).includes(memberLevel))
+    fail(`--member-namespace-pod-security must be one of ${POD_SECURITY_LEVELS.join(", ")}, got "${memberLevel}"`);
+
   const operator = await startOperator({
     ...(kubeconfig ? { kubeconfigPath: kubeconfig } : {}),
     namespace: values.namespace ?? env.LDC_NAMESPACE ?? "ldc-system",
@@ -119,6 +137,7 @@ async function main(): Promise<void> {
     relay,
     ...(relayNamespace ? { relayNamespace } : {}),
     relayPort,
+    podSecurity: { privilegedNamespaces, memberNamespaceLevel: memberLevel as PodSecurityLevel },
     qps: positiveInt("--qps", values.qps ?? env.LDC_QPS, 50),
     burst: positiveInt("--burst", values.burst ?? env.LDC_BURST, 100),
   });

@@ -13,6 +13,7 @@ import { RelayLeaseRenewer, zoneClusters } from "./controllers/relaylease.ts";
 import { relayAckController } from "./controllers/relayacks.ts";
 import { shardingRuleController } from "./controllers/shardingrule.ts";
 import { relayUrl } from "./reconcilers/sidecar.ts";
+import { DEFAULT_POD_SECURITY, type PodSecuritySettings } from "./reconcilers/cellapp.ts";
 import { RELAY_PORT } from "./relay/index.ts";
 import { zoneController } from "./controllers/zone.ts";
 import { MemoryTableStore, bearerTokenAuthenticator, createRoutingApi, type TableStore } from "./routing-api/index.ts";
@@ -46,6 +47,8 @@ export interface OperatorOptions {
   logLevel?: string;
   logger?: Logger;
   sidecarImage: string;
+  /** What CellApps may ask for (docs/adr/0011-cellapps-cannot-escalate.md). Default: no exceptions, member namespaces baseline. */
+  podSecurity?: PodSecuritySettings;
   /** URL sidecars in the operator's own cluster use to reach its routing API (omitted: they follow the mounted table only). */
   routingApiUrl?: string;
   /** URL sidecars in member clusters use (omitted: the mounted table only, no routing lease: ADR 0007). */
@@ -144,6 +147,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       ...(opts.memberRoutingApiUrl ? { memberRoutingApiUrl: opts.memberRoutingApiUrl } : {}),
       ...(relayNamespace ? { relayUrl: relayUrl(relayNamespace, opts.relayPort ?? RELAY_PORT) } : {}),
     },
+    podSecurity: opts.podSecurity ?? DEFAULT_POD_SECURITY,
     ...(relayNamespace ? { relayNamespace } : {}),
     probeIntervalMs,
   };

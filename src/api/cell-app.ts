@@ -42,7 +42,7 @@ export const PodTemplate = z
         ).min(1),
       })
       .describe(
-        "The pod spec (core/v1 PodSpec). Only containers is checked here; the rest is passed to the Deployment as is.",
+        "The pod spec (core/v1 PodSpec). The schema checks only containers; fields beyond Pod Security baseline (host namespaces, hostPath, privileged, ...) are refused outside the cluster admin's privileged namespaces (docs/adr/0011-cellapps-cannot-escalate.md); the rest is passed to the Deployment as is.",
       ),
   })
   .describe(

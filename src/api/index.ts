@@ -8,6 +8,7 @@ export * from "./zone.ts";
 export * from "./cell.ts";
 export * from "./sharding-rule.ts";
 export * from "./cell-app.ts";
+export * from "./pod-security.ts";
 export * from "./failover.ts";
 export * from "./drill-schedule.ts";
 export * from "./kinds.ts";

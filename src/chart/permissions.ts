@@ -26,7 +26,10 @@ export interface PermissionRule {
 }
 
 const READ: readonly Verb[] = ["get", "list", "watch"];
-const MANAGE: readonly Verb[] = ["get", "list", "watch", "create", "patch", "delete"];
+/** Informer caches only: the code never GETs these. */
+const WATCH: readonly Verb[] = ["list", "watch"];
+/** Watched, server-side applied (patch, and create when absent), deleted: never GET, PUT or delete-collection. */
+const MANAGE: readonly Verb[] = [...WATCH, "create", "patch", "delete"];
 
 const plurals = allKinds.map((k) => k.plural);
 
@@ -61,7 +64,7 @@ const workloadRules = (home: boolean): PermissionRule[] => [
   {
     apiGroups: [""],
     resources: ["nodes"],
-    verbs: READ,
+    verbs: WATCH,
     why: "zone health: Ready nodes carrying the zone's node selector",
     scope: "cluster",
   },
@@ -176,7 +179,7 @@ export const MEMBER_RELAY_NAMESPACE_RULES: readonly PermissionRule[] = [
   {
     apiGroups: ["coordination.k8s.io"],
     resources: ["leases"],
-    verbs: ["get", "create", "patch"],
+    verbs: ["create", "patch"],
     why: "renew the Lease ldc-routing (server-side apply) that the zone's relay grants routing leases from (docs/fencing.md)",
     scope: "namespace",
   },

@@ -13,6 +13,7 @@ import {
   toPolicyRule,
 } from "./permissions.ts";
 import type { PermissionRule } from "./permissions.ts";
+import { CELLAPP_POLICY_VARIABLES, cellAppPolicyValidations } from "./cellapp-policy.ts";
 import { defaultValues, valuesJsonSchema } from "./values.ts";
 
 export const CHART_DIR = "charts/ldc-operator";
@@ -137,6 +138,19 @@ export function rulesTpl(): string {
     define("ldc-operator.rules.memberRelayNamespace", MEMBER_RELAY_NAMESPACE_RULES),
     define("ldc-operator.rules.relay", RELAY_RULES),
     define("ldc-operator.rules.relayCluster", RELAY_CLUSTER_RULES),
+  ].join("\n");
+}
+
+// ------------------------------------------------- CellApp admission policy
+
+/** templates/_cellapp-policy.tpl: the CEL of the CellApp ValidatingAdmissionPolicy (src/chart/cellapp-policy.ts). */
+export function cellAppPolicyTpl(): string {
+  const define = (name: string, value: unknown) =>
+    `{{- define "${name}" -}}\n${stringify(value, YAML_OPTIONS).trimEnd()}\n{{- end }}\n`;
+  return [
+    `{{- /* ${header("src/chart/cellapp-policy.ts and src/api/pod-security.ts", "").trim()} */ -}}\n`,
+    define("ldc-operator.cellAppPolicy.variables", CELLAPP_POLICY_VARIABLES),
+    define("ldc-operator.cellAppPolicy.validations", cellAppPolicyValidations()),
   ].join("\n");
 }
 

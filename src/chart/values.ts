@@ -5,6 +5,7 @@
 // descriptions below) from it.
 
 import { z } from "zod";
+import { POD_SECURITY_LEVELS } from "../api/pod-security.ts";
 
 /** Container images are built from this repo's Dockerfile (docs/image.md). */
 export const DEFAULT_OPERATOR_IMAGE = "ghcr.io/ldc-operator/ldc-operator";
@@ -162,6 +163,36 @@ export const Values = z
       .prefault({})
       .describe(
         "The per-zone relay (`ldc-relay`, the operator's image): reads only its own cluster's API server (the routing ConfigMaps and the Lease `ldc-routing` in its namespace) and serves the zone's sidecars.",
+      ),
+    cellAppSecurity: z
+      .strictObject({
+        admissionPolicy: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Install the ValidatingAdmissionPolicy `<fullname>-cellapps`: a CellApp is refused unless its author may create Deployments and Services in its namespace (and impersonate a named ServiceAccount it uses), and unless its pod template keeps to Pod Security baseline (outside privilegedNamespaces). Each message names the field.",
+          ),
+        privilegedNamespaces: z
+          .array(
+            z
+              .string()
+              .max(63)
+              .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
+          )
+          .default([])
+          .describe(
+            "The cluster admin's exception list: namespaces whose CellApps may use fields beyond Pod Security baseline (host namespaces, hostPath, privileged containers, ...). The admission policy and the operator let them through there, and namespaces the operator creates for them in member clusters get the `privileged` level.",
+          ),
+        memberNamespaceLevel: z
+          .enum(POD_SECURITY_LEVELS)
+          .default("baseline")
+          .describe(
+            "Pod Security level (label pod-security.kubernetes.io/enforce) of the namespaces the operator creates in member clusters for CellApps; privilegedNamespaces get `privileged`. Existing namespaces are left as they are.",
+          ),
+      })
+      .prefault({})
+      .describe(
+        "What a CellApp may ask the operator to create (docs/adr/0011-cellapps-cannot-escalate.md): the operator stamps its pod template with its own rights in every zone's cluster.",
       ),
     client: z
       .strictObject({

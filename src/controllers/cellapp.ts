@@ -6,6 +6,7 @@
 // this file reads the caches and writes what the plan says.
 import type { CellApp } from "../api/index.ts";
 import {
+  memberNamespace,
   planCellAppReconcile,
   type CellAppActions,
   type CellAppObservation,
@@ -123,6 +124,7 @@ function observe(ctx: OperatorContext, app: CellApp & Obj): CellAppObservation {
     zones,
     rules: ctx.ldc.rules.store.list(),
     sidecar: ctx.sidecar,
+    podSecurity: ctx.podSecurity,
     zoneClusters,
     clusters: clusters.map(clusterObservation),
     workloads,
@@ -167,7 +169,7 @@ async function applyActions(
   }
   for (const name of actions.ensureNamespaces) {
     const cluster = clusterNamed(name);
-    if (cluster) await ensureNamespace(cluster, app.metadata.namespace!);
+    if (cluster) await ensureNamespace(cluster, memberNamespace(app.metadata.namespace!, ctx.podSecurity));
   }
   for (const a of actions.apply) {
     const cluster = clusterNamed(a.cluster);
@@ -201,14 +203,11 @@ async function applyActions(
   }
 }
 
-async function ensureNamespace(cluster: Cluster, namespace: string): Promise<void> {
-  if (await cluster.client.tryGet(Resources.Namespace, namespace)) return;
+/** Creates the namespace unless it exists; an existing one (and its labels) is left as it is. */
+async function ensureNamespace(cluster: Cluster, namespace: Obj): Promise<void> {
+  if (await cluster.client.tryGet(Resources.Namespace, namespace.metadata!.name!)) return;
   try {
-    await cluster.client.create(Resources.Namespace, {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: namespace, labels: { [Labels.managedBy]: MANAGED_BY } },
-    });
+    await cluster.client.create(Resources.Namespace, namespace);
   } catch (err) {
     if ((err as { code?: number }).code !== 409) throw err;
   }

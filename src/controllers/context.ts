@@ -12,6 +12,7 @@ import {
 } from "../api/index.ts";
 import { effectiveCells } from "../reconcilers/failover.ts";
 import type { SidecarSettings } from "../reconcilers/sidecar.ts";
+import type { PodSecuritySettings } from "../reconcilers/cellapp.ts";
 import {
   type Cluster,
   type ClusterRegistry,
@@ -60,6 +61,8 @@ export interface OperatorContext {
   own: OwnNamespaceInformers;
   events: EventRecorder;
   sidecar: SidecarSettings;
+  /** What CellApps may ask for: the baseline exceptions, member namespaces' Pod Security level. */
+  podSecurity: PodSecuritySettings;
   /**
    * The per-zone relays' namespace (src/relay), when relays are on: every
    * rule's table is published there in every zone's cluster, and the

@@ -10,8 +10,10 @@
 //   - a warm zone (a running Failover's, see EffectiveCell): full replicas.
 import type { EffectiveCell } from "./failover.ts";
 import {
+  baselineViolations,
   setCondition,
   validateCellApp,
+  type PodSecurityLevel,
   type CellApp,
   type Cell,
   type Condition,
@@ -56,6 +58,37 @@ export interface CellAppPlan {
   /** Cells in scope that could not be planned: leave their workloads alone. */
   unplannable: string[];
   problems: PlanProblem[];
+}
+
+/** What CellApps may ask for (docs/adr/0011-cellapps-cannot-escalate.md). */
+export interface PodSecuritySettings {
+  /** The cluster admin's exception list: namespaces whose pod templates may go beyond Pod Security baseline. */
+  privilegedNamespaces: readonly string[];
+  /** Pod Security level of the namespaces the operator creates in member clusters (outside the exceptions). */
+  memberNamespaceLevel: PodSecurityLevel;
+}
+
+export const DEFAULT_POD_SECURITY: PodSecuritySettings = { privilegedNamespaces: [], memberNamespaceLevel: "baseline" };
+
+/**
+ * The namespace the operator creates for a CellApp in a member cluster: the
+ * member API server enforces Pod Security on it, so nothing the operator is
+ * tricked into applying there runs beyond the level.
+ */
+export function memberNamespace(name: string, settings: PodSecuritySettings): Obj {
+  const level = settings.privilegedNamespaces.includes(name) ? "privileged" : settings.memberNamespaceLevel;
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name,
+      labels: {
+        [Labels.managedBy]: MANAGED_BY,
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+      },
+    },
+  };
 }
 
 export interface CellAppInputs {
@@ -378,6 +411,7 @@ export interface CellAppObservation {
   zones: readonly Zone[];
   rules: readonly ShardingRule[];
   sidecar: SidecarSettings;
+  podSecurity: PodSecuritySettings;
   /** The cluster of each zone, by zone name; a zone whose member cluster is not connected is absent. */
   zoneClusters: ReadonlyMap<string, ClusterObservation>;
   /** Every cluster the operator knows (its own and the zones' member clusters). */
@@ -481,12 +515,16 @@ export function planCellAppReconcile(o: CellAppObservation): CellAppActions {
   const observedConditions = app.status?.conditions;
   let conditions: Condition[] | undefined = observedConditions;
   const validation = validateCellApp(app, { cells: o.cells, shardingRules: o.rules });
-  if (!validation.valid) {
-    // Invalid references: say so, change nothing (existing workloads keep serving).
-    const message = validation.problems.map((p) => p.message).join("; ");
+  // The operator applies the template with its own rights in every zone's cluster: even
+  // where no admission policy stopped it, nothing beyond baseline outside the exceptions.
+  const unsafe = o.podSecurity.privilegedNamespaces.includes(ns) ? [] : baselineViolations(app.spec.template);
+  const problems = [...validation.problems, ...unsafe.map((v) => ({ ...v, reason: "PodSecurity" }))];
+  if (problems.length > 0) {
+    // Invalid references or an unsafe template: say so, change nothing (existing workloads keep serving).
+    const message = problems.map((p) => p.message).join("; ");
     conditions = setCondition(
       conditions,
-      { type: "Valid", status: "False", reason: validation.problems[0]!.reason, message, observedGeneration: gen },
+      { type: "Valid", status: "False", reason: problems[0]!.reason, message, observedGeneration: gen },
       now,
     );
     conditions = setCondition(

@@ -64,7 +64,6 @@
   resources:
     - deployments
   verbs:
-    - get
     - list
     - watch
     - create
@@ -76,7 +75,6 @@
   resources:
     - services
   verbs:
-    - get
     - list
     - watch
     - create
@@ -88,7 +86,6 @@
   resources:
     - configmaps
   verbs:
-    - get
     - list
     - watch
     - create
@@ -100,7 +97,6 @@
   resources:
     - nodes
   verbs:
-    - get
     - list
     - watch
 # the Failover barrier's expected set: the Running pods, with a sidecar, of the stamped workloads in every zone
@@ -165,7 +161,6 @@
   resources:
     - deployments
   verbs:
-    - get
     - list
     - watch
     - create
@@ -177,7 +172,6 @@
   resources:
     - services
   verbs:
-    - get
     - list
     - watch
     - create
@@ -189,7 +183,6 @@
   resources:
     - configmaps
   verbs:
-    - get
     - list
     - watch
     - create
@@ -201,7 +194,6 @@
   resources:
     - nodes
   verbs:
-    - get
     - list
     - watch
 # the Failover barrier's expected set: the Running pods, with a sidecar, of the stamped workloads in every zone
@@ -245,7 +237,6 @@
   resources:
     - leases
   verbs:
-    - get
     - create
     - patch
 {{- end }}

@@ -172,6 +172,8 @@ describe("helm install into a restricted namespace", () => {
       "ServiceAccount",
       "ServiceAccount",
       "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
       "ValidatingAdmissionPolicyBinding",
     ]);
     // The relay (relay.enabled, the default) under the fixed names the operator's sidecar URL uses.
@@ -281,6 +283,10 @@ describe("the operator's ServiceAccount", () => {
       ["create", "rolebindings.rbac.authorization.k8s.io", "-n", ns],
       ["create", "customresourcedefinitions.apiextensions.k8s.io"],
       ["update", "deployments.apps", "--all-namespaces"],
+      // Watched and applied, never read one by one (src/chart/permissions.ts).
+      ["get", "deployments.apps", "--all-namespaces"],
+      ["get", "configmaps", "-n", "default"],
+      ["get", "nodes"],
       ["create", "pods", "-n", ns],
       ["delete", "pods", "--all-namespaces"],
       ["get", "pods", "--all-namespaces"],

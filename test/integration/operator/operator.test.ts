@@ -2,12 +2,14 @@
 // datacenters, the CRDs and examples, the operator in-process), started once
 // and shared by the groups below in this order. Each group leaves the examples
 // converged, except the last two: lifecycle deletes an app and moves a cell
-// for good, and the DrillSchedule's drills need nothing of the examples.
+// for good, and the DrillSchedule's drills need nothing of the examples; pod security,
+// last, installs a cluster-wide admission policy.
 import { afterAll, beforeAll, describe } from "vitest";
 import { convergeTests } from "./converge.ts";
 import { drillScheduleTests } from "./drillschedule.ts";
 import { healingTests } from "./healing.ts";
 import { lifecycleTests } from "./lifecycle.ts";
+import { podSecurityTests } from "./podsecurity.ts";
 import { OperatorEnv, privateDatacentersAvailable, waitConverged } from "./setup.ts";
 
 describe.skipIf(!privateDatacentersAvailable())("operator", () => {
@@ -25,4 +27,5 @@ describe.skipIf(!privateDatacentersAvailable())("operator", () => {
   describe("self-healing", () => healingTests(env));
   describe("outages, bad objects, scope and deletion", () => lifecycleTests(env));
   describe("DrillSchedule", () => drillScheduleTests(env));
+  describe("pod security: CellApps cannot escalate", () => podSecurityTests(env));
 });

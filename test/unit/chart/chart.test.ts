@@ -16,6 +16,7 @@ import {
   toPolicyRule,
 } from "../../../src/chart/permissions.ts";
 import { MEMBER, memberClusterObjects } from "../../../src/chart/render.ts";
+import { cellAppPolicyValidations } from "../../../src/chart/cellapp-policy.ts";
 import { DEFAULT_SIDECAR_IMAGE, Values, defaultValues } from "../../../src/chart/values.ts";
 import { relayUrl } from "../../../src/reconcilers/sidecar.ts";
 import { CHART, helm, helmPath, only, parseObjects, template as renderAll, templateError } from "./render.ts";
@@ -84,6 +85,8 @@ describe("default values", () => {
       "RoleBinding",
       "Service",
       "ServiceAccount",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
     ]);
     for (const o of defaults) {
       expect(o.metadata.labels?.["app.kubernetes.io/managed-by"], `${o.kind} ${o.metadata.name}`).toBe("Helm");
@@ -245,6 +248,8 @@ describe("non-default values", () => {
       "Service",
       "ServiceAccount",
       "ServiceMonitor",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
     ]);
     const d = only(objects, "Deployment") as Deployment;
     expect(d.metadata.name).toBe("prod-ldc-operator");
@@ -332,6 +337,52 @@ describe("values.schema.json", () => {
     };
     walk(schema, "");
     expect(undocumented).toEqual([]);
+  });
+});
+
+describe("CellApp admission policy (cellAppSecurity)", () => {
+  type Policy = K8sObject & {
+    spec: {
+      matchConstraints: { resourceRules: { apiGroups: string[]; resources: string[]; operations: string[] }[] };
+      variables: { name: string; expression: string }[];
+      validations: { expression: string }[];
+    };
+  };
+  const policy = (objects: K8sObject[]) => only(objects, "ValidatingAdmissionPolicy") as Policy;
+
+  it("checks CellApp creates and updates, bound with Deny, every generated validation in place", () => {
+    const p = policy(defaults);
+    expect(p.metadata.name).toBe("ldc-operator-cellapps");
+    expect(p.spec.matchConstraints.resourceRules).toMatchObject([
+      { apiGroups: ["ldc.io"], resources: ["cellapps"], operations: ["CREATE", "UPDATE"] },
+    ]);
+    expect(p.spec.validations).toEqual(cellAppPolicyValidations());
+    const binding = only(defaults, "ValidatingAdmissionPolicyBinding") as K8sObject & { spec: Obj };
+    expect(binding.spec).toEqual({ policyName: p.metadata.name, validationActions: ["Deny"] });
+    // No exceptions by default; the operator is told the same.
+    expect(p.spec.variables[0]).toEqual({ name: "privileged", expression: "request.namespace in []" });
+    expect(env(defaults, "LDC_PRIVILEGED_NAMESPACES")).toBe("");
+    expect(env(defaults, "LDC_MEMBER_NAMESPACE_POD_SECURITY")).toBe("baseline");
+  });
+
+  it("renders the exception list into the policy and the operator's settings", () => {
+    const objects = template({
+      values: { cellAppSecurity: { privilegedNamespaces: ["infra", "ops"], memberNamespaceLevel: "restricted" } },
+    });
+    expect(policy(objects).spec.variables[0]!.expression).toBe('request.namespace in ["infra","ops"]');
+    expect(env(objects, "LDC_PRIVILEGED_NAMESPACES")).toBe("infra,ops");
+    expect(env(objects, "LDC_MEMBER_NAMESPACE_POD_SECURITY")).toBe("restricted");
+  });
+
+  it("refuses an exception that is not a namespace name (nothing reaches the CEL unchecked)", () => {
+    expect(templateError({ values: { cellAppSecurity: { privilegedNamespaces: ["a' || true || '"] } } })).toMatch(
+      /privilegedNamespaces/,
+    );
+  });
+
+  it("is left out with admissionPolicy=false", () => {
+    const objects = template({ values: { cellAppSecurity: { admissionPolicy: false } } });
+    expect(objects.filter((o) => o.kind.startsWith("ValidatingAdmissionPolicy"))).toEqual([]);
   });
 });
 

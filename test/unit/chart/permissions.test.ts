@@ -115,7 +115,6 @@ describe("the relay's permissions", () => {
   it("a zone's kubeconfig may renew the routing Lease in the relay namespace only, without update or delete", () => {
     expect(grants(MEMBER_RELAY_NAMESPACE_RULES).sort()).toEqual([
       "namespace coordination.k8s.io leases create",
-      "namespace coordination.k8s.io leases get",
       "namespace coordination.k8s.io leases patch",
     ]);
     // The operator's own Role covers the same in the home cluster's relay namespace (its own).

@@ -3,6 +3,8 @@
 import { describe, expect, it } from "vitest";
 import type { CellApp } from "../../../src/api/index.ts";
 import {
+  DEFAULT_POD_SECURITY,
+  memberNamespace,
   planCellApp,
   planCellAppReconcile,
   UNREACHABLE_RETRY_MS,
@@ -27,6 +29,7 @@ function observation(change: (o: CellAppObservation) => void = () => {}): CellAp
     zones: t.zones,
     rules: shardingRules(),
     sidecar,
+    podSecurity: DEFAULT_POD_SECURITY,
     zoneClusters: new Map(t.zones.map((z) => [z.metadata.name, LOCAL])),
     clusters: [LOCAL],
     workloads: [],
@@ -164,6 +167,44 @@ describe("planCellAppReconcile", () => {
     const again = planCellAppReconcile({ ...o, app: { ...o.app, status: a.status as CellApp["status"] } });
     expect(again.events).toEqual([]);
     expect(statusEqual(again.status, a.status)).toBe(true);
+  });
+
+  describe("Pod Security baseline (the operator applies templates with its own rights)", () => {
+    const hostNetwork = (x: CellAppObservation) => {
+      const tpl = x.app.spec.template;
+      x.app = { ...x.app, spec: { ...x.app.spec, template: { ...tpl, spec: { ...tpl.spec, hostNetwork: true } } } };
+    };
+
+    it("a template beyond baseline: Valid False naming the field, nothing applied anywhere", () => {
+      const o = observation(hostNetwork);
+      const a = planCellAppReconcile(o);
+      expect(a.apply).toEqual([]);
+      expect(a.ensureNamespaces).toEqual([]);
+      expect(condition(a.status, "Valid")).toMatchObject({ status: "False", reason: "PodSecurity" });
+      expect(condition(a.status, "Valid")!.message).toMatch(/^spec\.template\.spec\.hostNetwork: /);
+      expect(a.events).toMatchObject([{ type: "Warning", reason: "InvalidSpec" }]);
+    });
+
+    it("in a namespace on the exception list: applied as any other app", () => {
+      const o = observation((x) => {
+        hostNetwork(x);
+        x.podSecurity = { ...DEFAULT_POD_SECURITY, privilegedNamespaces: [x.app.metadata.namespace!] };
+      });
+      const a = planCellAppReconcile(o);
+      expect(a.apply.length).toBeGreaterThan(0);
+      expect(condition(a.status, "Valid")).toMatchObject({ status: "True" });
+    });
+
+    it("namespaces created in member clusters enforce the configured level, privileged only for exceptions", () => {
+      const labels = (n: Record<string, unknown>) => (n.metadata as { labels: Record<string, string> }).labels;
+      expect(labels(memberNamespace("payments", DEFAULT_POD_SECURITY))).toMatchObject({
+        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+      });
+      const settings = { privilegedNamespaces: ["infra"], memberNamespaceLevel: "restricted" as const };
+      expect(labels(memberNamespace("payments", settings))["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+      expect(labels(memberNamespace("infra", settings))["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+    });
   });
 
   describe("deletion", () => {
