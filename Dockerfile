@@ -9,7 +9,7 @@
 # production dependencies. hack/check-image-layout.sh checks the runtime
 # layout without building an image.
 
-# glibc, because `npm ci` installs the pinned Node (the `node` devDependency,
+# glibc, because `npm ci` installs the pinned Node (the `node-linux-*` optionalDependencies,
 # docs/adr/0001) and the build runs on it, as everywhere else.
 # RUNTIME_IMAGE must be a distroless nodejs24 variant (the entrypoints call
 # /nodejs/bin/node); pin both by digest for a release.
@@ -31,7 +31,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # No dev dependencies (so not the `node` package either: the runtime image
 # provides Node 24); no install scripts (no production dependency needs one).
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 # ---------------------------------------------------------------- runtime
 FROM ${RUNTIME_IMAGE} AS runtime

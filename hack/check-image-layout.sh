@@ -34,17 +34,17 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/ldc-image-layout.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
 # The Dockerfile's runtime stage: /app with package.json (ESM: "type": "module"),
-# production node_modules (npm ci --omit=dev) and dist/.
+# production node_modules (npm ci --omit=dev --omit=optional) and dist/.
 log "npm ci --omit=dev in $WORK (production dependencies only)"
 cp "$REPO/package.json" "$REPO/package-lock.json" "$WORK/"
-(cd "$WORK" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+(cd "$WORK" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 cp -R "$REPO/dist" "$WORK/dist"
-# Nothing the lockfile marks dev-only (the `node` binary, typescript, vitest, ...):
+# Nothing the lockfile marks dev-only or optional (the `node` binary, typescript, vitest, ...):
 # the base image provides Node 24.
 leaked=$(cd "$WORK" && "$NODE" -e '
   const { existsSync } = require("node:fs");
   const lock = require("./package-lock.json");
-  const dev = Object.entries(lock.packages).filter(([p, v]) => p && v.dev).map(([p]) => p);
+  const dev = Object.entries(lock.packages).filter(([p, v]) => p && (v.dev || v.optional)).map(([p]) => p);
   console.log(dev.filter((p) => existsSync(p)).join(" "));
 ')
 [ -z "$leaked" ] || die "npm ci --omit=dev installed dev-only packages: $leaked"
