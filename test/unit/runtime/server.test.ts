@@ -1,3 +1,4 @@
+import { Gauge, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { RuntimeServer } from "../../../src/runtime/server.ts";
 
@@ -29,5 +30,17 @@ describe("RuntimeServer", () => {
     expect(metrics).toContain("# HELP workqueue_depth");
     expect(metrics).toContain("# HELP rest_client_requests_total");
     expect(await (await fetch(`${base}/api/v1/ping`)).json()).toEqual({ pong: true });
+  });
+
+  it("serves the registries added to it after the runtime's, on /metrics and metrics()", async () => {
+    const own = new Registry();
+    new Gauge({ name: "ldc_test_gauge", help: "a test gauge", registers: [own] }).set(7);
+    server = new RuntimeServer({ port: 0, host: "127.0.0.1", processMetrics: false }).addMetrics(own);
+    const port = await server.listen();
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain("# HELP workqueue_depth");
+    expect(text).toContain("\nldc_test_gauge 7\n");
+    expect(text.indexOf("workqueue_depth")).toBeLessThan(text.indexOf("ldc_test_gauge"));
+    expect(await server.metrics()).toBe(text);
   });
 });
