@@ -3,7 +3,8 @@
 # directory outside the repo, keyed by version, and reuses them when present:
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s.io/kubernetes)
 #   etcd (go.etcd.io/etcd/server/v3), kwok (+ its stage files), helm,
-#   kube-score (lints the rendered Helm chart), fortio (load for bench/sidecar-overhead.ts)
+#   kube-score (lints the rendered Helm chart), fortio (load for bench/sidecar-overhead.ts),
+#   promtool (checks and tests the chart's alerting rules)
 # Nothing is downloaded except Go modules through the Go module proxy.
 #
 # Usage: hack/build-tools.sh            build what is missing, print the bin dir
@@ -116,7 +117,7 @@ build_etcd() {
   rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
-# ------------------------- kwok, helm, kube-score, fortio (go install works)
+# ---------------- kwok, helm, kube-score, fortio, promtool (go install works)
 build_go_install() {
   local name=$1 version=$2 pkg=$3 ldflags=$4
   local out="$CACHE_DIR/bin/$name-$version"
@@ -150,5 +151,9 @@ build_go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/
 build_go_install kube-score "$KUBE_SCORE_VERSION" github.com/zegl/kube-score/cmd/kube-score "-X main.version=$KUBE_SCORE_VERSION"
 # fortio reads its version from the module's build info (go install @version): no -X needed.
 build_go_install fortio "$FORTIO_VERSION" fortio.org/fortio ""
+# Module version v0.3XX.Y is Prometheus 3.XX.Y: promtool --version says the release.
+PROMTOOL_MINOR=${PROMTOOL_VERSION#v0.}; PROMTOOL_MINOR=${PROMTOOL_MINOR%%.*}
+PROMTOOL_RELEASE="$((PROMTOOL_MINOR / 100)).$((PROMTOOL_MINOR % 100)).${PROMTOOL_VERSION##*.}"
+build_go_install promtool "$PROMTOOL_VERSION" github.com/prometheus/prometheus/cmd/promtool "-X github.com/prometheus/common/version.Version=$PROMTOOL_RELEASE -X github.com/prometheus/common/version.Branch=HEAD"
 
 log "all tools ready in $CACHE_DIR/bin ($(( $(date +%s) - START_ALL ))s)"

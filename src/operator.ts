@@ -9,6 +9,7 @@ import { LOCAL_CLUSTER, LdcResources, type LdcInformers, type OperatorContext } 
 import { drillScheduleController } from "./controllers/drillschedule.ts";
 import { autoFailoverController } from "./controllers/autofailover.ts";
 import { failoverController } from "./controllers/failover.ts";
+import { createDomainMetrics, domainMetricsSource } from "./controllers/metrics.ts";
 import { RelayLeaseRenewer, zoneClusters } from "./controllers/relaylease.ts";
 import { relayAckController } from "./controllers/relayacks.ts";
 import { shardingRuleController } from "./controllers/shardingrule.ts";
@@ -27,7 +28,6 @@ import {
   Manager,
   Resources,
   RuntimeServer,
-  metricsRegistry,
   type Controller,
   type KubeObject,
   type TlsFiles,
@@ -177,12 +177,15 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       })
     : undefined;
   ctx.relayLeases = relayLeases;
+  // Controllers start with the Manager: the Failover controller finds them in ctx then.
+  ctx.metrics = createDomainMetrics(domainMetricsSource(ctx, tables, () => manager?.isLeader() ?? false));
 
   const server = new RuntimeServer({
     port: opts.httpPort,
     ...(opts.httpHost ? { host: opts.httpHost } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
   });
+  server.addMetrics(ctx.metrics.registry);
   // The routing API asks the Manager (declared above) on every request.
   server.app.use(
     createRoutingApi(tables, {
@@ -220,7 +223,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     controllers,
     tables,
     relayLeases,
-    metrics: () => metricsRegistry.metrics(),
+    metrics: () => server.metrics(),
     async stop() {
       relayLeases?.stop();
       await manager.stop();

@@ -1,4 +1,5 @@
-// Locates the pinned control-plane binaries built by hack/build-tools.sh, and
+// Locates the pinned control-plane binaries built by hack/build-tools.sh (and
+// the chart's linters, helm, kube-score and promtool), and
 // builds them (with progress on stderr) when they are missing. fortio (the
 // load generator of bench/sidecar-overhead.ts) is built by the same script
 // but is not part of the control plane: requireFortio() only checks for it.
@@ -18,6 +19,7 @@ export interface Versions {
   HELM_VERSION: string;
   KUBE_SCORE_VERSION: string;
   FORTIO_VERSION: string;
+  PROMTOOL_VERSION: string;
 }
 
 export function readVersions(): Versions {
@@ -49,6 +51,8 @@ export interface ToolPaths {
   kubeScore: string;
   /** HTTP load generator (bench/sidecar-overhead.ts); not part of missingTools(). */
   fortio: string;
+  /** Checks and unit-tests the chart's alerting rules. */
+  promtool: string;
   /** Directories to put first on PATH so `kubectl` and `helm` are the pinned ones. */
   binDirs: string[];
 }
@@ -62,6 +66,7 @@ export function toolPaths(): ToolPaths {
   const helm = path.join(bin, `helm-${v.HELM_VERSION}`);
   const kubeScore = path.join(bin, `kube-score-${v.KUBE_SCORE_VERSION}`);
   const fortio = path.join(bin, `fortio-${v.FORTIO_VERSION}`);
+  const promtool = path.join(bin, `promtool-${v.PROMTOOL_VERSION}`);
   return {
     kubeApiserver: path.join(k8s, "kube-apiserver"),
     kubeControllerManager: path.join(k8s, "kube-controller-manager"),
@@ -73,6 +78,7 @@ export function toolPaths(): ToolPaths {
     helm: path.join(helm, "helm"),
     kubeScore: path.join(kubeScore, "kube-score"),
     fortio: path.join(fortio, "fortio"),
+    promtool: path.join(promtool, "promtool"),
     binDirs: [k8s, helm, kwok, etcd],
   };
 }
@@ -88,6 +94,7 @@ export function missingTools(paths = toolPaths()): string[] {
     paths.kwokStagesDir,
     paths.helm,
     paths.kubeScore,
+    paths.promtool,
   ];
   return required.filter((p) => !existsSync(p));
 }

@@ -11,6 +11,9 @@ import { POD_SECURITY_LEVELS } from "../api/pod-security.ts";
 export const DEFAULT_OPERATOR_IMAGE = "ghcr.io/ldc-operator/ldc-operator";
 export const DEFAULT_SIDECAR_IMAGE = "ghcr.io/ldc-operator/ldc-sidecar";
 
+/** Where the alerts' runbook links point by default: docs/runbooks.md of this repository. */
+export const RUNBOOK_URL = "https://github.com/ldc-operator/ldc-operator/blob/main/docs/runbooks.md";
+
 /** The port the operator's HTTP server listens on: /healthz, /readyz, /metrics and the routing API. */
 export const OPERATOR_HTTP_PORT = 8080;
 /** The relay's container port and default Service port (src/relay: RELAY_PORT). */
@@ -234,6 +237,37 @@ export const Values = z
       })
       .prefault({})
       .describe("Prometheus scraping."),
+    prometheusRule: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Create a prometheus-operator PrometheusRule with the operator's alerts (files/alerts.yaml; runbooks in docs/runbooks.md; needs the monitoring.coreos.com CRDs).",
+          ),
+        runbookUrl: z
+          .string()
+          .regex(/^https?:\/\/\S+$/)
+          .default(RUNBOOK_URL)
+          .describe("Where the alerts' runbook_url annotations point (each adds #<alert name, lower case>)."),
+        labels: stringMap("Extra labels, e.g. the one your Prometheus selects PrometheusRules by."),
+      })
+      .prefault({})
+      .describe("Alerts for the people on call."),
+    grafanaDashboard: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe("Create a ConfigMap holding the operator's Grafana dashboard (files/dashboard.json)."),
+        labels: z
+          .record(z.string(), z.string())
+          .default({ grafana_dashboard: "1" })
+          .describe("Labels of the ConfigMap: the one Grafana's dashboard sidecar looks for, and any others."),
+        annotations: stringMap("Annotations of the ConfigMap, e.g. grafana_folder for the sidecar's folder."),
+      })
+      .prefault({})
+      .describe("The Grafana dashboard, for Grafana's dashboard sidecar."),
     networkPolicy: z
       .strictObject({
         enabled: z

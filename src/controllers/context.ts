@@ -1,6 +1,7 @@
 // What every controller of the operator shares: the home cluster, the member
 // clusters by zone, the caches of the ldc.io kinds, events, settings.
 import type { RelayLeaseRenewer } from "./relaylease.ts";
+import type { DomainMetrics } from "./metrics.ts";
 import type { Logger } from "pino";
 import {
   type Cell,
@@ -73,6 +74,8 @@ export interface OperatorContext {
   relayLeases?: RelayLeaseRenewer | undefined;
   /** Member-cluster probe period: Unreachable counts from the last successful probe. */
   probeIntervalMs: number;
+  /** The domain metrics (controllers/metrics.ts): the Failover controller counts what it writes. */
+  metrics?: DomainMetrics | undefined;
 }
 
 const effectiveMemo = new WeakMap<

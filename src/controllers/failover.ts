@@ -102,6 +102,7 @@ async function reconcileFailover(
       informer: ctx.ldc.failovers,
     });
     if (written.outcome === "conflict") return { requeue: true };
+    if (written.outcome === "written") ctx.metrics?.failoverWritten(fo, decision.status);
     if (decision.status.phase !== "Running") r.log.info({ phase: decision.status.phase }, "failover finished");
   }
   return requeueOf(decision);

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import https from "node:https";
 import express, { type Express } from "express";
-import { collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, type Registry } from "prom-client";
 import { metricsRegistry } from "./metrics.ts";
 
 export interface CheckResult {
@@ -53,6 +53,7 @@ export class RuntimeServer {
   readonly app: Express;
   readonly #readiness: Check[] = [];
   readonly #liveness: Check[] = [];
+  readonly #registries: Registry[] = [metricsRegistry];
   readonly #opts: RuntimeServerOptions;
   #server: Server | undefined;
   #closing = false;
@@ -86,8 +87,20 @@ export class RuntimeServer {
         .send(body);
     });
     this.app.get("/metrics", async (_req, res) => {
-      res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
+      res.type(metricsRegistry.contentType).send(await this.metrics());
     });
+  }
+
+  /** Also serve `registry` on /metrics (its metric names must not clash with the others'). */
+  addMetrics(registry: Registry): this {
+    this.#registries.push(registry);
+    return this;
+  }
+
+  /** What /metrics serves: every registry, in the text format. */
+  async metrics(): Promise<string> {
+    const texts = await Promise.all(this.#registries.map((r) => r.metrics()));
+    return texts.map((t) => (t.endsWith("\n") || t === "" ? t : `${t}\n`)).join("");
   }
 
   addReadinessCheck(check: Check): this {

@@ -19,6 +19,7 @@ import {
   deploymentReady,
   deploymentsPath,
   ldcPath,
+  metricSum,
   waitConverged,
   workloadName,
   type CellAppObj,
@@ -113,6 +114,11 @@ export function lifecycleTests(env: OperatorEnv): void {
       expect(condition(down, "Ready")).toMatchObject({ status: "False", reason: "ClusterUnreachable" });
       expect(condition(down, "Ready")?.message).toMatch(/nothing in the zone is deleted/);
       expect(condition(down, "ClusterConnected")).toMatchObject({ status: "False" });
+      // What the on-call alert reads (LdcZoneUnreachable), from the operator's cache at scrape time.
+      await eventually("ldc_zone_phase says sh-a is Unreachable", async () => {
+        const unreachable = await metricSum(env, "ldc_zone_phase", { zone: "sh-a", phase: "Unreachable" });
+        return unreachable === 1 && (await metricSum(env, "ldc_zone_phase", { zone: "sh-a" })) === 1;
+      });
       // the cells active there are unavailable, the apps say why they are not ready
       await eventually("cells active in sh-a Unavailable", async () => {
         const cells = await env.list<CellObj>("dc1", ldcPath("cells"));
@@ -139,6 +145,9 @@ export function lifecycleTests(env: OperatorEnv): void {
     // nothing was deleted anywhere: every object is the very one that existed before
     const after = await stamped();
     for (const [k, uid] of before) expect(after.get(k), k).toBe(uid);
+    await eventually("ldc_zone_phase says sh-a is Ready", async () => {
+      return (await metricSum(env, "ldc_zone_phase", { zone: "sh-a", phase: "Ready" })) === 1;
+    });
     await waitConverged(env);
   });
 
@@ -485,6 +494,10 @@ export function lifecycleTests(env: OperatorEnv): void {
       ).map((d) => [d.metadata.labels?.["ldc.io/app"] ?? "", d.spec.replicas]),
     );
     expect(fullSize.size, "rz02's apps in sh-a").toBeGreaterThan(0);
+    const counted = () => metricSum(env, "ldc_failovers_total", { type: "Emergency" });
+    const succeeded = () => metricSum(env, "ldc_failovers_total", { type: "Emergency", result: "Succeeded" });
+    const [countedBefore, succeededBefore] = [await counted(), await succeeded()];
+    const rtosBefore = await metricSum(env, "ldc_failover_rto_seconds_count");
     // One kubectl call: both objects reach the API server within milliseconds.
     await env.kubectl("dc1", ["create", "-f", "-"], names.map((n) => JSON.stringify(failover(n))).join("\n"));
     const terminal = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
@@ -537,5 +550,14 @@ export function lifecycleTests(env: OperatorEnv): void {
     const claimed = second!.status?.steps?.find((x) => x.name === "Preflight")?.endTime;
     if (second!.status?.cells?.length) expect(claimed! >= first!.status!.completionTime!).toBe(true);
     else expect(second!.status?.phase, second!.status?.message).toBe("Failed");
+    // Each end counted once (right after its write), whatever the number of reconciles; an RTO
+    // for each switch acknowledged.
+    await eventually("both ends counted", async () => (await counted()) >= countedBefore + 2);
+    expect(await counted()).toBe(countedBefore + 2);
+    expect(await succeeded()).toBe(succeededBefore + final.filter((f) => f.status?.phase === "Succeeded").length);
+    const rtos = final.filter(
+      (f) => (f.status as { rtoMilliseconds?: number } | undefined)?.rtoMilliseconds !== undefined,
+    );
+    expect(await metricSum(env, "ldc_failover_rto_seconds_count")).toBe(rtosBefore + rtos.length);
   });
 }

@@ -30,6 +30,8 @@ const RENDERINGS: [string, TemplateOptions][] = [
       values: {
         replicaCount: 3,
         serviceMonitor: { enabled: true },
+        prometheusRule: { enabled: true },
+        grafanaDashboard: { enabled: true },
         networkPolicy: { enabled: true },
         service: { type: "LoadBalancer" },
       },

@@ -32,6 +32,12 @@ export function kubeScorePath(): string {
   return existsSync(p) ? p : ensureTools().kubeScore;
 }
 
+/** The pinned promtool (checks and unit-tests the chart's alerting rules). */
+export function promtoolPath(): string {
+  const p = toolPaths().promtool;
+  return existsSync(p) ? p : ensureTools().promtool;
+}
+
 export interface RunResult {
   status: number;
   stdout: string;

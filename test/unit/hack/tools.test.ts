@@ -11,6 +11,8 @@ describe("hack tooling", () => {
     expect(v.HELM_VERSION).toMatch(/^v3\.\d+\.\d+$/);
     expect(v.KUBE_SCORE_VERSION).toMatch(/^v\d+\.\d+\.\d+$/);
     expect(v.FORTIO_VERSION).toMatch(/^v1\.66\.\d+$/);
+    // github.com/prometheus/prometheus: v0.3XX.Y is Prometheus 3.XX.Y.
+    expect(v.PROMTOOL_VERSION).toMatch(/^v0\.3\d\d\.\d+$/);
   });
 
   it("keys the binary cache by version, outside the repo", () => {
@@ -21,6 +23,7 @@ describe("hack tooling", () => {
     expect(paths.helm).toContain(`helm-${v.HELM_VERSION}`);
     expect(paths.kubeScore).toContain(`kube-score-${v.KUBE_SCORE_VERSION}`);
     expect(paths.fortio).toContain(`fortio-${v.FORTIO_VERSION}`);
+    expect(paths.promtool).toContain(`promtool-${v.PROMTOOL_VERSION}`);
     expect(paths.kubectl.startsWith(process.cwd() + "/")).toBe(false);
   });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
+import { Gauge, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { RuntimeServer } from "../../../src/runtime/server.ts";
 
@@ -64,7 +65,24 @@ describe("RuntimeServer", () => {
   });
 
   it("refuses to start with a missing certificate, naming the file", async () => {
-    server = new RuntimeServer({ port: 0, tls: { certFile: "/nonexistent/tls.crt", keyFile: "/nonexistent/tls.key" } });
+    server = new RuntimeServer({
+      port: 0,
+      processMetrics: false,
+      tls: { certFile: "/nonexistent/tls.crt", keyFile: "/nonexistent/tls.key" },
+    });
     expect(() => server!.listen()).toThrow(/nonexistent\/tls\.crt/);
+  });
+
+  it("serves the registries added to it after the runtime's, on /metrics and metrics()", async () => {
+    const own = new Registry();
+    new Gauge({ name: "ldc_test_gauge", help: "a test gauge", registers: [own] }).set(7);
+    server = new RuntimeServer({ port: 0, host: "127.0.0.1", processMetrics: false }).addMetrics(own);
+    const port = await server.listen();
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain("# HELP workqueue_depth");
+    expect(text).toContain("\nldc_test_gauge 7\n");
+    expect(text.indexOf("workqueue_depth")).toBeLessThan(text.indexOf("ldc_test_gauge"));
+    // The same exposition (process metrics, if another test registered them, move between scrapes).
+    expect(await server.metrics()).toContain("\nldc_test_gauge 7\n");
   });
 });
