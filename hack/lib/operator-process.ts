@@ -19,6 +19,9 @@ export interface OperatorProcessOptions {
   routingApiUrl?: string;
   memberRoutingApiUrl?: string;
   routingTokenFile?: string;
+  /** --relay: tables and the routing Lease into every zone's relay namespace (default --namespace). */
+  relay?: boolean;
+  relayNamespace?: string;
   /** Where the process's stdout and stderr go (default: this process's stderr). */
   stdio?: "inherit-stderr" | "ignore";
   /** How long to wait for /readyz (default 60 s). */
@@ -59,6 +62,8 @@ export async function spawnOperator(opts: OperatorProcessOptions): Promise<Opera
     ...(opts.routingApiUrl ? ["--routing-api-url", opts.routingApiUrl] : []),
     ...(opts.memberRoutingApiUrl ? ["--member-routing-api-url", opts.memberRoutingApiUrl] : []),
     ...(opts.routingTokenFile ? ["--routing-token-file", opts.routingTokenFile] : []),
+    ...(opts.relay ? ["--relay"] : []),
+    ...(opts.relayNamespace ? ["--relay-namespace", opts.relayNamespace] : []),
   ];
   // stdout of a benchmark carries its JSON result line: the operator never writes there.
   const child = spawn(process.execPath, args, {

@@ -7,12 +7,16 @@
 // cell, zone, id from the downward API), with what a local process must
 // replace: its listen address, the app, the routing API (the in-cluster
 // Service does not resolve here), the token and the peers. Pods that stop
-// running lose their sidecar.
+// running lose their sidecar. With relays, podBoundTokenFiles() stands in for
+// the kubelet's projected token: a token bound to the pod, audience ldc-relay.
 import { once } from "node:events";
+import { mkdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { SIDECAR_POD_SELECTOR } from "../../src/controllers/sidecar-pods.ts";
-import { SIDECAR_CONTAINER } from "../../src/reconcilers/sidecar.ts";
+import { RELAY_AUDIENCE, SIDECAR_CONTAINER } from "../../src/reconcilers/sidecar.ts";
 import type { RoutingTable } from "../../src/routing/index.ts";
 import { Resources, type KubeClient, type KubeObject } from "../../src/runtime/index.ts";
 import { parseConfig, startSidecar, type Sidecar, type SidecarConfig } from "../../src/sidecar/index.ts";
@@ -23,7 +27,11 @@ type EnvVar = {
   valueFrom?: { fieldRef?: { fieldPath?: string }; secretKeyRef?: unknown };
 };
 type Pod = KubeObject & {
-  spec?: { containers?: { name: string; env?: EnvVar[] }[]; initContainers?: { name: string; env?: EnvVar[] }[] };
+  spec?: {
+    serviceAccountName?: string;
+    containers?: { name: string; env?: EnvVar[] }[];
+    initContainers?: { name: string; env?: EnvVar[] }[];
+  };
   status?: { phase?: string };
 };
 
@@ -43,6 +51,11 @@ export interface PodSidecarsOptions {
   routingApiFor: (pod: { cluster: string; zone: string; cell: string; id: string }) => string;
   /** The bearer token the sidecar sends (LDC_ROUTING_TOKEN). */
   token?: string;
+  /**
+   * The file of this pod's token (LDC_ROUTING_TOKEN_FILE, re-read by the
+   * sidecar before each ack), e.g. podBoundTokenFiles(); wins over `token`.
+   */
+  tokenFileFor?: (pod: PodIdentity) => Promise<string>;
   /** The app behind the sidecar (default: one 200 "ok" server shared by every pod). */
   appUrlFor?: (pod: { zone: string; cell: string; id: string }) => Promise<string>;
   /** LDC_PEERS of every sidecar (default: each cell@zone's first sidecar here). */
@@ -55,6 +68,55 @@ export interface PodSidecarsOptions {
   /** Period of listing the pods (ms). Default 300. */
   intervalMs?: number;
   log?: (m: string) => void;
+}
+
+/** The pod a sidecar runs for, as a token request names it. */
+export interface PodIdentity {
+  cluster: string;
+  namespace: string;
+  name: string;
+  uid: string;
+  /** spec.serviceAccountName (default "default"). */
+  serviceAccount: string;
+}
+
+/**
+ * tokenFileFor as the kubelet projects the token the operator asks for when
+ * relays are on: a TokenRequest on the pod's ServiceAccount, bound to the pod
+ * (name and uid), audience ldc-relay, written to `<dir>/<cluster>/<ns>/<pod>`.
+ */
+export function podBoundTokenFiles(o: {
+  dir: string;
+  /** A kubeconfig of `cluster` allowed to create serviceaccounts/token. */
+  kubeconfigFor: (cluster: string) => string;
+  audience?: string;
+  expirationSeconds?: number;
+}): (pod: PodIdentity) => Promise<string> {
+  const apis = new Map<string, CoreV1Api>();
+  return async (pod) => {
+    let api = apis.get(pod.cluster);
+    if (!api) {
+      const kc = new KubeConfig();
+      kc.loadFromFile(o.kubeconfigFor(pod.cluster));
+      api = kc.makeApiClient(CoreV1Api);
+      apis.set(pod.cluster, api);
+    }
+    const r = await api.createNamespacedServiceAccountToken({
+      name: pod.serviceAccount,
+      namespace: pod.namespace,
+      body: {
+        spec: {
+          audiences: [o.audience ?? RELAY_AUDIENCE],
+          expirationSeconds: o.expirationSeconds ?? 24 * 3600,
+          boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid },
+        },
+      },
+    });
+    const file = path.join(o.dir, pod.cluster, pod.namespace, pod.name);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, `${r.status!.token!}\n`, { mode: 0o600 });
+    return file;
+  };
 }
 
 function sidecarContainer(pod: Pod) {
@@ -188,8 +250,16 @@ export class PodSidecars {
       env.LDC_ADMIN_LISTEN = "127.0.0.1:0";
       env.LDC_APP_URL = await (this.#o.appUrlFor?.({ zone, cell, id }) ?? this.#defaultApp());
       env.LDC_ROUTING_API = this.#o.routingApiFor({ cluster, zone, cell, id });
-      if (this.#o.token !== undefined) env.LDC_ROUTING_TOKEN = this.#o.token;
-      else delete env.LDC_ROUTING_TOKEN;
+      delete env.LDC_ROUTING_TOKEN;
+      if (this.#o.tokenFileFor) {
+        env.LDC_ROUTING_TOKEN_FILE = await this.#o.tokenFileFor({
+          cluster,
+          namespace: md.namespace ?? "",
+          name: md.name ?? "",
+          uid: md.uid ?? "",
+          serviceAccount: pod.spec?.serviceAccountName || "default",
+        });
+      } else if (this.#o.token !== undefined) env.LDC_ROUTING_TOKEN = this.#o.token;
       env.LDC_PEERS = JSON.stringify(this.#o.peers?.() ?? this.#peers());
       Object.assign(env, this.#o.env);
       const config = parseConfig(env, []);

@@ -1,0 +1,193 @@
+// ldc-relay as its own process (`node src/relay/main.ts`, as the chart runs it
+// in every zone's cluster), for the high-availability drill verifier and the
+// benchmarks: one process per zone, so a relay can be SIGKILLed and started
+// again on the same port (its Service's address) while sidecars keep polling it.
+// relayIdentity() gives it the chart's relay permissions (RELAY_RULES in its
+// namespace, RELAY_CLUSTER_RULES for TokenReviews) behind a ServiceAccount
+// token, as relay.test.ts does, instead of the cluster admin's kubeconfig.
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { RELAY_CLUSTER_RULES, RELAY_RULES, toPolicyRule } from "../../src/chart/permissions.ts";
+import { RELAY_SERVICE } from "../../src/relay/index.ts";
+import { Resources, type KubeClient, type Resource } from "../../src/runtime/index.ts";
+import { REPO_DIR } from "./tools.ts";
+
+export interface RelayProcessOptions {
+  /** A kubeconfig of the zone's cluster (relayIdentity's, or the admin's). */
+  kubeconfigPath: string;
+  /** The relay namespace (the operator's --relay-namespace). */
+  namespace: string;
+  /** The port on 127.0.0.1 (routing API, health, metrics); a restart reuses it. */
+  port: number;
+  /** Its pod name: its acks go to the ConfigMap ldc-acks-<pod>. */
+  pod: string;
+  logLevel?: string;
+  /** How long to wait for /readyz (default 60 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface RelayProcess {
+  pid: number;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+  /** SIGKILL (a node failure) and wait for the exit. */
+  kill(): Promise<void>;
+}
+
+/** Starts `node src/relay/main.ts` with `opts` and waits until its /readyz answers 200 (routing ConfigMaps synced). */
+export async function spawnRelay(opts: RelayProcessOptions): Promise<RelayProcess> {
+  const args = [
+    path.join(REPO_DIR, "src", "relay", "main.ts"),
+    "--kubeconfig",
+    opts.kubeconfigPath,
+    "--namespace",
+    opts.namespace,
+    "--listen",
+    `127.0.0.1:${opts.port}`,
+    "--pod-name",
+    opts.pod,
+    "--log-level",
+    opts.logLevel ?? "warn",
+  ];
+  // stdout of a benchmark carries its JSON result line: the relay never writes there.
+  const child = spawn(process.execPath, args, { stdio: ["ignore", 2, 2] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const url = `http://127.0.0.1:${opts.port}`;
+  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the relay ${opts.pod} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await exited;
+      throw new Error(`the relay ${opts.pod} on port ${opts.port} was not ready within ${timeoutMs / 1000} s`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const signal = async (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    await exited;
+  };
+  return {
+    pid: child.pid!,
+    port: opts.port,
+    url,
+    child,
+    exited,
+    stop: () => signal("SIGTERM"),
+    kill: () => signal("SIGKILL"),
+  };
+}
+
+const RBAC = { group: "rbac.authorization.k8s.io", version: "v1", namespaced: true } as const;
+const Role: Resource = { ...RBAC, plural: "roles", kind: "Role" };
+const RoleBinding: Resource = { ...RBAC, plural: "rolebindings", kind: "RoleBinding" };
+const ClusterRole: Resource = { ...RBAC, namespaced: false, plural: "clusterroles", kind: "ClusterRole" };
+const ClusterRoleBinding: Resource = {
+  ...RBAC,
+  namespaced: false,
+  plural: "clusterrolebindings",
+  kind: "ClusterRoleBinding",
+};
+const ServiceAccount: Resource = {
+  group: "",
+  version: "v1",
+  plural: "serviceaccounts",
+  kind: "ServiceAccount",
+  namespaced: true,
+};
+
+/**
+ * The chart's relay identity in one cluster: the namespace, the ServiceAccount
+ * `ldc-relay` with the relay Role and the TokenReview ClusterRole; writes a
+ * kubeconfig (server and CA of `adminKubeconfigPath`) that authenticates with
+ * a token of that ServiceAccount to `out`, and returns `out`.
+ */
+export async function relayIdentity(
+  admin: KubeClient,
+  o: { adminKubeconfigPath: string; namespace: string; out: string; tokenSeconds?: number },
+): Promise<string> {
+  const ns = o.namespace;
+  const meta = { name: RELAY_SERVICE, namespace: ns };
+  const rbac = "rbac.authorization.k8s.io/v1";
+  await admin.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }, { resource: Resources.Namespace });
+  await admin.apply({ apiVersion: "v1", kind: "ServiceAccount", metadata: meta }, { resource: ServiceAccount });
+  await admin.apply(
+    { apiVersion: rbac, kind: "Role", metadata: meta, rules: RELAY_RULES.map(toPolicyRule) },
+    { resource: Role },
+  );
+  await admin.apply(
+    {
+      apiVersion: rbac,
+      kind: "RoleBinding",
+      metadata: meta,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: RELAY_SERVICE },
+      subjects: [{ kind: "ServiceAccount", ...meta }],
+    },
+    { resource: RoleBinding },
+  );
+  const cr = `${RELAY_SERVICE}-tokenreview-${ns}`;
+  await admin.apply(
+    { apiVersion: rbac, kind: "ClusterRole", metadata: { name: cr }, rules: RELAY_CLUSTER_RULES.map(toPolicyRule) },
+    { resource: ClusterRole },
+  );
+  await admin.apply(
+    {
+      apiVersion: rbac,
+      kind: "ClusterRoleBinding",
+      metadata: { name: cr },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: cr },
+      subjects: [{ kind: "ServiceAccount", ...meta }],
+    },
+    { resource: ClusterRoleBinding },
+  );
+  const kc = new KubeConfig();
+  kc.loadFromFile(o.adminKubeconfigPath);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.caData)
+    throw new Error(`${o.adminKubeconfigPath}: its current cluster has no certificate-authority-data`);
+  const token = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name: RELAY_SERVICE,
+    namespace: ns,
+    body: { spec: { audiences: [], expirationSeconds: o.tokenSeconds ?? 24 * 3600 } },
+  });
+  writeFileSync(
+    o.out,
+    [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      "- name: zone",
+      "  cluster:",
+      `    server: ${cluster.server}`,
+      `    certificate-authority-data: ${cluster.caData}`,
+      "users:",
+      `- name: ${RELAY_SERVICE}`,
+      "  user:",
+      `    token: ${token.status!.token!}`,
+      "contexts:",
+      "- name: zone",
+      "  context:",
+      "    cluster: zone",
+      `    user: ${RELAY_SERVICE}`,
+      "current-context: zone",
+      "",
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  return o.out;
+}
