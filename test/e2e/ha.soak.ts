@@ -3,7 +3,8 @@
 // scenarios for LDC_SOAK_MINUTES (default 10): drills and Emergency failovers
 // of random cells, drills whose leader is SIGKILLed at a random step,
 // partitions of a random member zone, sidecars that stop hearing the routing
-// API during a failover. After each run: the invariants over everything
+// API during a failover, a zone's relay SIGKILLed and restarted during a
+// failover. After each run: the invariants over everything
 // recorded so far and the convergence check. A run fails when its scenario
 // did not end as expected, the sidecars did not converge, or a new invariant
 // violation appeared. Prints the runs by kind and the violations, and last
@@ -12,7 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
 import type { Cell } from "../../src/api/index.ts";
-import { HaWorld, KILL_POINTS, MEMBER_ZONES, killPointLabel } from "./lib/ha-world.ts";
+import { HaWorld, KILL_POINTS, MEMBER_ZONES, RELAY_RESTART_POINTS, killPointLabel } from "./lib/ha-world.ts";
 
 const minutes = Number(process.env.LDC_SOAK_MINUTES ?? 10);
 if (!Number.isFinite(minutes) || minutes <= 0)
@@ -32,8 +33,15 @@ afterAll(async () => {
   await world?.stop();
 }, 120_000);
 
-type Kind = "drill" | "failover" | "drill+leader-kill" | "partition" | "stalled-sidecar";
-const KINDS: readonly Kind[] = ["drill", "failover", "drill+leader-kill", "partition", "stalled-sidecar"];
+type Kind = "drill" | "failover" | "drill+leader-kill" | "partition" | "stalled-sidecar" | "relay-restart";
+const KINDS: readonly Kind[] = [
+  "drill",
+  "failover",
+  "drill+leader-kill",
+  "partition",
+  "stalled-sidecar",
+  "relay-restart",
+];
 
 /** One scenario; returns what went wrong with its outcome (undefined: as expected). */
 async function run(kind: Kind): Promise<string | undefined> {
@@ -75,13 +83,20 @@ async function run(kind: Kind): Promise<string | undefined> {
     case "partition": {
       const zone = pick(MEMBER_ZONES);
       say(`  partition of ${zone}`);
-      const fo = await world.partition(zone);
+      const { failover: fo } = await world.partition(zone);
       return fo ? ok(fo.status?.phase, fo.status?.message) : undefined;
     }
     case "stalled-sidecar": {
       const pod = pick([...world.podRouting.keys()]);
       say(`  sidecar ${pod} stalled during an Emergency failover of ${cell}`);
       const r = await world.failoverWithStalledSidecar(pod, cell);
+      return ok(r.failover.status?.phase, r.failover.status?.message);
+    }
+    case "relay-restart": {
+      const point = pick(RELAY_RESTART_POINTS);
+      say(`  Emergency failover of ${cell}, the ${point.side} zone's relay killed at ${point.step}`);
+      const r = await world.failoverWithRelayRestart(cell, point);
+      say(`  relay of ${r.zone} back after ${r.readyAt - r.killedAt} ms, failover ended +${r.endAt - r.killedAt} ms`);
       return ok(r.failover.status?.phase, r.failover.status?.message);
     }
   }

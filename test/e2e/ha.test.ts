@@ -1,7 +1,9 @@
 // The drill verifier on the topology users install, for high availability
 // (issue 12, items 5 and 6): the operator as two leader-elected processes
-// behind a round-robin Service, member zones hz-b and sh-a, sidecars that
-// reach only the Service (lib/ha-world.ts). Scenarios, each followed by the
+// with --relay behind a round-robin Service, member zones hz-b and sh-a, an
+// ldc-relay process in every zone's cluster, the deployed pods' sidecars
+// reaching only their zone's relay and acking with pod-bound tokens
+// (lib/ha-world.ts). Scenarios, each followed by the
 // invariant checks (lib/invariants.ts) and a convergence check (every sidecar
 // on the epoch the routing API serves):
 //   1. the leader SIGKILLed at each step of a drill in turn (KILL_POINTS:
@@ -10,18 +12,22 @@
 //   2. a sidecar that stops hearing the routing API while an Emergency
 //      failover moves a cell it routes writes for: no switch before its
 //      routing lease ran out;
-//   3. a partition: member zone hz-b cut off from the operators (its API
-//      server and its sidecars' path to the Service black-holed) while its
-//      users keep reaching it: the Automatic cell rz03 fails over to sh-a and
-//      no shard has two writers (drill.test.ts's scenario 5, the same cut with
-//      the operator in-process, found two writers before routing leases).
+//   3. a partition: member zone hz-b cut off from the operators (their path
+//      to its API server black-holed; its relay keeps running and stops seeing
+//      renewals) while its users keep reaching it: its sidecars refuse writes
+//      once their leases run out, the Automatic cell rz03 fails over to sh-a
+//      and no shard has two writers (drill.test.ts's scenario 5, the same cut
+//      with the operator in-process, found two writers before routing leases);
+//   4. a zone's relay SIGKILLed during an Emergency failover (the zone the
+//      cell moves to at Freeze, the zone it leaves at WaitAcknowledge) and
+//      started again on its port: the failover completes once it is back.
 // Run alone: `npx vitest run --project e2e test/e2e/ha.test.ts`.
 // LDC_E2E_LOG_LEVEL sets the operators' log level (default error);
 // LDC_E2E_KEEP=1 keeps the datacenters (in .ldc/e2e-ha-<pid>).
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
-import { HaWorld, KILL_POINTS, killPointLabel, type KillResult } from "./lib/ha-world.ts";
+import { HaWorld, KILL_POINTS, killPointLabel, type KillResult, type RelayRestartPoint } from "./lib/ha-world.ts";
 
 const stateDir = path.join(REPO_DIR, ".ldc", `e2e-ha-${process.pid}`);
 const t0 = Date.now();
@@ -37,7 +43,7 @@ function checkInvariants(): void {
   }
 }
 
-describe("high availability: leader-elected operator processes behind a Service keep the LDC invariants", () => {
+describe("high availability: leader-elected operator processes and per-zone relays keep the LDC invariants", () => {
   beforeAll(async () => {
     world = await HaWorld.start({ stateDir, say });
   }, 300_000);
@@ -89,19 +95,46 @@ describe("high availability: leader-elected operator processes behind a Service 
     checkInvariants();
   }, 300_000);
 
-  it("3. hz-b cut off from the operators while serving its users: rz03 fails over to sh-a by itself, never two writers", async () => {
-    // Its API server and its sidecars' path to the Service black-holed; the load keeps reaching its sidecars.
+  it("3. hz-b cut off from the operators while serving its users: its writes refused, rz03 fails over to sh-a by itself, never two writers", async () => {
+    // The operators' path to its API server black-holed; its relay and sidecars run on, the load keeps reaching them.
     expect(await world.activeZone("rz03")).toBe("hz-b");
-    const cutAt = Date.now();
-    const fo = await world.partition("hz-b");
+    const { cutAt, firstRefusalAt, failover: fo } = await world.partition("hz-b");
     expect(fo?.status?.phase, fo?.status?.message).toBe("Succeeded");
     expect(fo!.spec.target.cells).toEqual(["rz03"]);
     const switchAt = Date.parse(fo!.status!.steps!.find((s) => s.name === "Switch")!.startTime!);
-    say(`REPORT partition of hz-b: automatic Failover ${fo!.metadata.name}, switch +${switchAt - cutAt} ms`);
+    say(
+      `REPORT partition of hz-b (${world.path} path): writes refused there from +${firstRefusalAt! - cutAt} ms, ` +
+        `automatic Failover ${fo!.metadata.name}, switch +${switchAt - cutAt} ms`,
+    );
     expect(await world.activeZone("rz03")).toBe("sh-a");
     await world.converged();
     checkInvariants();
   }, 300_000);
+
+  // rz02 is active in sh-a (scenario 1 ended each drill there): out to hz-a, then back.
+  const restarts: [string, RelayRestartPoint][] = [
+    ["hz-a", { side: "destination", step: "Freeze" }],
+    ["sh-a", { side: "source", step: "WaitAcknowledge" }],
+  ];
+  for (const [to, point] of restarts) {
+    it(`4. the ${point.side} zone's relay killed at ${point.step} of a failover and restarted: the failover completes`, async () => {
+      const r = await world.failoverWithRelayRestart("rz02", point);
+      const refused =
+        r.firstRefusalAt === undefined
+          ? "no write refused there"
+          : `writes refused there (lease expired) from +${r.firstRefusalAt - r.killedAt} to +${r.lastRefusalAt! - r.killedAt} ms`;
+      say(
+        `REPORT relay of ${r.zone} (${point.side} of rz02) killed at ${r.stepAtKill}: restarted (ready) +${r.readyAt - r.killedAt} ms ` +
+          `(on: ${r.restartedOn}), ${refused}, switch ${r.switchAt - r.killedAt >= 0 ? "+" : ""}${r.switchAt - r.killedAt} ms, ` +
+          `end +${r.endAt - r.killedAt} ms; the barrier ${r.waitedOn ? `waited on it: ${r.waitedOn}` : "never waited on it"}; ` +
+          `${r.failover.status?.phase}: ${r.failover.status?.message}`,
+      );
+      expect(r.failover.status?.phase, r.failover.status?.message).toBe("Succeeded");
+      expect(await world.activeZone("rz02")).toBe(to);
+      await world.converged();
+      checkInvariants();
+    }, 300_000);
+  }
 
   it("reports the figures", () => {
     for (const r of results)

@@ -6,6 +6,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { PodSidecars, type PodSidecarsOptions } from "../../../hack/lib/pod-sidecars.ts";
+import { RoundRobinBalancer } from "./balancer.ts";
 import type { RoutingTable } from "../../../src/routing/index.ts";
 import { sidecarConfig, startSidecar, type CellType, type Sidecar } from "../../../src/sidecar/index.ts";
 
@@ -87,6 +88,12 @@ export interface FleetOptions {
   rule: string;
   /** Called with every table any sidecar takes. */
   onTable?: (table: RoutingTable) => void;
+  /**
+   * false: no sidecar of the fleet's own, only adopted ones of deployed pods (relays serve
+   * only pods, by their pod-bound tokens); the peers are then one "Service" per cell@zone, a
+   * RoundRobinBalancer over that cell@zone's running pod sidecars. Default true.
+   */
+  ownSidecars?: boolean;
 }
 
 async function freePorts(n: number): Promise<number[]> {
@@ -114,6 +121,8 @@ export class Fleet {
   /** The sidecars of deployed pods (adopted), by instance name, and their backends. */
   readonly #podInstances = new Map<string, Instance>();
   readonly #podBackends = new Map<string, http.Server>();
+  /** cell@zone -> the Service of its pods' sidecars (ownSidecars false). */
+  readonly #services = new Map<string, RoundRobinBalancer>();
 
   private constructor(pods: Pod[], opts: FleetOptions) {
     this.#pods = pods;
@@ -131,13 +140,17 @@ export class Fleet {
       restarts: 0,
     }));
     const fleet = new Fleet(pods, opts);
-    await Promise.all(pods.map((p) => fleet.#startPod(p)));
+    if (opts.ownSidecars === false) {
+      for (const p of pods) fleet.#services.set(p.key, await RoundRobinBalancer.start([]));
+    } else await Promise.all(pods.map((p) => fleet.#startPod(p)));
     return fleet;
   }
 
-  /** LDC_PEERS: every "cell@zone" -> the sidecar of that cell in that zone. */
+  /** LDC_PEERS: every "cell@zone" -> the sidecar of that cell in that zone (or the Service of its pods' sidecars). */
   get peers(): Record<string, string> {
-    return Object.fromEntries(this.#pods.map((p) => [p.key, `http://127.0.0.1:${p.sidecarPort}`]));
+    return Object.fromEntries(
+      this.#pods.map((p) => [p.key, this.#services.get(p.key)?.url ?? `http://127.0.0.1:${p.sidecarPort}`]),
+    );
   }
 
   /** The sidecar instances running now. */
@@ -155,6 +168,7 @@ export class Fleet {
 
   /** The datacenter is back: its pods start again (new sidecar instances, same addresses). */
   async startZone(zone: string): Promise<void> {
+    if (this.#opts.ownSidecars === false) return;
     await Promise.all(
       this.#pods.filter((p) => p.zone === zone && p.backend === undefined).map((p) => this.#startPod(p)),
     );
@@ -162,6 +176,17 @@ export class Fleet {
 
   async stopAll(): Promise<void> {
     await Promise.all(this.#pods.map((p) => this.#stopPod(p)));
+    await Promise.all([...this.#services.values()].map((s) => s.stop()));
+  }
+
+  /** The Service of cell@zone sends new connections to that cell@zone's running pod sidecars. */
+  #updateService(cell: string, zone: string): void {
+    const svc = this.#services.get(`${cell}@${zone}`);
+    if (!svc) return;
+    const ports = [...this.#podInstances.values()]
+      .filter((i) => i.cell === cell && i.zone === zone && i.stoppedAt === undefined)
+      .map((i) => Number(new URL(i.sidecar.url).port));
+    svc.setTargets(ports);
   }
 
   async #startPod(p: Pod): Promise<void> {
@@ -281,6 +306,7 @@ export class Fleet {
     if (epoch !== undefined) inst.swaps.push({ epoch, time: inst.startedAt, seq: inst.startSeq });
     this.#podInstances.set(inst.name, inst);
     this.instances.push(inst);
+    this.#updateService(inst.cell, inst.zone);
     return inst;
   }
 
@@ -297,6 +323,7 @@ export class Fleet {
     const inst = this.#podInstances.get(name);
     if (inst && inst.stoppedAt === undefined) inst.stoppedAt = Date.now();
     this.#podInstances.delete(name);
+    this.#updateService(pod.config.cell, pod.config.zone);
     const backend = this.#podBackends.get(name);
     this.#podBackends.delete(name);
     if (backend) {
@@ -328,7 +355,7 @@ export class Fleet {
  */
 export async function runDeployedSidecars(
   fleet: Fleet,
-  o: Pick<PodSidecarsOptions, "clusters" | "routingApiFor" | "token" | "log">,
+  o: Pick<PodSidecarsOptions, "clusters" | "routingApiFor" | "token" | "tokenFileFor" | "log">,
 ): Promise<PodSidecars> {
   return PodSidecars.start({
     ...o,

@@ -2,9 +2,19 @@
 // three datacenters, the operator as two processes of `node src/main.ts` with
 // leader election (as the chart runs it) behind a round-robin "Service"
 // (RoundRobinBalancer), member zones hz-b and sh-a reached through
-// PartitionProxies, and a recording backend + in-process sidecar per cell and
-// zone that reaches only the Service, through a proxy of its own (to stall
-// it) and, in a member zone, through the zone's proxy (to cut the zone off).
+// PartitionProxies, and the sidecars of the pods the operator deployed, each
+// in front of a recording backend.
+// Path "relay" (the default, what the chart installs): the operators run with
+// --relay; an `ldc-relay` process per zone's cluster (hack/lib/relay-process.ts,
+// with the chart's relay permissions behind a ServiceAccount token) serves
+// that zone's sidecars, each cell@zone's through a proxy of its own (to stall
+// them); they read and ack with tokens bound to their pods, and reach each
+// other through one "Service" per cell@zone (the fleet's peers). Cutting a
+// zone off is cutting the operators' path to its API server: its relay stops
+// seeing renewals.
+// Path "direct": sidecars long-poll the Service with a shared token, a member
+// zone's through the zone's proxy too (to cut it off), and the fleet runs a
+// sidecar of its own per cell@zone (not a pod) as well.
 // State is read through the API server and the routing API over HTTP, never
 // from an operator's memory. ha.test.ts and the soak run its scenarios.
 import { writeFileSync } from "node:fs";
@@ -18,6 +28,8 @@ import {
   kubectl,
 } from "../../../hack/lib/examples.ts";
 import { spawnOperator, type OperatorProcess } from "../../../hack/lib/operator-process.ts";
+import { podBoundTokenFiles, type PodSidecars } from "../../../hack/lib/pod-sidecars.ts";
+import { relayIdentity, spawnRelay, type RelayProcess } from "../../../hack/lib/relay-process.ts";
 import type { Cell, CellApp, Failover, FailoverStep, ShardingRule, Zone } from "../../../src/api/index.ts";
 import { DECIDED_AT } from "../../../src/controllers/failover.ts";
 import { LdcResources } from "../../../src/ldc-resources.ts";
@@ -29,7 +41,6 @@ import type { CellType } from "../../../src/sidecar/index.ts";
 import { RoundRobinBalancer } from "./balancer.ts";
 import { eventually, freePort, memberThroughProxy, tweakedExamples } from "./env.ts";
 import { Fleet, runDeployedSidecars } from "./fleet.ts";
-import type { PodSidecars } from "../../../hack/lib/pod-sidecars.ts";
 import { TableHistory, checkAll } from "./invariants.ts";
 import { LoadGenerator } from "./load.ts";
 import { PartitionProxy } from "./partition.ts";
@@ -41,6 +52,8 @@ export const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]
 export const MEMBER_ZONES = ["hz-b", "sh-a"] as const;
 const MEMBER_DC: Record<string, "dc2" | "dc3"> = { "hz-b": "dc2", "sh-a": "dc3" };
 const MEMBER_SECRET: Record<string, string> = Object.fromEntries(MEMBER_SECRETS.map((m) => [m.zone, m.secret]));
+/** The datacenter (cluster) of each zone. */
+export const ZONE_DC: Record<string, "dc1" | "dc2" | "dc3"> = { "hz-a": "dc1", "hz-b": "dc2", "sh-a": "dc3" };
 
 // A drill's steps in order: the leg, the drill wait, the failback, the same leg back.
 const LEG: readonly FailoverStep[] = ["Preflight", ...FAILOVER_LEG];
@@ -106,11 +119,52 @@ export interface StallResult {
   firstLeaseRefusalAt: number | undefined;
 }
 
+export interface PartitionResult {
+  cutAt: number;
+  /** The cut-off zone's first write refused because a routing lease ran out (undefined: none seen). */
+  firstRefusalAt: number | undefined;
+  /** The automatic Failover the cut caused, finished (undefined: no Automatic cell was active there). */
+  failover: Failover | undefined;
+}
+
+/** Where a relay is killed during a failover: the zone the cell leaves or the one it moves to, at a step of the leg. */
+export interface RelayRestartPoint {
+  side: "source" | "destination";
+  step: "Freeze" | "WaitAcknowledge";
+}
+export const RELAY_RESTART_POINTS: readonly RelayRestartPoint[] = [
+  { side: "destination", step: "Freeze" },
+  { side: "source", step: "Freeze" },
+  { side: "destination", step: "WaitAcknowledge" },
+  { side: "source", step: "WaitAcknowledge" },
+];
+
+export interface RelayRestartResult {
+  failover: Failover;
+  zone: string;
+  /** The step the Failover showed when the relay was killed. */
+  stepAtKill: string;
+  killedAt: number;
+  /** What ended the outage: the zone's writes refused (its sidecars' leases ran out), or the Failover's end. */
+  restartedOn: string;
+  /** The Failover's message naming the zone's sidecars while its relay was down (undefined: it never waited on them). */
+  waitedOn: string | undefined;
+  /** The restarted relay answers /readyz. */
+  readyAt: number;
+  /** The zone's first and last writes refused because a lease ran out, from the kill to the Failover's end (undefined: none). */
+  firstRefusalAt: number | undefined;
+  lastRefusalAt: number | undefined;
+  switchAt: number;
+  endAt: number;
+}
+
 export interface Options {
   stateDir: string;
   say: (m: string) => void;
   /** Requests per second of the load generator (default 200). */
   rate?: number;
+  /** "relay" (default): per-zone relays, as the chart installs; "direct": sidecars reach the operators' Service. */
+  path?: "relay" | "direct";
 }
 
 export class HaWorld {
@@ -120,6 +174,11 @@ export class HaWorld {
   readonly memberApi = new Map<string, PartitionProxy>();
   readonly zoneRouting = new Map<string, PartitionProxy>();
   readonly podRouting = new Map<string, PartitionProxy>();
+  /** The relay process of each zone (relay path), and the port it keeps across restarts. */
+  readonly relays = new Map<string, RelayProcess>();
+  readonly #relayPorts = new Map<string, number>();
+  readonly #relayKubeconfigs = new Map<string, string>();
+  readonly path: "relay" | "direct";
   state!: ClusterState;
   dc!: Record<"dc1" | "dc2" | "dc3", DatacenterState>;
   home!: KubeClient;
@@ -134,6 +193,7 @@ export class HaWorld {
 
   private constructor(o: Options) {
     this.#o = o;
+    this.path = o.path ?? "relay";
   }
 
   static async start(o: Options): Promise<HaWorld> {
@@ -166,6 +226,28 @@ export class HaWorld {
       qps: 200,
       burst: 400,
     });
+
+    if (this.path === "relay") {
+      // The chart's relay in every zone's cluster, in the operator's namespace name, with its own permissions only.
+      for (const [zone, dc] of Object.entries(ZONE_DC)) {
+        const admin = await KubeClient.fromConnection(connectionFromFile(this.dc[dc].kubeconfigPath));
+        try {
+          this.#relayKubeconfigs.set(
+            zone,
+            await relayIdentity(admin, {
+              adminKubeconfigPath: this.dc[dc].kubeconfigPath,
+              namespace: OPERATOR_NAMESPACE,
+              out: path.join(this.#o.stateDir, `${dc}-relay.kubeconfig`),
+            }),
+          );
+        } finally {
+          admin.close();
+        }
+        this.#relayPorts.set(zone, await freePort());
+        await this.restartRelay(zone);
+      }
+      say(`relays: ${[...this.relays].map(([zone, r]) => `${zone} ${r.url}`).join(", ")}`);
+    }
 
     // The chart's Service in front of two replicas, each on a port of its own (a replacement reuses it).
     this.ports.push(await freePort(), await freePort());
@@ -201,12 +283,14 @@ export class HaWorld {
         region: zones.get(zone)!.spec.region,
       })),
     );
-    // Each pod reaches the Service through a proxy of its own (to stall it), a member zone's
-    // pods through the zone's proxy too (to cut the zone off).
-    for (const zone of MEMBER_ZONES)
-      this.zoneRouting.set(zone, await PartitionProxy.start({ host: "127.0.0.1", port: this.lb.port }));
+    // Each cell@zone's sidecars reach their zone's relay (relay path) or the Service (direct path)
+    // through a proxy of their own (to stall them); on the direct path a member zone's through the
+    // zone's proxy too (to cut the zone off).
+    if (this.path === "direct")
+      for (const zone of MEMBER_ZONES)
+        this.zoneRouting.set(zone, await PartitionProxy.start({ host: "127.0.0.1", port: this.lb.port }));
     for (const p of pods) {
-      const via = this.zoneRouting.get(p.zone)?.port ?? this.lb.port;
+      const via = this.#relayPorts.get(p.zone) ?? this.zoneRouting.get(p.zone)?.port ?? this.lb.port;
       this.podRouting.set(`${p.cell}@${p.zone}`, await PartitionProxy.start({ host: "127.0.0.1", port: via }));
     }
     this.fleet = await Fleet.start({
@@ -214,10 +298,14 @@ export class HaWorld {
       routingApi: this.lb.url,
       routingApiFor: (zone, cell) => `http://127.0.0.1:${this.podRouting.get(`${cell}@${zone}`)!.port}`,
       token: TOKEN,
+      // Relays serve pods only (pod-bound tokens): on the relay path every sidecar is a deployed pod's.
+      ownSidecars: this.path === "direct",
       rule: RULE,
       onTable: (t: RoutingTable) => this.tables.add(t),
     });
-    say(`${pods.length} sidecars + backends: ${pods.map((p) => `${p.cell}@${p.zone}`).join(", ")}`);
+    say(
+      `cells@zones: ${pods.map((p) => `${p.cell}@${p.zone}`).join(", ")}${this.path === "direct" ? " (a sidecar + backend of the fleet's own each)" : ""}`,
+    );
     this.podSidecars = await runDeployedSidecars(this.fleet, {
       clusters: await Promise.all(
         (["dc1", "dc2", "dc3"] as const).map(async (name) => ({
@@ -227,7 +315,15 @@ export class HaWorld {
       ),
       // Through the proxy of its cell and zone: a stall or a partition reaches it too.
       routingApiFor: ({ zone, cell }) => `http://127.0.0.1:${this.podRouting.get(`${cell}@${zone}`)!.port}`,
-      token: TOKEN,
+      // Relays answer reads and acks only with a token bound to the pod (what the kubelet projects into it).
+      ...(this.path === "relay"
+        ? {
+            tokenFileFor: podBoundTokenFiles({
+              dir: path.join(this.#o.stateDir, "pod-tokens"),
+              kubeconfigFor: (cluster) => this.dc[cluster as keyof typeof this.dc].kubeconfigPath,
+            }),
+          }
+        : { token: TOKEN }),
       log: say,
     });
     say(`${this.podSidecars.running().length} sidecars of deployed pods`);
@@ -252,6 +348,7 @@ export class HaWorld {
     for (const p of [...this.podRouting.values(), ...this.zoneRouting.values(), ...this.memberApi.values()])
       await p.stop().catch(() => undefined);
     for (const o of this.ops) await o?.kill().catch(() => undefined);
+    for (const r of this.relays.values()) await r.kill().catch(() => undefined);
     await this.lb?.stop().catch(() => undefined);
     if (process.env.LDC_E2E_KEEP !== "1")
       await down(this.#o.stateDir, this.#o.say).catch((e) => this.#o.say(`down failed: ${String(e)}`));
@@ -268,10 +365,27 @@ export class HaWorld {
       leaderElect: true,
       routingApiUrl: this.lb.url,
       memberRoutingApiUrl: this.lb.url,
+      // On the relay path sidecars reach only their relays; the token reads the served table (servedTable).
       routingTokenFile: this.#tokenFile,
+      ...(this.path === "relay" ? { relay: true } : {}),
     });
     this.ops[slot] = p;
     return p;
+  }
+
+  /** (Re)starts the relay of `zone` on its port, as its Deployment's replacement pod would. */
+  async restartRelay(zone: string): Promise<RelayProcess> {
+    const port = this.#relayPorts.get(zone);
+    if (port === undefined) throw new Error(`no relay for zone ${zone} (path ${this.path})`);
+    const r = await spawnRelay({
+      kubeconfigPath: this.#relayKubeconfigs.get(zone)!,
+      namespace: OPERATOR_NAMESPACE,
+      port,
+      pod: `ldc-relay-${zone}`,
+      logLevel: process.env.LDC_E2E_LOG_LEVEL ?? "error",
+    });
+    this.relays.set(zone, r);
+    return r;
   }
 
   async list<T>(kind: keyof typeof LdcResources, namespace?: string): Promise<T[]> {
@@ -433,6 +547,17 @@ export class HaWorld {
   async failoverWithStalledSidecar(pod: string, cell: string): Promise<StallResult> {
     const proxy = this.podRouting.get(pod);
     if (!proxy) throw new Error(`no sidecar ${pod}`);
+    // Leases held at the cut (e.g. after a leader takeover): a refusal seen later is the stall's.
+    await eventually(
+      `the sidecars of ${pod} to hold routing leases`,
+      () =>
+        this.fleet
+          .running()
+          .filter((i) => `${i.cell}@${i.zone}` === pod)
+          .every((i) => i.sidecar.lease.valid()),
+      60_000,
+      100,
+    );
     const cutAt = Date.now();
     proxy.cut();
     let healAt: number;
@@ -446,14 +571,7 @@ export class HaWorld {
         reason: `e2e ha: sidecar ${pod} stopped acknowledging`,
       });
       const zone = pod.slice(pod.indexOf("@") + 1);
-      const refused = () =>
-        this.load.sent.some(
-          (r) =>
-            r.entry.startsWith(`${pod}#`) &&
-            r.sentAt >= cutAt &&
-            r.status === 503 &&
-            /lease expired/.test(r.body?.error ?? ""),
-        );
+      const refused = () => this.firstLeaseRefusal(cutAt, { pod }) !== undefined;
       const waiting = await eventually(
         `Failover ${name} waiting for the stalled sidecars of ${pod}, their writes refused`,
         async () => {
@@ -472,13 +590,6 @@ export class HaWorld {
     }
     const failover = await this.finished(name, 240_000);
     const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
-    const refusals = this.load.sent.filter(
-      (r) =>
-        r.entry.startsWith(`${pod}#`) &&
-        r.sentAt >= cutAt &&
-        r.status === 503 &&
-        /lease expired/.test(r.body?.error ?? ""),
-    );
     return {
       failover,
       stalled: pod,
@@ -486,33 +597,43 @@ export class HaWorld {
       healAt,
       waitedOn,
       switchAt: sw ? Date.parse(sw) : NaN,
-      firstLeaseRefusalAt: refusals.length ? Math.min(...refusals.map((r) => r.sentAt)) : undefined,
+      firstLeaseRefusalAt: this.firstLeaseRefusal(cutAt, { pod }),
     };
   }
 
+  /** The first write a sidecar of `zone` (or of instance prefix `pod`, "cell@zone") refused for an expired lease, sent at or after `since`. */
+  firstLeaseRefusal(since: number, where: { zone?: string; pod?: string }): number | undefined {
+    let first: number | undefined;
+    for (const r of this.load.sent) {
+      if (r.sentAt < since || r.status !== 503 || !/lease expired/.test(r.body?.error ?? "")) continue;
+      if (where.pod !== undefined && !r.entry.startsWith(`${where.pod}#`)) continue;
+      if (where.zone !== undefined && !r.entry.includes(`@${where.zone}#`)) continue;
+      if (first === undefined || r.sentAt < first) first = r.sentAt;
+    }
+    return first;
+  }
+
   /**
-   * `zone` cut off from the operator (its API server and its sidecars' routing API) while its
-   * users still reach it, until its sidecars refuse writes and any automatic Failover it caused
-   * has finished; then healed. Returns that Failover, if any.
+   * `zone` cut off from the operators while its users still reach it: on the relay path the
+   * operators' connection to its API server (its relay keeps running and stops seeing renewals),
+   * on the direct path that and its sidecars' path to the Service. Until its sidecars refuse
+   * writes and any automatic Failover it caused has finished; then healed.
    */
-  async partition(zone: string): Promise<Failover | undefined> {
+  async partition(zone: string): Promise<PartitionResult> {
     const before = new Set((await this.list<Failover>("Failover")).map((f) => f.metadata.name));
     const cutAt = Date.now();
     this.memberApi.get(zone)!.cut();
-    this.zoneRouting.get(zone)!.cut();
+    this.zoneRouting.get(zone)?.cut();
     try {
       const automaticCells = (await this.list<Cell>("Cell")).filter(
         (c) => c.spec.failover?.mode === "Automatic" && (c.status?.activeZone ?? c.spec.zone) === zone,
       );
-      await eventually(
+      const firstRefusalAt = await eventually(
         `${zone}'s sidecars to refuse writes (lease expired)`,
-        () =>
-          this.load.sent.some(
-            (r) => r.entry.includes(`@${zone}#`) && r.sentAt > cutAt && /lease expired/.test(r.body?.error ?? ""),
-          ),
+        () => this.firstLeaseRefusal(cutAt, { zone }),
         60_000,
       );
-      if (automaticCells.length === 0) return undefined;
+      if (automaticCells.length === 0) return { cutAt, firstRefusalAt, failover: undefined };
       const auto = await eventually(
         `an automatic Failover out of ${zone}`,
         async () =>
@@ -522,10 +643,10 @@ export class HaWorld {
         90_000,
         500,
       );
-      return await this.finished(auto.metadata.name, 240_000);
+      return { cutAt, firstRefusalAt, failover: await this.finished(auto.metadata.name, 240_000) };
     } finally {
       this.memberApi.get(zone)!.heal();
-      this.zoneRouting.get(zone)!.heal();
+      this.zoneRouting.get(zone)?.heal();
       await eventually(
         `zone ${zone} Ready again`,
         async () => (await this.list<Zone>("Zone")).find((z) => z.metadata.name === zone)?.status?.phase === "Ready",
@@ -533,5 +654,88 @@ export class HaWorld {
         500,
       );
     }
+  }
+
+  /**
+   * An Emergency failover of `cell` during which the relay of the zone it leaves (source) or moves
+   * to (destination) is SIGKILLed at `point.step`; the relay stays down until that zone's sidecars'
+   * leases have run out (writes refused) or the Failover ended; then it is started again on the
+   * same port. The failover must complete once it is back.
+   */
+  async failoverWithRelayRestart(cell: string, point: RelayRestartPoint): Promise<RelayRestartResult> {
+    if (this.path !== "relay") throw new Error("a relay restart needs the relay path");
+    const say = this.#o.say;
+    const name = await this.createFailover("ha-relay", {
+      type: "Emergency",
+      target: { cells: [cell] },
+      writeFreeze: "1s",
+      reason: `e2e ha: the ${point.side} zone's relay restarted at ${point.step}`,
+    });
+    const want = LEG.indexOf(point.step);
+    const fo = await eventually(
+      `Failover ${name} at ${point.step}`,
+      async () => {
+        const f = await this.failover(name);
+        return drillPosition(f) >= want && f?.status?.cells?.length ? f : undefined;
+      },
+      120_000,
+      20,
+    );
+    if (drillPosition(fo) === 16)
+      throw new Error(`Failover ${name} finished (${fo.status?.phase}) before ${point.step}`);
+    const moving = fo.status!.cells!.find((c) => c.cell === cell)!;
+    const zone = point.side === "source" ? moving.from : moving.to;
+    const stepAtKill = fo.status?.step ?? "";
+    const killedAt = Date.now();
+    await this.relays.get(zone)!.kill();
+    say(`killed the relay of ${zone} (${point.side} of ${cell}) at ${stepAtKill}`);
+    let restartedOn: string;
+    let waitedOn: string | undefined;
+    try {
+      restartedOn = await eventually(
+        `${zone}'s writes refused (lease expired) or Failover ${name} to end`,
+        async () => {
+          const f = await this.failover(name);
+          const m = f?.status?.message ?? "";
+          if (waitedOn === undefined && new RegExp(`(behind|never acknowledged): .*@${zone}`).test(m)) waitedOn = m;
+          if (TERMINAL.has(f?.status?.phase ?? "")) return `the Failover ended ${f?.status?.phase}`;
+          if (this.firstLeaseRefusal(killedAt, { zone }) !== undefined)
+            return `${zone}'s writes refused (lease expired)`;
+          return undefined;
+        },
+        90_000,
+        100,
+      );
+    } finally {
+      await this.restartRelay(zone);
+    }
+    const readyAt = Date.now();
+    say(`relay of ${zone} back after ${readyAt - killedAt} ms (restarted on: ${restartedOn})`);
+    const failover = await this.finished(name, 240_000);
+    const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
+    const endAt = Date.parse(failover.status?.completionTime ?? new Date().toISOString());
+    const refused = this.load.sent
+      .filter(
+        (r) =>
+          r.sentAt >= killedAt &&
+          r.sentAt <= endAt &&
+          r.entry.includes(`@${zone}#`) &&
+          r.status === 503 &&
+          /lease expired/.test(r.body?.error ?? ""),
+      )
+      .map((r) => r.sentAt);
+    return {
+      failover,
+      zone,
+      stepAtKill,
+      killedAt,
+      restartedOn,
+      waitedOn,
+      readyAt,
+      firstRefusalAt: refused.length ? Math.min(...refused) : undefined,
+      lastRefusalAt: refused.length ? Math.max(...refused) : undefined,
+      switchAt: sw ? Date.parse(sw) : NaN,
+      endAt,
+    };
   }
 }
