@@ -22,7 +22,7 @@ export const FAILOVER_REASON_MAX_LENGTH = 1024;
 export const FailoverType = z.enum(["Emergency", "Drill"]);
 export type FailoverType = z.infer<typeof FailoverType>;
 
-export const FailoverPhase = z.enum(["Pending", "Running", "Succeeded", "Failed", "RolledBack", "Aborted"]);
+export const FailoverPhase = z.enum(["Pending", "Running", "Succeeded", "Failed", "RolledBack", "Aborted", "Planned"]);
 export type FailoverPhase = z.infer<typeof FailoverPhase>;
 
 /** The failover state machine's steps, in order (see docs/ldc-model: "What the operator does"). */
@@ -118,6 +118,18 @@ function failoverSpecFields(printerHints: boolean) {
       })
       .prefault({})
       .describe("Time limits."),
+    onUnmovable: z
+      .enum(["Refuse", "Skip"])
+      .optional()
+      .describe(
+        "Default Refuse. A target cell that cannot move (no healthy destination; a City cell with no other City cell or global cell to serve its reads): Refuse fails the failover at Preflight, before anything changes; Skip leaves that cell where it is (listed in status.skipped) and moves the others.",
+      ),
+    dryRun: z
+      .boolean()
+      .optional()
+      .describe(
+        "Plan only: the operator writes the plan (status.plan: cells, destinations, shards, epochs, freeze, capacity, refusals) and phase Planned, and changes nothing else.",
+      ),
     abort: z
       .boolean()
       .default(false)
@@ -188,18 +200,121 @@ export const FailoverCellStatus = z
   .object({
     cell: cellName("The Cell."),
     from: zoneName("The zone the cell was active in before the failover."),
-    to: zoneName("The zone the cell moves to."),
+    to: zoneName(
+      "The zone the cell moves to (a City cell's own zone: it does not move, its reads are served elsewhere).",
+    ),
+    evacuate: z
+      .boolean()
+      .optional()
+      .describe(
+        "City cells: true, the cell's region's City-scope reads go to its stand-in (another region's City cell, or the global cell) from the switch on, without a write freeze; false, they come back to it.",
+      ),
   })
   .describe("One moving cell.");
 export type FailoverCellStatus = z.infer<typeof FailoverCellStatus>;
 
 const epoch = (description: string) => z.int().min(0).optional().describe(description);
 
+const planText = (description: string) => z.string().max(FAILOVER_MESSAGE_MAX_LENGTH).describe(description);
+
+/** What a Failover would do, written by a dry run (spec.dryRun) and printed by `kubectl ldc ... --dry-run`. */
+export const FailoverPlan = z
+  .object({
+    cells: z
+      .array(
+        z
+          .object({
+            cell: cellName("The Cell."),
+            type: z.enum(["Regional", "Global", "City"]).describe("The cell's type."),
+            from: zoneName("The zone it is active in now."),
+            to: zoneName("Where it moves (a City cell: its own zone, it does not move).").optional(),
+            servedBy: z
+              .string()
+              .max(1024)
+              .optional()
+              .describe("A City cell: who serves its region's City-scope reads while evacuated, per rule."),
+            shards: z
+              .array(
+                z
+                  .object({
+                    rule: z.string().max(253).describe("The ShardingRule."),
+                    ranges: planText("The shards the cell owns in that rule."),
+                    count: z.int().min(0).describe("How many."),
+                    percent: z.number().min(0).max(100).describe("Their share of the rule's key space, in percent."),
+                  })
+                  .describe("The cell's shards in one rule."),
+              )
+              .max(64)
+              .optional()
+              .describe("The shards that move with the cell (Regional cells)."),
+          })
+          .describe("One cell the failover would move."),
+      )
+      .max(4096)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("The cells it would move, and where."),
+    rules: z
+      .array(
+        z
+          .object({
+            rule: z.string().max(253).describe("The ShardingRule."),
+            epochs: z
+              .array(z.int().min(0))
+              .max(8)
+              .describe("The epochs it would publish, in order, if nothing else changes meanwhile."),
+            frozenShards: planText("The shards whose writes the freeze refuses.").optional(),
+          })
+          .describe("One rule whose tables the failover changes."),
+      )
+      .max(256)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("The routing tables it would change."),
+    freeze: planText("The write freeze it would impose at each switch.").optional(),
+    capacity: z
+      .array(
+        z
+          .object({
+            zone: zoneName("A destination zone."),
+            fits: z.boolean().optional().describe("The scaled-up replicas fit its nodes; absent: not checked."),
+            message: planText("Requests needed against what its zone-labelled nodes have free."),
+          })
+          .describe("Capacity of one destination zone."),
+      )
+      .max(64)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("Whether each destination zone can take the scaled-up replicas."),
+    refusals: z
+      .array(planText("A reason."))
+      .max(256)
+      .optional()
+      .describe("Every reason the failover would be refused or could not complete, each with its fix."),
+    unmovable: z
+      .array(
+        z
+          .object({ cell: cellName("The Cell."), reason: planText("Why it cannot move, and the fix.") })
+          .describe("A target cell that cannot move."),
+      )
+      .max(4096)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("Target cells that cannot move: refused (spec.onUnmovable Refuse) or left where they are (Skip)."),
+    waiting: z
+      .array(planText("What."))
+      .max(256)
+      .optional()
+      .describe("What Preflight would wait for (not yet observed), not a refusal."),
+  })
+  .describe("The plan of a dry run: what would move where, the epochs, the freeze, the capacity, the refusals.");
+export type FailoverPlan = z.infer<typeof FailoverPlan>;
+
 export const FailoverStatus = z
   .object({
     observedGeneration: observedGeneration(),
     phase: FailoverPhase.optional()
-      .describe("Pending, Running, Succeeded, Failed, RolledBack or Aborted.")
+      .describe("Pending, Running, Succeeded, Failed, RolledBack, Aborted, or Planned (a dry run: status.plan).")
       .meta({ printerColumn: { name: "Phase", order: 10 } }),
     step: FailoverStep.optional()
       .describe("The step running now (Done when finished).")
@@ -211,6 +326,17 @@ export const FailoverStatus = z
       .optional()
       .describe("Every step taken so far, in order (a drill's failback adds steps after DrillWait)."),
     cells: keyedList(FailoverCellStatus, ["cell"], 4096, "The cells being moved, resolved at Preflight.").optional(),
+    skipped: z
+      .array(
+        z
+          .object({ cell: cellName("The Cell."), reason: planText("Why it cannot move.") })
+          .describe("A target cell left where it is."),
+      )
+      .max(4096)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("Target cells that could not move, left where they are (spec.onUnmovable: Skip)."),
+    plan: FailoverPlan.optional(),
     epochs: z
       .object({
         before: epoch("Routing table epoch before the failover."),

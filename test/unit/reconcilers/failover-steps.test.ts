@@ -48,6 +48,8 @@ function observation(o: Partial<FailoverObservation> = {}): FailoverObservation 
     cells: TOPOLOGY.cells,
     zones: ZONES_READY,
     failovers: [],
+    rules: [],
+    plan: () => ({}),
     epochOf: () => 7,
     destinationNotReady: () => [],
     routing: () => ({ epoch: 8 }),
