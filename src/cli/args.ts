@@ -32,6 +32,8 @@ export type Command =
       freeze?: string;
       failoverName?: string;
       reason?: string;
+      skipUnmovable: boolean;
+      dryRun: boolean;
       wait: boolean;
     }
   | { name: "drill status"; failoverName?: string; wait: boolean }
@@ -43,6 +45,8 @@ export type Command =
       freeze?: string;
       failoverName?: string;
       reason?: string;
+      skipUnmovable: boolean;
+      dryRun: boolean;
       yes: boolean;
       wait: boolean;
     }
@@ -68,6 +72,8 @@ const TARGET_OPTIONS: OptionSpec = {
   freeze: { type: "string" },
   name: { type: "string" },
   reason: { type: "string" },
+  "skip-unmovable": { type: "boolean" },
+  "dry-run": { type: "boolean" },
   wait: { type: "boolean", short: "w" },
 };
 
@@ -243,8 +249,12 @@ function buildCommand(
         ...(str(values.freeze) ? { freeze: str(values.freeze)! } : {}),
         ...(failoverName ? { failoverName } : {}),
         ...(str(values.reason) ? { reason: str(values.reason)! } : {}),
+        skipUnmovable: values["skip-unmovable"] === true,
+        dryRun: values["dry-run"] === true,
         wait: values.wait === true,
       };
+      if (common.dryRun && common.wait)
+        throw new UsageError("--dry-run creates nothing to follow: drop --wait", command);
       if (command === "failover") return { name: "failover", ...common, yes: values.yes === true };
       const duration = str(values.duration) ?? "10m";
       checkDuration("duration", duration, command, true);
@@ -345,8 +355,10 @@ Usage:
 Run "kubectl ldc drill start --help" (status, abort) for details.`,
   "drill start": `kubectl ldc drill start: start a failover drill
 
-Creates a Failover of type Drill: the cells move to their destination zone
-behind a write freeze, stay there for --duration, then fail back the same way.
+Creates a Failover of type Drill: Regional and Global cells move to their
+destination zone behind a write freeze; City cells (read copies) stay, their
+region's reads served by another City cell or the global cell. After
+--duration everything fails back the same way.
 
 Usage:
   kubectl ldc drill start (--zone ZONE | --cells CELL,...) [flags]
@@ -359,6 +371,10 @@ Flags:
   --freeze D          how long writes to the moving shards are refused before the switch (default 5s)
   --name NAME         the Failover's name (default drill-<target>-<time>)
   --reason TEXT       why (kept in the Failover for the audit trail)
+  --skip-unmovable    leave cells that cannot move where they are and move the others
+                      (default: refuse the whole drill, before anything changes)
+  --dry-run           print the plan (cells, destinations, shards, epochs, freeze,
+                      capacity of the destinations, refusals); create and change nothing
   -w, --wait          follow the drill until it ends and print the report
 
 ${CONNECTION}`,
@@ -402,6 +418,8 @@ Flags:
   --freeze D      write freeze before the switch (default 5s)
   --reason TEXT   why (kept in the Failover for the audit trail)
   --name NAME     the Failover's name (default failover-<target>-<time>)
+  --skip-unmovable  leave cells that cannot move where they are (default: refuse)
+  --dry-run       print the plan and change nothing (no confirmation needed)
   -y, --yes       do not ask for confirmation
   -w, --wait      follow the failover until it ends and print the report
 

@@ -1,7 +1,7 @@
 // What kubectl-ldc prints: pure functions from API objects to text, so they
 // are unit tested. Colors only when asked (the caller passes color=true on a
 // TTY without NO_COLOR).
-import type { Cell, Failover, FailoverStepStatus, ShardingRule, Zone } from "../api/index.ts";
+import type { Cell, Failover, FailoverPlan, FailoverStepStatus, ShardingRule, Zone } from "../api/index.ts";
 import { formatDuration } from "../api/index.ts";
 import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
@@ -281,9 +281,69 @@ export function refusedWrites(f: Failover): string {
   return "n/a (sidecar metrics not reachable)";
 }
 
+/**
+ * A failover's plan (a dry run): what moves where with its shards, the
+ * epochs per rule, the freeze, the destinations' capacity, what cannot move,
+ * what would be waited for, and every refusal.
+ */
+export function formatPlan(f: Failover, plan: FailoverPlan, color = false): string {
+  const lines: string[] = [];
+  const kind =
+    f.spec.type === "Drill"
+      ? `drill of ${describeTarget(f)}, failing back after ${f.spec.drill?.duration}`
+      : `EMERGENCY failover of ${describeTarget(f)}`;
+  lines.push(`${paint("DRY RUN", "bold", color)}: ${kind}. Nothing was created or changed.`);
+  lines.push("");
+  const cells = plan.cells ?? [];
+  if (cells.length === 0) lines.push("cells: none would move");
+  else
+    lines.push(
+      renderTable(
+        [
+          ["CELL", "TYPE", "FROM", "TO", "SHARDS (SHARE OF THE KEY SPACE)"],
+          ...cells.map((c) => [
+            c.cell,
+            c.type,
+            c.from,
+            c.to ?? "(stays)",
+            c.type === "City"
+              ? `no freeze; its region's City reads served by ${c.servedBy ?? "-"}`
+              : (c.shards ?? []).map((x) => `${x.rule} ${x.ranges} (${x.count}, ${x.percent}%)`).join("; ") || "-",
+          ]),
+        ],
+        color,
+      ),
+    );
+  lines.push("");
+  for (const r of plan.rules ?? [])
+    lines.push(
+      `epochs:    rule ${r.rule}: ${r.epochs.length ? r.epochs.join(", ") : "none (its table does not change)"}`,
+    );
+  lines.push(`freeze:    ${plan.freeze ?? "-"}`);
+  for (const c of plan.capacity ?? [])
+    lines.push(
+      `capacity:  ${paint(c.fits === undefined ? "?" : c.fits ? "fits" : "DOES NOT FIT", c.fits === false ? "red" : c.fits ? "green" : "yellow", color)}  ${c.message}`,
+    );
+  const skip = f.spec.onUnmovable === "Skip";
+  for (const u of plan.unmovable ?? []) lines.push(`${skip ? "skipped:  " : "unmovable:"} ${u.cell}: ${u.reason}`);
+  for (const w of plan.waiting ?? []) lines.push(`waits for: ${w}`);
+  const refusals = plan.refusals ?? [];
+  if (refusals.length) {
+    lines.push("");
+    lines.push(paint(`REFUSED (${refusals.length} reason${refusals.length > 1 ? "s" : ""}):`, "red", color));
+    for (const r of refusals) lines.push(`  - ${r}`);
+  } else {
+    lines.push("");
+    lines.push(paint("no refusal: run it without --dry-run to start it", "green", color));
+  }
+  return lines.join("\n") + "\n";
+}
+
 /** The full report of a failover: header, steps, epochs, RTO, freeze, refused requests. */
 export function formatFailoverReport(f: Failover, color = false, now: Date = new Date()): string {
   const st = f.status ?? {};
+  // A dry run (spec.dryRun) did nothing: its report is its plan.
+  if (st.phase === "Planned" && st.plan) return formatPlan(f, st.plan, color);
   const phase = st.phase ?? "Pending";
   const lines: string[] = [];
   lines.push(
@@ -293,7 +353,11 @@ export function formatFailoverReport(f: Failover, color = false, now: Date = new
   );
   lines.push(`target:    ${describeTarget(f)}${f.spec.drill ? `, failback after ${f.spec.drill.duration}` : ""}`);
   if (f.spec.reason) lines.push(`reason:    ${f.spec.reason}`);
-  if (st.cells?.length) lines.push(`cells:     ${st.cells.map((c) => `${c.cell} ${c.from}->${c.to}`).join(", ")}`);
+  if (st.cells?.length)
+    lines.push(
+      `cells:     ${st.cells.map((c) => (c.evacuate === undefined ? `${c.cell} ${c.from}->${c.to}` : `${c.cell} ${c.evacuate ? "evacuated" : "back"} in ${c.from}`)).join(", ")}`,
+    );
+  for (const sk of st.skipped ?? []) lines.push(`skipped:   ${sk.cell}: ${sk.reason}`);
   const total = ms(st.startTime, st.completionTime ?? (isFinished(f) ? undefined : now.toISOString()));
   lines.push(
     `started:   ${st.startTime ?? "-"}${st.completionTime ? `   completed: ${st.completionTime}` : ""}${

@@ -9,7 +9,10 @@ import { createInterface } from "node:readline/promises";
 import { pathToFileURL } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { LdcResources } from "../ldc-resources.ts";
-import { parseResource, type Cell, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
+import { parseResource, type Cell, type CellApp, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
+import type { CapacityNode, CapacityPod } from "../reconcilers/capacity.ts";
+import { zoneNodeSelector } from "../reconcilers/cellapp.ts";
+import { planFailover } from "../reconcilers/failover-plan.ts";
 import { Labels, routingTableName } from "../reconcilers/naming.ts";
 import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
 import { parseTable } from "../routing/index.ts";
@@ -18,6 +21,7 @@ import { UsageError, helpFor, parseInvocation, type Command, type GlobalFlags, t
 import {
   describeTarget,
   formatFailoverReport,
+  formatPlan,
   formatRoute,
   formatStatus,
   isFinished,
@@ -251,6 +255,7 @@ export function failoverObject(cmd: Extract<Command, { name: "drill start" | "fa
       ...(cmd.to ? { destination: { zone: cmd.to } } : {}),
       ...(drill ? { drill: { duration: cmd.duration } } : {}),
       ...(cmd.freeze ? { writeFreeze: cmd.freeze } : {}),
+      ...(cmd.skipUnmovable ? { onUnmovable: "Skip" } : {}),
       reason:
         cmd.reason ??
         (drill ? "failover drill started with kubectl ldc" : "emergency failover started with kubectl ldc"),
@@ -278,6 +283,7 @@ async function startFailover(
 ): Promise<number> {
   const fo = failoverObject(cmd, new Date());
   const drill = cmd.name === "drill start";
+  if (cmd.dryRun) return dryRun(client, fo, io);
   if (!drill && !cmd.yes) {
     const summary = `EMERGENCY failover ${fo.metadata.name}: moves the production traffic of ${describeTarget(fo)} now, with no automatic failback.`;
     if (!io.stdin.isTTY) {
@@ -310,6 +316,58 @@ async function startFailover(
     `Follow it: kubectl ldc drill status ${fo.metadata.name} --wait\nAbort it:  kubectl ldc drill abort ${fo.metadata.name}\n`,
   );
   return 0;
+}
+
+/**
+ * The plan, computed here with the operator's own planner from what this
+ * cluster holds; nothing is created. Capacity is checked for zones of this
+ * cluster: a member cluster's pods are the operator's to read (spec.dryRun).
+ */
+async function dryRun(client: KubeClient, fo: Failover, io: CliIO): Promise<number> {
+  const [zones, cells, rules, failovers, apps, nodes, pods] = await Promise.all([
+    client.listAll<Zone & KubeObject>(R.Zone),
+    client.listAll<Cell & KubeObject>(R.Cell),
+    client.listAll<ShardingRule & KubeObject>(R.ShardingRule),
+    client.listAll<Failover & KubeObject>(R.Failover),
+    client.listAll<CellApp & KubeObject>(R.CellApp),
+    client.listAll<CapacityNode & KubeObject>(Resources.Node).catch(explainedAs("nodes")),
+    client
+      .listAll<CapacityPod & KubeObject>(Resources.Pod, {
+        fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+      })
+      .catch(explainedAs("pods")),
+  ]);
+  const plan = planFailover({
+    failover: fo,
+    cells: cells.items,
+    zones: zones.items,
+    rules: rules.items,
+    failovers: failovers.items,
+    apps: apps.items,
+    // The operator's sidecar settings are its own: the injected sidecar's requests are not counted here.
+    sidecar: { image: "sidecar" },
+    capacity: (name) => {
+      const zone = zones.items.find((z) => z.metadata.name === name);
+      if (!zone) return "no such Zone";
+      if (zone.spec.cluster)
+        return "a member cluster (kubectl ldc reads this cluster only): create the Failover with spec.dryRun: true for the operator's check";
+      if (typeof nodes === "string") return nodes;
+      if (typeof pods === "string") return pods;
+      const selector = zoneNodeSelector(zone);
+      const mine = nodes.items.filter((n) => Object.entries(selector).every(([k, v]) => n.metadata?.labels?.[k] === v));
+      return { nodes: mine, pods: pods.items };
+    },
+  });
+  io.stdout.write(formatPlan(fo, plan, useColor(io)));
+  return plan.refusals?.length ? 1 : 0;
+}
+
+/** A list the user may not be allowed: the capacity check says so instead of failing the dry run. */
+function explainedAs(what: string): (e: unknown) => string {
+  return (e) => {
+    if (e instanceof ApiError && e.code === 403) return `not allowed to list ${what} (403)`;
+    throw e;
+  };
 }
 
 async function getFailover(client: KubeClient, name: string): Promise<Failover> {

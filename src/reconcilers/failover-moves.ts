@@ -44,7 +44,8 @@ export function isCityMove(m: Move): boolean {
  * Ready and not cordoned. Never a zone that is not healthy. A zone not yet
  * observed is waited for, not refused.
  *
- * City cells (per-city read copies) do not move: their region's City-scope
+ * City cells (per-city read copies) move only to a healthy zone of their own
+ * region (a region has one City cell); otherwise their region's City-scope
  * reads go to a stand-in (another City cell not being evacuated, else each
  * rule's global cell: cityStandIn, as the routing table resolves it), so
  * they need no standby zone. One already evacuated comes back when a
@@ -78,6 +79,7 @@ export function planMoves(
       problems.push(`spec.target.zone: no cell is active in zone ${zone}: nothing to move`);
   }
   const sorted = [...targets].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  // Every City cell in the target counts as leaving when choosing stand-ins (those that move within their region too: conservative).
   const evacuating = new Set(
     sorted.filter((c) => c.spec.type === "City" && !c.status?.evacuated).map((c) => c.metadata.name),
   );
@@ -89,9 +91,26 @@ export function planMoves(
   for (const cell of sorted) {
     const name = cell.metadata.name;
     const from = activeZoneOf(cell);
+    const candidates = spec.destination?.zone
+      ? [spec.destination.zone]
+      : [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].filter((z) => z !== from);
+    const healthy = candidates.find((z) => {
+      const zone = zoneByName.get(z);
+      return z !== from && zone !== undefined && isFailoverDestination(zone);
+    });
     if (cell.spec.type === "City") {
       if (cell.status?.evacuated) {
         moves.push({ cell: name, from, to: from, evacuate: false });
+        continue;
+      }
+      // A read copy moves only within its region (a region has one City cell); else its reads are served elsewhere.
+      const region = zoneByName.get(from)?.spec.region;
+      const sameRegion = candidates.find((z) => {
+        const zone = zoneByName.get(z);
+        return z !== from && zone !== undefined && isFailoverDestination(zone) && zone.spec.region === region;
+      });
+      if (sameRegion) {
+        moves.push({ cell: name, from, to: sameRegion });
         continue;
       }
       const lacking = cityWithoutStandIn(cells, evacuating, rules);
@@ -104,13 +123,6 @@ export function planMoves(
       else moves.push({ cell: name, from, to: from, evacuate: true });
       continue;
     }
-    const candidates = spec.destination?.zone
-      ? [spec.destination.zone]
-      : [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].filter((z) => z !== from);
-    const healthy = candidates.find((z) => {
-      const zone = zoneByName.get(z);
-      return z !== from && zone !== undefined && isFailoverDestination(zone);
-    });
     if (healthy) {
       moves.push({ cell: name, from, to: healthy });
       continue;

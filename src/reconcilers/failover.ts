@@ -208,7 +208,9 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
       const gate = fo.spec.replicationGate;
       if (gate?.annotation) {
         const maxLag = parseDuration(gate.maxLag ?? "0s");
+        // A City cell's evacuation freezes nothing and replicates nothing: only real moves wait for the gate.
         const lagging = moves.filter((m) => {
+          if (isCityMove(m)) return false;
           const v = obs.annotation(m.cell, gate.annotation!);
           if (v === undefined) return true;
           try {

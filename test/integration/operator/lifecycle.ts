@@ -197,7 +197,7 @@ export function lifecycleTests(env: OperatorEnv): void {
     // a good app still reconciles while the bad ones exist
     await patchApp("profile-query", { spec: { replicas: 3 } });
     for (const [dc, name] of [
-      ["dc2", "profile-query-cz-hangzhou-hz-b"],
+      ["dc1", "profile-query-cz-hangzhou-hz-a"],
       ["dc3", "profile-query-cz-shanghai-sh-a"],
     ] as const) {
       await eventually(`${name} scaled to 3`, async () =>

@@ -354,10 +354,8 @@ export const EXPECTED: readonly ExpectedWorkload[] = [
   },
   { app: "config-center", cell: "gz00", zone: "hz-a", role: "active", replicas: 2, image: CONFIG },
   { app: "config-center", cell: "gz00", zone: "hz-b", role: "standby", replicas: 1, image: CONFIG },
-  { app: "profile-query", cell: "cz-hangzhou", zone: "hz-b", role: "active", replicas: 2, image: PROFILE },
-  { app: "profile-query", cell: "cz-hangzhou", zone: "hz-a", role: "standby", replicas: 0, image: PROFILE },
+  { app: "profile-query", cell: "cz-hangzhou", zone: "hz-a", role: "active", replicas: 2, image: PROFILE },
   { app: "profile-query", cell: "cz-shanghai", zone: "sh-a", role: "active", replicas: 2, image: PROFILE },
-  { app: "profile-query", cell: "cz-shanghai", zone: "hz-a", role: "standby", replicas: 0, image: PROFILE },
 ];
 
 export const APPS = ["account", "config-center", "profile-query"] as const;
