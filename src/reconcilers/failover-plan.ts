@@ -6,10 +6,10 @@
 // failover uses, run over the steps on paper. What a dry run (spec.dryRun)
 // writes and `kubectl ldc drill start --dry-run` prints. Pure.
 import type { Cell, CellApp, Failover, FailoverPlan, ShardingRule, Zone } from "../api/index.ts";
-import { describeOwnership, tableAssignments, type RoutingTable } from "../routing/index.ts";
+import { describeOwnership, formatRanges, rangesWhere, type RoutingTable } from "../routing/index.ts";
 import { checkFit, freeCapacity, podRequests, type CapacityNode, type CapacityPod } from "./capacity.ts";
 import { planCellApp } from "./cellapp.ts";
-import { effectiveCells, isFinished } from "./failover.ts";
+import { busyCells, effectiveCells, isFinished } from "./failover.ts";
 import { planMoves, type Move } from "./failover-moves.ts";
 import { resolveRule, rulesRoutingTo } from "./routing.ts";
 import type { SidecarSettings } from "./sidecar.ts";
@@ -39,12 +39,8 @@ export function planFailover(i: FailoverPlanInputs): FailoverPlan {
     ? mp.problems.filter((p) => !mp.unmovable.some((u) => p === `Cell ${u.cell}: ${u.reason}`))
     : [...mp.problems];
   const waiting = [...mp.waiting];
-  const moving = new Set(mp.moves.map((m) => m.cell));
-  for (const o of others) {
-    if (o.status?.phase !== "Running") continue;
-    for (const c of o.status.cells ?? [])
-      if (moving.has(c.cell)) waiting.push(`another failover (${o.metadata.name}) is moving ${c.cell}`);
-  }
+  const busy = busyCells(fo, mp.moves, now, others);
+  if (busy.length) waiting.push(`another failover is moving ${busy.join(", ")}`);
   if (mp.moves.length === 0 && refusals.length === 0 && waiting.length === 0) refusals.push("no target cell can move");
 
   // The tables at each state of the run, from the same overlay the controllers read.
@@ -93,7 +89,11 @@ export function planFailover(i: FailoverPlanInputs): FailoverPlan {
       if (t && t.contentHash !== hash) epochs.push(++epoch);
       hash = t?.contentHash ?? hash;
     }
-    const frozen = list[1] ? tableAssignments(list[1]).frozenShards : "";
+    // What this failover freezes: frozen at its freeze and not before (another failover may hold a freeze already).
+    const [was, frozenAt] = [list[0], list[1]];
+    const frozen = frozenAt
+      ? formatRanges(rangesWhere(frozenAt.shards, (sh) => frozenAt.isFrozen(sh) && !(was?.isFrozen(sh) ?? false)))
+      : "";
     planRules.push({ rule: rule.metadata.name, epochs, ...(frozen ? { frozenShards: frozen } : {}) });
   }
 

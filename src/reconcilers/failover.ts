@@ -330,17 +330,7 @@ function preflight({ fo, obs }: StepInput): StepOutcome {
   // Two failovers never act on the same cell at once. Checked before the
   // plan's problems: while another Failover moves a cell, the plan (from where
   // the cell is now) is not the plan once it has moved.
-  const target = fo.spec.target;
-  const moving = new Set([
-    ...plan.moves.map((m) => m.cell),
-    ...(target.cells ?? []),
-    ...(target.zone ? overlaid.filter((c) => activeZoneOf(c) === target.zone).map((c) => c.metadata.name) : []),
-  ]);
-  const busy: string[] = [];
-  for (const o of others) {
-    if (o.status?.phase !== "Running") continue;
-    for (const c of o.status.cells ?? []) if (moving.has(c.cell)) busy.push(`${c.cell} (Failover ${o.metadata.name})`);
-  }
+  const busy = busyCells(fo, plan.moves, overlaid, others);
   if (busy.length) return wait(`waiting: another failover is moving ${busy.join(", ")}`, 1000);
   // A real refusal fails at once; what is merely not observed yet is waited for (the step timeout bounds it).
   const skip = fo.spec.onUnmovable === "Skip";
@@ -357,6 +347,27 @@ function preflight({ fo, obs }: StepInput): StepOutcome {
     ...(skipped.size ? { skipped: plan.unmovable } : {}),
     epochs: { before: obs.epochOf(plan.moves.map((m) => m.cell)) },
   });
+}
+
+/** The cells a Failover would act on that another running Failover is moving: "rz00 (Failover x)". */
+export function busyCells(
+  fo: Pick<Failover, "spec">,
+  moves: readonly Move[],
+  overlaid: readonly Cell[],
+  others: readonly Failover[],
+): string[] {
+  const target = fo.spec.target;
+  const moving = new Set([
+    ...moves.map((m) => m.cell),
+    ...(target.cells ?? []),
+    ...(target.zone ? overlaid.filter((c) => activeZoneOf(c) === target.zone).map((c) => c.metadata.name) : []),
+  ]);
+  const busy: string[] = [];
+  for (const o of others) {
+    if (o.status?.phase !== "Running") continue;
+    for (const c of o.status.cells ?? []) if (moving.has(c.cell)) busy.push(`${c.cell} (Failover ${o.metadata.name})`);
+  }
+  return busy;
 }
 
 /** The steps of one leg: out (before the Failback marker), or back (after it). */
