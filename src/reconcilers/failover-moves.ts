@@ -44,8 +44,8 @@ export function isCityMove(m: Move): boolean {
  * Ready and not cordoned. Never a zone that is not healthy. A zone not yet
  * observed is waited for, not refused.
  *
- * City cells (per-city read copies) move only to a healthy zone of their own
- * region (a region has one City cell); otherwise their region's City-scope
+ * City cells (per-city read copies) move only to a healthy home or standby
+ * zone of their own region (a region has one City cell); otherwise their region's City-scope
  * reads go to a stand-in (another City cell not being evacuated, else each
  * rule's global cell: cityStandIn, as the routing table resolves it), so
  * they need no standby zone. One already evacuated comes back when a
@@ -103,11 +103,18 @@ export function planMoves(
         moves.push({ cell: name, from, to: from, evacuate: false });
         continue;
       }
-      // A read copy moves only within its region (a region has one City cell); else its reads are served elsewhere.
+      // A read copy moves only where it has a copy (its home or standby zones: spec.destination only if one of
+      // them) and within its region (a region has one City cell); else its region's reads are served elsewhere.
       const region = zoneByName.get(from)?.spec.region;
-      const sameRegion = candidates.find((z) => {
+      const sameRegion = [cell.spec.zone, ...(cell.spec.standbyZones ?? [])].find((z) => {
         const zone = zoneByName.get(z);
-        return z !== from && zone !== undefined && isFailoverDestination(zone) && zone.spec.region === region;
+        return (
+          z !== from &&
+          (spec.destination?.zone === undefined || z === spec.destination.zone) &&
+          zone !== undefined &&
+          isFailoverDestination(zone) &&
+          zone.spec.region === region
+        );
       });
       if (sameRegion) {
         moves.push({ cell: name, from, to: sameRegion });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe } from "vitest";
 import { convergeTests } from "./converge.ts";
 import { drillScheduleTests } from "./drillschedule.ts";
+import { evacuationTests } from "./evacuation.ts";
 import { healingTests } from "./healing.ts";
 import { lifecycleTests } from "./lifecycle.ts";
 import { OperatorEnv, privateDatacentersAvailable, waitConverged } from "./setup.ts";
@@ -23,6 +24,7 @@ describe.skipIf(!privateDatacentersAvailable())("operator", () => {
 
   describe("the examples converge and stay quiet", () => convergeTests(env));
   describe("self-healing", () => healingTests(env));
+  describe("zone evacuation and dry runs", () => evacuationTests(env));
   describe("outages, bad objects, scope and deletion", () => lifecycleTests(env));
   describe("DrillSchedule", () => drillScheduleTests(env));
 });

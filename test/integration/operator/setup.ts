@@ -127,6 +127,8 @@ export class OperatorEnv {
    * for every sidecar the operator deployed.
    */
   async startPodSidecars(): Promise<PodSidecars> {
+    // One set per environment: it follows the pods as they come and go.
+    if (this.podSidecars) return this.podSidecars;
     const clusters = await Promise.all(
       (["dc1", "dc2", "dc3"] as const).map(async (name) => ({
         name,

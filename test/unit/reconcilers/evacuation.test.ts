@@ -107,7 +107,7 @@ describe("evacuating a zone that holds Regional, Global and City cells", () => {
     ]);
   });
 
-  it("moves a City cell within its region when a standby zone there is healthy, never to another region", () => {
+  it("moves a City cell only to a healthy standby zone of its region, else evacuates it", () => {
     const w = world();
     const cells = w.cells.map((c) => (c.metadata.name === "cz-hz" ? cell("cz-hz", "City", "hz-a", ["hz-b"]) : c));
     expect(planMoves({ target: { cells: ["cz-hz"] } }, cells, w.zones, w.rules).moves).toEqual([
@@ -115,6 +115,9 @@ describe("evacuating a zone that holds Regional, Global and City cells", () => {
     ]);
     const elsewhere = planMoves({ target: { cells: ["cz-hz"] }, destination: { zone: "sh-b" } }, cells, w.zones);
     expect(elsewhere.moves).toEqual([{ cell: "cz-hz", from: "hz-a", to: "hz-a", evacuate: true }]);
+    // A destination where the cell has no copy, even in its region: evacuated, not moved.
+    const noCopy = planMoves({ target: { cells: ["cz-hz"] }, destination: { zone: "hz-b" } }, w.cells, w.zones);
+    expect(noCopy.moves).toEqual([{ cell: "cz-hz", from: "hz-a", to: "hz-a", evacuate: true }]);
   });
 
   it("names a City cell that truly cannot move before anything starts: refused, or skipped when asked", () => {
