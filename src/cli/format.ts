@@ -136,7 +136,11 @@ export function formatStatus(v: StatusView, color = false): string {
             ...cells.map((c) => {
               const active = activeZoneOf(c);
               const moved = active !== c.spec.zone;
-              const frozen = isWriteFrozen(c) ? " (writes frozen)" : "";
+              const frozen = isWriteFrozen(c)
+                ? " (writes frozen)"
+                : c.status?.evacuated
+                  ? " (evacuated: its region's reads served elsewhere)"
+                  : "";
               const owned = cellShards(c.metadata.name, v.rules);
               return [
                 c.metadata.name,
