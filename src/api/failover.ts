@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   QUALIFIED_NAME,
+  name,
   cellName,
   conditions,
   duration,
@@ -81,6 +82,38 @@ export const ReplicationGate = z
   })
   .describe("Wait, while writes are frozen, until the destination's data has caught up.");
 
+const httpUrl = (description: string) =>
+  z
+    .string()
+    .max(2048)
+    .regex(/^https?:\/\/[^\s/?#]+[^\s]*$/, "must be an http:// or https:// URL")
+    .describe(description);
+
+export const AbortCheck = z
+  .object({
+    name: name("dns1123Label", "The check's name, in status and the report."),
+    http: z
+      .object({
+        url: httpUrl("Fails when it does not answer 2xx within the timeout."),
+      })
+      .optional()
+      .describe("An HTTP probe (GET)."),
+    prometheus: z
+      .object({
+        url: httpUrl("The Prometheus server, e.g. http://prometheus.monitoring:9090."),
+        query: z.string().min(1).max(4096).describe("A PromQL instant query (/api/v1/query)."),
+        above: z.number().optional().describe("Fails when any sample is above this."),
+        below: z.number().optional().describe("Fails when any sample is below this."),
+      })
+      .optional()
+      .describe("A Prometheus query with a threshold; no sample at all fails it too (the drill cannot be shown safe)."),
+    interval: positiveDuration("How often it runs.").default("10s"),
+    timeout: positiveDuration("How long one run may take.").default("5s"),
+    failureThreshold: z.int().min(1).max(100).default(1).describe("Consecutive failures that abort the drill."),
+  })
+  .describe("A check that aborts the failover (rolling back, or failing back) when it fails during it.");
+export type AbortCheck = z.infer<typeof AbortCheck>;
+
 const FailoverTypeField = FailoverType.describe(
   "Emergency: a zone is lost or must be drained now. Drill: planned, fails back automatically after drill.duration.",
 );
@@ -118,6 +151,18 @@ function failoverSpecFields(printerHints: boolean) {
       })
       .prefault({})
       .describe("Time limits."),
+    abortChecks: keyedList(
+      withRules(AbortCheck, {
+        cel: "has(self.http) != has(self.prometheus) && (!has(self.prometheus) || has(self.prometheus.above) || has(self.prometheus.below))",
+        message: "set exactly one of http or prometheus, and prometheus needs above or below",
+        check: (c) =>
+          (c.http !== undefined) !== (c.prometheus !== undefined) &&
+          (c.prometheus === undefined || c.prometheus.above !== undefined || c.prometheus.below !== undefined),
+      }),
+      ["name"],
+      16,
+      "Checks run while the failover runs (until a drill fails back): one that fails aborts it, with its reason in status.abortedBy and the report. Meant for drills.",
+    ).optional(),
     onUnmovable: z
       .enum(["Refuse", "Skip"])
       .optional()
@@ -326,6 +371,14 @@ export const FailoverStatus = z
       .optional()
       .describe("Every step taken so far, in order (a drill's failback adds steps after DrillWait)."),
     cells: keyedList(FailoverCellStatus, ["cell"], 4096, "The cells being moved, resolved at Preflight.").optional(),
+    abortedBy: z
+      .object({
+        check: z.string().max(63).describe("The check."),
+        reason: planText("What it saw."),
+        time: z.iso.datetime({ offset: true }).describe("When it tripped."),
+      })
+      .optional()
+      .describe("The abort check that stopped the failover."),
     skipped: z
       .array(
         z

@@ -362,6 +362,14 @@ export function formatFailoverReport(f: Failover, color = false, now: Date = new
       `cells:     ${st.cells.map((c) => (c.evacuate === undefined ? `${c.cell} ${c.from}->${c.to}` : `${c.cell} ${c.evacuate ? "evacuated" : "back"} in ${c.from}`)).join(", ")}`,
     );
   for (const sk of st.skipped ?? []) lines.push(`skipped:   ${sk.cell}: ${sk.reason}`);
+  if (st.abortedBy)
+    lines.push(
+      paint(
+        `aborted by check ${st.abortedBy.check} at ${clock(st.abortedBy.time)}: ${st.abortedBy.reason}`,
+        "red",
+        color,
+      ),
+    );
   const total = ms(st.startTime, st.completionTime ?? (isFinished(f) ? undefined : now.toISOString()));
   lines.push(
     `started:   ${st.startTime ?? "-"}${st.completionTime ? `   completed: ${st.completionTime}` : ""}${

@@ -34,6 +34,7 @@ import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
 import { clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
 import { nodeInformer } from "./zone.ts";
+import { AbortCheckRunner } from "./abort-checks.ts";
 import { deployedSidecars, sidecarPodInformer } from "./sidecar-pods.ts";
 
 export { DECIDED_AT } from "../reconcilers/failover.ts";
@@ -43,6 +44,9 @@ type FailoverObj = Failover & KubeObject;
 export function failoverController(ctx: OperatorContext, tables: TableStore): Controller {
   // When each Failover's progress message was last written (one worker, so nothing here races).
   const progress = new Map<string, number>();
+  // A finished check wakes its Failover (the controller is assigned below, before any check can finish).
+  let wake = (_name: string): void => {};
+  const checks = new AbortCheckRunner((name) => wake(name));
   const controller = new Controller({
     name: "failover",
     kind: "Failover",
@@ -50,8 +54,9 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
     // Failovers in one place, so two never act on the same cell at once.
     workers: 1,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileFailover(ctx, tables, progress, key, r),
+    reconcile: (key, r) => reconcileFailover(ctx, tables, progress, checks, key, r),
   });
+  wake = (name) => controller.queue.add(name);
   const running = () =>
     ctx.ldc.failovers.store
       .list()
@@ -81,6 +86,7 @@ async function reconcileFailover(
   ctx: OperatorContext,
   tables: TableStore,
   progress: Map<string, number>,
+  checks: AbortCheckRunner,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
@@ -89,14 +95,17 @@ async function reconcileFailover(
   const fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
   if (!fo || isFinished(fo)) {
     progress.delete(key);
+    checks.forget(key);
     return;
   }
   const now = new Date();
   // A dry run reads the destinations' pods once (the plan's capacity check); nothing else lists them.
   const capacity = fo.spec.dryRun ? await zoneCapacities(ctx) : new Map<string, ZoneCapacity>();
-  const decision = stepFailover(fo, observe(ctx, tables, fo, now, capacity), now, {
-    lastProgressWriteMs: progress.get(key),
-  });
+  const obs = { ...observe(ctx, tables, fo, now, capacity), failedCheck: (f: Failover) => checks.failed(f) };
+  const decision = stepFailover(fo, obs, now, { lastProgressWriteMs: progress.get(key) });
+  // The checks run beside the steps (never awaited here); a finished run queues the Failover again.
+  const checkAgain =
+    decision.status && decision.status.phase !== "Running" ? undefined : checks.poll(fo, now.getTime());
   for (const e of decision.events) {
     if (e.type === "Normal") r.log.info({ reason: e.reason, message: e.message }, "failover step done");
     // Not awaited: an Event waits behind the client's rate limiter, the failover must not.
@@ -113,7 +122,9 @@ async function reconcileFailover(
     if (written.outcome === "conflict") return { requeue: true };
     if (decision.status.phase !== "Running") r.log.info({ phase: decision.status.phase }, "failover finished");
   }
-  return requeueOf(decision);
+  const result = requeueOf(decision);
+  if (checkAgain === undefined) return result;
+  return { requeueAfter: Math.min(result?.requeueAfter ?? Infinity, checkAgain) };
 }
 
 function requeueOf(decision: FailoverDecision): ReconcileResult | undefined {

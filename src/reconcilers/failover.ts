@@ -70,6 +70,8 @@ export interface FailoverObservation {
   routing(moves: readonly Move[], want: "frozen" | "switched"): { epoch: number } | Waiting;
   /** Every sidecar that should hold the tables of the moving cells holds `epoch` or newer. */
   acknowledged(moves: readonly Move[], epoch: number): { count: number } | Waiting;
+  /** An abort check (spec.abortChecks) that has failed often enough to abort; absent: none runs. */
+  failedCheck?(failover: Failover): { check: string; reason: string } | undefined;
   /** An annotation of a Cell (the replication gate's lag). */
   annotation(cell: string, key: string): string | undefined;
 }
@@ -452,19 +454,34 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
     advanced = true;
   }
 
+  // An abort check that failed before the failback began aborts the failover, saying why (recorded once).
+  if (!isAborting(fo) && fo.spec.abortChecks?.length && !isFailingBack(fo)) {
+    const tripped = obs.failedCheck?.(fo);
+    if (tripped) {
+      fo = { ...fo, status: { ...fo.status, abortedBy: { ...tripped, time: now.toISOString() } } };
+      advanced = true;
+      decision.events.push({
+        type: "Warning",
+        reason: "AbortCheckFailed",
+        message: `check ${tripped.check} failed: ${tripped.reason}; aborting`,
+      });
+    }
+  }
+
   // Abort: before the switch, roll back; in a drill's wait, fail back now.
-  if (fo.spec.abort) {
+  if (isAborting(fo)) {
     const step = fo.status!.step!;
+    const why = abortCause(fo);
     if (STEPS[step].beforeSwitch && !isFailingBack(fo))
       return finish(
         decision,
         fo,
         "Aborted",
-        `aborted at ${step}: the cells stay where they were; routing returns to the previous owners`,
+        `${why}aborted at ${step}: the cells stay where they were; routing returns to the previous owners`,
         now,
       );
     if (step === "DrillWait")
-      return complete(decision, fo, { kind: "done", message: "aborted: failing back now" }, now);
+      return complete(decision, fo, { kind: "done", message: `${why}aborted: failing back now` }, now);
   }
 
   for (;;) {
@@ -482,7 +499,7 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
       decision.events.push({ type: "Normal", reason: `${step}Done`, message: outcome.message });
       if (outcome.recordActiveZones) decision.recordActiveZones = moves;
       const next = nextStatus(fo, outcome, now);
-      if (next.step === "Done" || !STEPS[next.step!].chainable || fo.spec.abort)
+      if (next.step === "Done" || !STEPS[next.step!].chainable || isAborting(fo))
         return complete(decision, fo, outcome, now);
       fo = { ...fo, status: next };
       advanced = true;
@@ -492,6 +509,17 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
       return { ...decision, status: { ...status, message: outcome.message }, requeueAfterMs: outcome.retryMs };
     return waiting(decision, fo, step, outcome, now, memory);
   }
+}
+
+/** Asked to stop: spec.abort, or an abort check failed (status.abortedBy). */
+function isAborting(fo: Failover): boolean {
+  return fo.spec.abort || fo.status?.abortedBy !== undefined;
+}
+
+/** "check NAME failed (REASON): " when an abort check stopped the failover. */
+function abortCause(fo: Failover): string {
+  const a = fo.status?.abortedBy;
+  return a ? `check ${a.check} failed (${a.reason}): ` : "";
 }
 
 /** A dry run: the plan written once, phase Planned, nothing else done. */
@@ -603,12 +631,12 @@ function complete(
   const next = nextStatus(fo, outcome, now);
   if (next.step !== "Done") return { ...decision, status: next, requeueAfterMs: 0 };
   const back = isFailingBack(fo) || status.step === "Failback";
-  const aborted = fo.spec.abort;
+  const aborted = isAborting(fo);
   const message = !aborted
     ? `done: ${outcome.message}`
     : fo.spec.type === "Drill"
-      ? "aborted: the drill failed back early"
-      : "aborted after the switch: the cells stay in the destination";
+      ? `${abortCause(fo)}aborted: the drill failed back early`
+      : `${abortCause(fo)}aborted after the switch: the cells stay in the destination`;
   return finishWith(
     { ...decision, recordActiveZones: legMoves(status.cells ?? [], back) },
     fo,
