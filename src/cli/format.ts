@@ -6,7 +6,8 @@ import { formatDuration } from "../api/index.ts";
 import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
 import { effectiveCells, isFinished, isWriteFrozen } from "../reconcilers/failover.ts";
-import { formatRanges, type RoutingTable } from "../routing/index.ts";
+import { formatRanges, type RoutingTable, type TableDiff } from "../routing/index.ts";
+import type { HistoryEntry } from "../reconcilers/rule-history.ts";
 
 export type Style = "green" | "yellow" | "red" | "bold" | "dim";
 export type TableCell = string | { text: string; style?: Style | undefined };
@@ -283,6 +284,64 @@ export function refusedWrites(f: Failover): string {
   const a = f.metadata.annotations?.[REFUSED_WRITES_ANNOTATION];
   if (a !== undefined && a !== "") return a;
   return "n/a (sidecar metrics not reachable)";
+}
+
+/** A rule's kept epochs, oldest first: when, why, what changed. */
+export function formatHistory(rule: string, entries: readonly HistoryEntry[], color = false): string {
+  if (entries.length === 0) return `rule ${rule}: no epoch recorded yet\n`;
+  return (
+    `rule ${rule}: ${entries.length} epoch(s) kept (${entries[0]!.epoch}-${entries.at(-1)!.epoch}); compare two with kubectl ldc diff ${rule} E1 E2\n\n` +
+    renderTable(
+      [
+        ["EPOCH", "PUBLISHED", "WHY", "CHANGES"],
+        ...entries.map((e) => [
+          String(e.epoch),
+          e.time.replace(/\.\d+Z$/, "Z"),
+          e.why,
+          e.changes.replace(/^epoch \d+ -> \d+: /, ""),
+        ]),
+      ],
+      color,
+    ) +
+    "\n"
+  );
+}
+
+/** What changed between two epochs: owners (cell@zone) per shard range, freezes, cells, settings. */
+export function formatTableDiff(d: TableDiff, color = false): string {
+  const lines = [`rule ${d.rule}: epoch ${d.fromEpoch} -> ${d.toEpoch}${d.changed ? "" : ": no change"}`];
+  if (d.reshard)
+    lines.push(paint("RESHARD: the shard count or function changed; keys map to other shards", "red", color));
+  if (d.moved.length)
+    lines.push(
+      "",
+      renderTable(
+        [
+          ["SHARDS", "FROM", "TO"],
+          ...d.moved.map((m) => [m.shards, `${m.from.cell}@${m.from.zone}`, `${m.to.cell}@${m.to.zone}`]),
+        ],
+        color,
+      ),
+      `${d.movedCount} shard(s) changed owner or zone`,
+    );
+  if (d.frozen) lines.push(`frozen:    ${d.frozen}`);
+  if (d.unfrozen) lines.push(`unfrozen:  ${d.unfrozen}`);
+  for (const a of d.added) lines.push(`added:     ${a.shards} -> ${a.to.cell}@${a.to.zone}`);
+  if (d.removed) lines.push(`removed:   ${d.removed}`);
+  for (const c of d.cells.added) lines.push(`cell added:   ${c.name} (${c.type}) in ${c.zone}`);
+  for (const c of d.cells.removed) lines.push(`cell removed: ${c}`);
+  for (const c of d.cells.changed)
+    lines.push(
+      `cell ${c.name}: ${c.from.zone !== c.to.zone ? `${c.from.zone} -> ${c.to.zone}` : ""}${
+        c.from.evacuated !== c.to.evacuated
+          ? c.to.evacuated
+            ? "evacuated (its region's reads served elsewhere)"
+            : "back from evacuation"
+          : ""
+      }`,
+    );
+  for (const [k, v] of Object.entries(d.settings)) lines.push(`setting ${k}: now ${JSON.stringify(v)}`);
+  return lines.join("\n") + "\n";
 }
 
 /**

@@ -13,15 +13,18 @@ import { parseResource, type Cell, type CellApp, type Failover, type ShardingRul
 import type { CapacityNode, CapacityPod } from "../reconcilers/capacity.ts";
 import { zoneNodeSelector } from "../reconcilers/cellapp.ts";
 import { planFailover } from "../reconcilers/failover-plan.ts";
-import { Labels, routingTableName } from "../reconcilers/naming.ts";
+import { Labels, MANAGED_BY, routingTableName } from "../reconcilers/naming.ts";
 import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
-import { parseTable } from "../routing/index.ts";
+import { diffTables, parseTable } from "../routing/index.ts";
+import { historyConfigMapName, readHistory, type HistoryEntry } from "../reconcilers/rule-history.ts";
 import { ApiError, KubeClient, Resources, type KubeObject } from "../runtime/index.ts";
 import { UsageError, helpFor, parseInvocation, type Command, type GlobalFlags, type Target } from "./args.ts";
 import {
   describeTarget,
   formatFailoverReport,
+  formatHistory,
   formatPlan,
+  formatTableDiff,
   formatRoute,
   formatStatus,
   isFinished,
@@ -147,6 +150,10 @@ async function run(client: KubeClient, cmd: Command, io: CliIO): Promise<number>
       return drillStatus(client, cmd.failoverName, cmd.wait, io);
     case "drill abort":
       return abort(client, cmd.failoverName, io);
+    case "history":
+      return history(client, cmd.rule, io);
+    case "diff":
+      return diff(client, cmd.rule, cmd.from, cmd.to, io);
     case "help":
       return 0;
   }
@@ -224,6 +231,39 @@ async function route(
   const r = formatRoute({ key, method, table: pub.table, source: pub.source });
   if (!r.ok) throw new CliError(r.error);
   io.stdout.write(r.text);
+  return 0;
+}
+
+// ------------------------------------------------------------------ history, diff
+
+/** The epochs the operator kept for `rule` (ConfigMap ldc-history-<rule> in its namespace), oldest first. */
+async function ruleHistory(client: KubeClient, rule: string): Promise<HistoryEntry[]> {
+  const name = historyConfigMapName(rule);
+  const cms = (await client.listAll<ConfigMap>(Resources.ConfigMap, { fieldSelector: `metadata.name=${name}` })).items;
+  const cm = cms.find((c) => c.metadata?.labels?.[Labels.managedBy] === MANAGED_BY);
+  if (!cm)
+    throw new CliError(
+      `no history of rule ${rule} (ConfigMap ${name}): check the name (kubectl get shardingrules); the operator records epochs it publishes from now on`,
+    );
+  return readHistory(cm.data);
+}
+
+async function history(client: KubeClient, rule: string, io: CliIO): Promise<number> {
+  io.stdout.write(formatHistory(rule, await ruleHistory(client, rule), useColor(io)));
+  return 0;
+}
+
+async function diff(client: KubeClient, rule: string, from: number, to: number, io: CliIO): Promise<number> {
+  const entries = await ruleHistory(client, rule);
+  const table = (epoch: number) => {
+    const e = entries.find((x) => x.epoch === epoch);
+    if (!e)
+      throw new CliError(
+        `epoch ${epoch} of rule ${rule} is not in its history (kept: ${entries.map((x) => x.epoch).join(", ") || "none"})`,
+      );
+    return parseTable(e.table);
+  };
+  io.stdout.write(formatTableDiff(diffTables(table(from), table(to)), useColor(io)));
   return 0;
 }
 

@@ -3,11 +3,14 @@
 // the City cell cz-hangzhou stays, hangzhou's City reads served by
 // cz-shanghai) and fails back: Succeeded. And a dry run (spec.dryRun): the
 // operator writes the plan with the member zones' capacity and does nothing.
+// Its epochs are in the rule's history (kubectl ldc history / diff).
 // Registered by operator.test.ts before lifecycle; leaves the examples converged.
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { PassThrough } from "node:stream";
 import { expect, it } from "vitest";
 import { EXAMPLES_DIR } from "../../../hack/lib/examples.ts";
+import { main } from "../../../src/cli/kubectl-ldc.ts";
 import { parseTable } from "../../../src/routing/index.ts";
 import { eventually } from "../harness.ts";
 import { APP_NAMESPACE, EXAMPLE_FILES, ldcPath, waitConverged, type CellObj, type OperatorEnv } from "./setup.ts";
@@ -123,5 +126,30 @@ export function evacuationTests(env: OperatorEnv): void {
     const cz = await env.get<CellObj & { status?: { evacuated?: boolean } }>("dc1", ldcPath("cells", "cz-hangzhou"));
     expect(cz?.status?.evacuated ?? false).toBe(false);
     await waitConverged(env);
+
+    // Every epoch it published is in the rule's history: why (the drill and its step) and what changed.
+    const epochs = (done.status as { epochs?: { before: number; switch: number } }).epochs!;
+    const cli = async (args: string[]) => {
+      let out = "";
+      let err = "";
+      const code = await main([...args, "--kubeconfig", env.dc("dc1").kubeconfigPath], {
+        stdout: { write: (x: string) => (out += x) },
+        stderr: { write: (x: string) => (err += x) },
+        stdin: Object.assign(new PassThrough(), { isTTY: false }),
+        env: {},
+      });
+      return { code, out, err };
+    };
+    const hist = await eventually("the switch in the rule's history", async () => {
+      const r = await cli(["history", "users"]);
+      return r.code === 0 && r.out.includes(`Failover ${DRILL} (Switch)`) && r.out;
+    });
+    expect(hist).toMatch(
+      new RegExp(`\\n${epochs.switch} +\\S+ +Failover ${DRILL} \\(Switch\\) +.*cell cz-hangzhou evacuated`),
+    );
+    const d = await cli(["diff", "users", String(epochs.before), String(epochs.switch)]);
+    expect(d.err).toBe("");
+    expect(d.out).toMatch(/\n0-24 +rz00@hz-a +rz00@hz-b\n/);
+    expect(d.out).toContain("cell cz-hangzhou: evacuated (its region's reads served elsewhere)");
   });
 }
