@@ -90,6 +90,12 @@ export const CellStatus = z
     failoverRef: name("dns1123Subdomain", "The Failover acting on the cell now: at most one at a time.")
       .optional()
       .meta({ printerColumn: { name: "Failover", order: 60 } }),
+    evacuated: z
+      .boolean()
+      .optional()
+      .describe(
+        "City cells: a failover evacuated the cell's zone, so the cell serves nothing and its region's City-scope reads go to another region's City cell or the global cell (docs/routing.md). Recorded when the switch is over; cleared by the drill's failback, or by a failover targeting the cell.",
+      ),
     lastFailoverTime: z.iso
       .datetime({ offset: true })
       .optional()

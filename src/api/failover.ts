@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   QUALIFIED_NAME,
+  name,
   cellName,
   conditions,
   duration,
@@ -22,7 +23,7 @@ export const FAILOVER_REASON_MAX_LENGTH = 1024;
 export const FailoverType = z.enum(["Emergency", "Drill"]);
 export type FailoverType = z.infer<typeof FailoverType>;
 
-export const FailoverPhase = z.enum(["Pending", "Running", "Succeeded", "Failed", "RolledBack", "Aborted"]);
+export const FailoverPhase = z.enum(["Pending", "Running", "Succeeded", "Failed", "RolledBack", "Aborted", "Planned"]);
 export type FailoverPhase = z.infer<typeof FailoverPhase>;
 
 /** The failover state machine's steps, in order (see docs/ldc-model: "What the operator does"). */
@@ -81,6 +82,38 @@ export const ReplicationGate = z
   })
   .describe("Wait, while writes are frozen, until the destination's data has caught up.");
 
+const httpUrl = (description: string) =>
+  z
+    .string()
+    .max(2048)
+    .regex(/^https?:\/\/[^\s/?#]+[^\s]*$/, "must be an http:// or https:// URL")
+    .describe(description);
+
+export const AbortCheck = z
+  .object({
+    name: name("dns1123Label", "The check's name, in status and the report."),
+    http: z
+      .object({
+        url: httpUrl("Fails when it does not answer 2xx within the timeout."),
+      })
+      .optional()
+      .describe("An HTTP probe (GET)."),
+    prometheus: z
+      .object({
+        url: httpUrl("The Prometheus server, e.g. http://prometheus.monitoring:9090."),
+        query: z.string().min(1).max(4096).describe("A PromQL instant query (/api/v1/query)."),
+        above: z.number().optional().describe("Fails when any sample is above this."),
+        below: z.number().optional().describe("Fails when any sample is below this."),
+      })
+      .optional()
+      .describe("A Prometheus query with a threshold; no sample at all fails it too (the drill cannot be shown safe)."),
+    interval: positiveDuration("How often it runs.").default("10s"),
+    timeout: positiveDuration("How long one run may take.").default("5s"),
+    failureThreshold: z.int().min(1).max(100).default(1).describe("Consecutive failures that abort the drill."),
+  })
+  .describe("A check that aborts the failover (rolling back, or failing back) when it fails during it.");
+export type AbortCheck = z.infer<typeof AbortCheck>;
+
 const FailoverTypeField = FailoverType.describe(
   "Emergency: a zone is lost or must be drained now. Drill: planned, fails back automatically after drill.duration.",
 );
@@ -118,6 +151,30 @@ function failoverSpecFields(printerHints: boolean) {
       })
       .prefault({})
       .describe("Time limits."),
+    abortChecks: keyedList(
+      withRules(AbortCheck, {
+        cel: "has(self.http) != has(self.prometheus) && (!has(self.prometheus) || has(self.prometheus.above) || has(self.prometheus.below))",
+        message: "set exactly one of http or prometheus, and prometheus needs above or below",
+        check: (c) =>
+          (c.http !== undefined) !== (c.prometheus !== undefined) &&
+          (c.prometheus === undefined || c.prometheus.above !== undefined || c.prometheus.below !== undefined),
+      }),
+      ["name"],
+      16,
+      "Checks run while the failover runs (until a drill fails back): one that fails aborts it, with its reason in status.abortedBy and the report. Meant for drills.",
+    ).optional(),
+    onUnmovable: z
+      .enum(["Refuse", "Skip"])
+      .optional()
+      .describe(
+        "Default Refuse. A target cell that cannot move (no healthy destination; a City cell with no other City cell or global cell to serve its reads): Refuse fails the failover at Preflight, before anything changes; Skip leaves that cell where it is (listed in status.skipped) and moves the others.",
+      ),
+    dryRun: z
+      .boolean()
+      .optional()
+      .describe(
+        "Plan only: the operator writes the plan (status.plan: cells, destinations, shards, epochs, freeze, capacity, refusals) and phase Planned, and changes nothing else.",
+      ),
     abort: z
       .boolean()
       .default(false)
@@ -188,18 +245,121 @@ export const FailoverCellStatus = z
   .object({
     cell: cellName("The Cell."),
     from: zoneName("The zone the cell was active in before the failover."),
-    to: zoneName("The zone the cell moves to."),
+    to: zoneName(
+      "The zone the cell moves to (a City cell's own zone: it does not move, its reads are served elsewhere).",
+    ),
+    evacuate: z
+      .boolean()
+      .optional()
+      .describe(
+        "City cells: true, the cell's region's City-scope reads go to its stand-in (another region's City cell, or the global cell) from the switch on, without a write freeze; false, they come back to it.",
+      ),
   })
   .describe("One moving cell.");
 export type FailoverCellStatus = z.infer<typeof FailoverCellStatus>;
 
 const epoch = (description: string) => z.int().min(0).optional().describe(description);
 
+const planText = (description: string) => z.string().max(FAILOVER_MESSAGE_MAX_LENGTH).describe(description);
+
+/** What a Failover would do, written by a dry run (spec.dryRun) and printed by `kubectl ldc ... --dry-run`. */
+export const FailoverPlan = z
+  .object({
+    cells: z
+      .array(
+        z
+          .object({
+            cell: cellName("The Cell."),
+            type: z.enum(["Regional", "Global", "City"]).describe("The cell's type."),
+            from: zoneName("The zone it is active in now."),
+            to: zoneName("Where it moves (a City cell: its own zone, it does not move).").optional(),
+            servedBy: z
+              .string()
+              .max(1024)
+              .optional()
+              .describe("A City cell: who serves its region's City-scope reads while evacuated, per rule."),
+            shards: z
+              .array(
+                z
+                  .object({
+                    rule: z.string().max(253).describe("The ShardingRule."),
+                    ranges: planText("The shards the cell owns in that rule."),
+                    count: z.int().min(0).describe("How many."),
+                    percent: z.number().min(0).max(100).describe("Their share of the rule's key space, in percent."),
+                  })
+                  .describe("The cell's shards in one rule."),
+              )
+              .max(64)
+              .optional()
+              .describe("The shards that move with the cell (Regional cells)."),
+          })
+          .describe("One cell the failover would move."),
+      )
+      .max(4096)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("The cells it would move, and where."),
+    rules: z
+      .array(
+        z
+          .object({
+            rule: z.string().max(253).describe("The ShardingRule."),
+            epochs: z
+              .array(z.int().min(0))
+              .max(8)
+              .describe("The epochs it would publish, in order, if nothing else changes meanwhile."),
+            frozenShards: planText("The shards whose writes the freeze refuses.").optional(),
+          })
+          .describe("One rule whose tables the failover changes."),
+      )
+      .max(256)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("The routing tables it would change."),
+    freeze: planText("The write freeze it would impose at each switch.").optional(),
+    capacity: z
+      .array(
+        z
+          .object({
+            zone: zoneName("A destination zone."),
+            fits: z.boolean().optional().describe("The scaled-up replicas fit its nodes; absent: not checked."),
+            message: planText("Requests needed against what its zone-labelled nodes have free."),
+          })
+          .describe("Capacity of one destination zone."),
+      )
+      .max(64)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("Whether each destination zone can take the scaled-up replicas."),
+    refusals: z
+      .array(planText("A reason."))
+      .max(256)
+      .optional()
+      .describe("Every reason the failover would be refused or could not complete, each with its fix."),
+    unmovable: z
+      .array(
+        z
+          .object({ cell: cellName("The Cell."), reason: planText("Why it cannot move, and the fix.") })
+          .describe("A target cell that cannot move."),
+      )
+      .max(4096)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("Target cells that cannot move: refused (spec.onUnmovable Refuse) or left where they are (Skip)."),
+    waiting: z
+      .array(planText("What."))
+      .max(256)
+      .optional()
+      .describe("What Preflight would wait for (not yet observed), not a refusal."),
+  })
+  .describe("The plan of a dry run: what would move where, the epochs, the freeze, the capacity, the refusals.");
+export type FailoverPlan = z.infer<typeof FailoverPlan>;
+
 export const FailoverStatus = z
   .object({
     observedGeneration: observedGeneration(),
     phase: FailoverPhase.optional()
-      .describe("Pending, Running, Succeeded, Failed, RolledBack or Aborted.")
+      .describe("Pending, Running, Succeeded, Failed, RolledBack, Aborted, or Planned (a dry run: status.plan).")
       .meta({ printerColumn: { name: "Phase", order: 10 } }),
     step: FailoverStep.optional()
       .describe("The step running now (Done when finished).")
@@ -211,6 +371,25 @@ export const FailoverStatus = z
       .optional()
       .describe("Every step taken so far, in order (a drill's failback adds steps after DrillWait)."),
     cells: keyedList(FailoverCellStatus, ["cell"], 4096, "The cells being moved, resolved at Preflight.").optional(),
+    abortedBy: z
+      .object({
+        check: z.string().max(63).describe("The check."),
+        reason: planText("What it saw."),
+        time: z.iso.datetime({ offset: true }).describe("When it tripped."),
+      })
+      .optional()
+      .describe("The abort check that stopped the failover."),
+    skipped: z
+      .array(
+        z
+          .object({ cell: cellName("The Cell."), reason: planText("Why it cannot move.") })
+          .describe("A target cell left where it is."),
+      )
+      .max(4096)
+      .meta({ "x-kubernetes-list-type": "atomic" })
+      .optional()
+      .describe("Target cells that could not move, left where they are (spec.onUnmovable: Skip)."),
+    plan: FailoverPlan.optional(),
     epochs: z
       .object({
         before: epoch("Routing table epoch before the failover."),

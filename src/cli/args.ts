@@ -32,6 +32,8 @@ export type Command =
       freeze?: string;
       failoverName?: string;
       reason?: string;
+      skipUnmovable: boolean;
+      dryRun: boolean;
       wait: boolean;
     }
   | { name: "drill status"; failoverName?: string; wait: boolean }
@@ -43,10 +45,14 @@ export type Command =
       freeze?: string;
       failoverName?: string;
       reason?: string;
+      skipUnmovable: boolean;
+      dryRun: boolean;
       yes: boolean;
       wait: boolean;
     }
-  | { name: "route"; key: string; rule?: string; method: string };
+  | { name: "route"; key: string; rule?: string; method: string }
+  | { name: "history"; rule: string }
+  | { name: "diff"; rule: string; from: number; to: number };
 
 export interface Invocation {
   global: GlobalFlags;
@@ -68,6 +74,8 @@ const TARGET_OPTIONS: OptionSpec = {
   freeze: { type: "string" },
   name: { type: "string" },
   reason: { type: "string" },
+  "skip-unmovable": { type: "boolean" },
+  "dry-run": { type: "boolean" },
   wait: { type: "boolean", short: "w" },
 };
 
@@ -78,6 +86,8 @@ export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   "drill abort": {},
   failover: { ...TARGET_OPTIONS, yes: { type: "boolean", short: "y" } },
   route: { rule: { type: "string" }, method: { type: "string", short: "X" } },
+  history: {},
+  diff: {},
 };
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -124,7 +134,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   } else if (first in COMMAND_OPTIONS) {
     command = first;
   } else {
-    throw new UsageError(`unknown command "${first}": use status, drill, failover or route`);
+    throw new UsageError(`unknown command "${first}": use status, drill, failover, route, history or diff`);
   }
   const rest = removeWords(argv, command.split(" "));
   const { global, values, positionals } = parseFlags(rest, COMMAND_OPTIONS[command]!, command);
@@ -243,8 +253,12 @@ function buildCommand(
         ...(str(values.freeze) ? { freeze: str(values.freeze)! } : {}),
         ...(failoverName ? { failoverName } : {}),
         ...(str(values.reason) ? { reason: str(values.reason)! } : {}),
+        skipUnmovable: values["skip-unmovable"] === true,
+        dryRun: values["dry-run"] === true,
         wait: values.wait === true,
       };
+      if (common.dryRun && common.wait)
+        throw new UsageError("--dry-run creates nothing to follow: drop --wait", command);
       if (command === "failover") return { name: "failover", ...common, yes: values.yes === true };
       const duration = str(values.duration) ?? "10m";
       checkDuration("duration", duration, command, true);
@@ -281,6 +295,27 @@ function buildCommand(
         throw new UsageError(`--method ${JSON.stringify(method)} is not an HTTP method`, command);
       return { name: "route", key: positionals[0]!, method, ...(str(values.rule) ? { rule: str(values.rule)! } : {}) };
     }
+    case "history":
+      if (positionals.length !== 1 || !SUBDOMAIN.test(positionals[0]!))
+        throw new UsageError(
+          positionals.length === 0
+            ? "name the ShardingRule: kubectl ldc history RULE"
+            : positionals.length > 1
+              ? `unexpected argument "${positionals[1]}"`
+              : `${JSON.stringify(positionals[0])} is not a ShardingRule name`,
+          command,
+        );
+      return { name: "history", rule: positionals[0]! };
+    case "diff": {
+      const [rule, a, b] = positionals;
+      const epoch = (v: string | undefined) => (v !== undefined && /^[0-9]{1,15}$/.test(v) ? Number(v) : undefined);
+      if (positionals.length !== 3 || !SUBDOMAIN.test(rule!) || epoch(a) === undefined || epoch(b) === undefined)
+        throw new UsageError(
+          "give the rule and two epochs: kubectl ldc diff RULE E1 E2 (kubectl ldc history RULE lists them)",
+          command,
+        );
+      return { name: "diff", rule: rule!, from: epoch(a)!, to: epoch(b)! };
+    }
   }
   throw new UsageError(`unknown command "${command}"`);
 }
@@ -292,6 +327,27 @@ const CONNECTION = `Connection flags (as kubectl):
   --context NAME      kubeconfig context (default: the current context)`;
 
 export const HELP: Record<string, string> = {
+  history: `kubectl ldc history: the epochs a sharding rule published
+
+Usage:
+  kubectl ldc history RULE
+
+Lists the epochs the operator kept (the last 50, fewer for big tables), oldest
+first: when each was published, why (the Failover and its step, or a change of
+the rule), and what changed from the epoch before (shards that changed owner or
+zone, froze or unfroze; cells evacuated or back).
+
+${CONNECTION}`,
+  diff: `kubectl ldc diff: compare two epochs of a sharding rule
+
+Usage:
+  kubectl ldc diff RULE E1 E2
+
+Shows, from epoch E1 to E2, the shard ranges whose owner (cell@zone) changed,
+the shards frozen and unfrozen, the cells and settings that changed. Both
+epochs must still be in the rule's history (kubectl ldc history RULE).
+
+${CONNECTION}`,
   "": `kubectl ldc: cells, zones, routing and failover drills of ldc-operator
 
 Usage:
@@ -301,6 +357,8 @@ Usage:
   kubectl ldc drill status [NAME] [-w]     a drill's progress and report (latest if NAME omitted)
   kubectl ldc drill abort NAME             stop a failover or drill and roll back
   kubectl ldc failover --zone Z --yes      an EMERGENCY failover: moves production traffic
+  kubectl ldc history RULE                 the epochs a rule published: when, why, what changed
+  kubectl ldc diff RULE E1 E2              what changed between two epochs (owners, freezes, cells)
 
 Run "kubectl ldc COMMAND --help" for a command's flags.
 
@@ -345,8 +403,10 @@ Usage:
 Run "kubectl ldc drill start --help" (status, abort) for details.`,
   "drill start": `kubectl ldc drill start: start a failover drill
 
-Creates a Failover of type Drill: the cells move to their destination zone
-behind a write freeze, stay there for --duration, then fail back the same way.
+Creates a Failover of type Drill: Regional and Global cells move to their
+destination zone behind a write freeze; City cells (read copies) stay, their
+region's reads served by another City cell or the global cell. After
+--duration everything fails back the same way.
 
 Usage:
   kubectl ldc drill start (--zone ZONE | --cells CELL,...) [flags]
@@ -359,6 +419,10 @@ Flags:
   --freeze D          how long writes to the moving shards are refused before the switch (default 5s)
   --name NAME         the Failover's name (default drill-<target>-<time>)
   --reason TEXT       why (kept in the Failover for the audit trail)
+  --skip-unmovable    leave cells that cannot move where they are and move the others
+                      (default: refuse the whole drill, before anything changes)
+  --dry-run           print the plan (cells, destinations, shards, epochs, freeze,
+                      capacity of the destinations, refusals); create and change nothing
   -w, --wait          follow the drill until it ends and print the report
 
 ${CONNECTION}`,
@@ -402,6 +466,8 @@ Flags:
   --freeze D      write freeze before the switch (default 5s)
   --reason TEXT   why (kept in the Failover for the audit trail)
   --name NAME     the Failover's name (default failover-<target>-<time>)
+  --skip-unmovable  leave cells that cannot move where they are (default: refuse)
+  --dry-run       print the plan and change nothing (no confirmation needed)
   -y, --yes       do not ask for confirmation
   -w, --wait      follow the failover until it ends and print the report
 

@@ -1,12 +1,13 @@
 // What kubectl-ldc prints: pure functions from API objects to text, so they
 // are unit tested. Colors only when asked (the caller passes color=true on a
 // TTY without NO_COLOR).
-import type { Cell, Failover, FailoverStepStatus, ShardingRule, Zone } from "../api/index.ts";
+import type { Cell, Failover, FailoverPlan, FailoverStepStatus, ShardingRule, Zone } from "../api/index.ts";
 import { formatDuration } from "../api/index.ts";
 import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf } from "../reconcilers/cellapp.ts";
 import { effectiveCells, isFinished, isWriteFrozen } from "../reconcilers/failover.ts";
-import { formatRanges, type RoutingTable } from "../routing/index.ts";
+import { formatRanges, type RoutingTable, type TableDiff } from "../routing/index.ts";
+import type { HistoryEntry } from "../reconcilers/rule-history.ts";
 
 export type Style = "green" | "yellow" | "red" | "bold" | "dim";
 export type TableCell = string | { text: string; style?: Style | undefined };
@@ -136,7 +137,11 @@ export function formatStatus(v: StatusView, color = false): string {
             ...cells.map((c) => {
               const active = activeZoneOf(c);
               const moved = active !== c.spec.zone;
-              const frozen = isWriteFrozen(c) ? " (writes frozen)" : "";
+              const frozen = isWriteFrozen(c)
+                ? " (writes frozen)"
+                : c.status?.evacuated
+                  ? " (evacuated: its region's reads served elsewhere)"
+                  : "";
               const owned = cellShards(c.metadata.name, v.rules);
               return [
                 c.metadata.name,
@@ -281,9 +286,127 @@ export function refusedWrites(f: Failover): string {
   return "n/a (sidecar metrics not reachable)";
 }
 
+/** A rule's kept epochs, oldest first: when, why, what changed. */
+export function formatHistory(rule: string, entries: readonly HistoryEntry[], color = false): string {
+  if (entries.length === 0) return `rule ${rule}: no epoch recorded yet\n`;
+  return (
+    `rule ${rule}: ${entries.length} epoch(s) kept (${entries[0]!.epoch}-${entries.at(-1)!.epoch}); compare two with kubectl ldc diff ${rule} E1 E2\n\n` +
+    renderTable(
+      [
+        ["EPOCH", "PUBLISHED", "WHY", "CHANGES"],
+        ...entries.map((e) => [
+          String(e.epoch),
+          e.time.replace(/\.\d+Z$/, "Z"),
+          e.why,
+          e.changes.replace(/^epoch \d+ -> \d+: /, ""),
+        ]),
+      ],
+      color,
+    ) +
+    "\n"
+  );
+}
+
+/** What changed between two epochs: owners (cell@zone) per shard range, freezes, cells, settings. */
+export function formatTableDiff(d: TableDiff, color = false): string {
+  const lines = [`rule ${d.rule}: epoch ${d.fromEpoch} -> ${d.toEpoch}${d.changed ? "" : ": no change"}`];
+  if (d.reshard)
+    lines.push(paint("RESHARD: the shard count or function changed; keys map to other shards", "red", color));
+  if (d.moved.length)
+    lines.push(
+      "",
+      renderTable(
+        [
+          ["SHARDS", "FROM", "TO"],
+          ...d.moved.map((m) => [m.shards, `${m.from.cell}@${m.from.zone}`, `${m.to.cell}@${m.to.zone}`]),
+        ],
+        color,
+      ),
+      `${d.movedCount} shard(s) changed owner or zone`,
+    );
+  if (d.frozen) lines.push(`frozen:    ${d.frozen}`);
+  if (d.unfrozen) lines.push(`unfrozen:  ${d.unfrozen}`);
+  for (const a of d.added) lines.push(`added:     ${a.shards} -> ${a.to.cell}@${a.to.zone}`);
+  if (d.removed) lines.push(`removed:   ${d.removed}`);
+  for (const c of d.cells.added) lines.push(`cell added:   ${c.name} (${c.type}) in ${c.zone}`);
+  for (const c of d.cells.removed) lines.push(`cell removed: ${c}`);
+  for (const c of d.cells.changed)
+    lines.push(
+      `cell ${c.name}: ${c.from.zone !== c.to.zone ? `${c.from.zone} -> ${c.to.zone}` : ""}${
+        c.from.evacuated !== c.to.evacuated
+          ? c.to.evacuated
+            ? "evacuated (its region's reads served elsewhere)"
+            : "back from evacuation"
+          : ""
+      }`,
+    );
+  for (const [k, v] of Object.entries(d.settings)) lines.push(`setting ${k}: now ${JSON.stringify(v)}`);
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * A failover's plan (a dry run): what moves where with its shards, the
+ * epochs per rule, the freeze, the destinations' capacity, what cannot move,
+ * what would be waited for, and every refusal.
+ */
+export function formatPlan(f: Failover, plan: FailoverPlan, color = false): string {
+  const lines: string[] = [];
+  const kind =
+    f.spec.type === "Drill"
+      ? `drill of ${describeTarget(f)}, failing back after ${f.spec.drill?.duration}`
+      : `EMERGENCY failover of ${describeTarget(f)}`;
+  lines.push(`${paint("DRY RUN", "bold", color)}: ${kind}. Nothing was created or changed.`);
+  lines.push("");
+  const cells = plan.cells ?? [];
+  if (cells.length === 0) lines.push("cells: none would move");
+  else
+    lines.push(
+      renderTable(
+        [
+          ["CELL", "TYPE", "FROM", "TO", "SHARDS (SHARE OF THE KEY SPACE)"],
+          ...cells.map((c) => [
+            c.cell,
+            c.type,
+            c.from,
+            c.to ?? "(stays)",
+            c.type === "City"
+              ? `no freeze; its region's City reads served by ${c.servedBy ?? "-"}`
+              : (c.shards ?? []).map((x) => `${x.rule} ${x.ranges} (${x.count}, ${x.percent}%)`).join("; ") || "-",
+          ]),
+        ],
+        color,
+      ),
+    );
+  lines.push("");
+  for (const r of plan.rules ?? [])
+    lines.push(
+      `epochs:    rule ${r.rule}: ${r.epochs.length ? r.epochs.join(", ") : "none (its table does not change)"}`,
+    );
+  lines.push(`freeze:    ${plan.freeze ?? "-"}`);
+  for (const c of plan.capacity ?? [])
+    lines.push(
+      `capacity:  ${paint(c.fits === undefined ? "?" : c.fits ? "fits" : "DOES NOT FIT", c.fits === false ? "red" : c.fits ? "green" : "yellow", color)}  ${c.message}`,
+    );
+  const skip = f.spec.onUnmovable === "Skip";
+  for (const u of plan.unmovable ?? []) lines.push(`${skip ? "skipped:  " : "unmovable:"} ${u.cell}: ${u.reason}`);
+  for (const w of plan.waiting ?? []) lines.push(`waits for: ${w}`);
+  const refusals = plan.refusals ?? [];
+  if (refusals.length) {
+    lines.push("");
+    lines.push(paint(`REFUSED (${refusals.length} reason${refusals.length > 1 ? "s" : ""}):`, "red", color));
+    for (const r of refusals) lines.push(`  - ${r}`);
+  } else {
+    lines.push("");
+    lines.push(paint("no refusal: run it without --dry-run to start it", "green", color));
+  }
+  return lines.join("\n") + "\n";
+}
+
 /** The full report of a failover: header, steps, epochs, RTO, freeze, refused requests. */
 export function formatFailoverReport(f: Failover, color = false, now: Date = new Date()): string {
   const st = f.status ?? {};
+  // A dry run (spec.dryRun) did nothing: its report is its plan.
+  if (st.phase === "Planned" && st.plan) return formatPlan(f, st.plan, color);
   const phase = st.phase ?? "Pending";
   const lines: string[] = [];
   lines.push(
@@ -293,7 +416,19 @@ export function formatFailoverReport(f: Failover, color = false, now: Date = new
   );
   lines.push(`target:    ${describeTarget(f)}${f.spec.drill ? `, failback after ${f.spec.drill.duration}` : ""}`);
   if (f.spec.reason) lines.push(`reason:    ${f.spec.reason}`);
-  if (st.cells?.length) lines.push(`cells:     ${st.cells.map((c) => `${c.cell} ${c.from}->${c.to}`).join(", ")}`);
+  if (st.cells?.length)
+    lines.push(
+      `cells:     ${st.cells.map((c) => (c.evacuate === undefined ? `${c.cell} ${c.from}->${c.to}` : `${c.cell} ${c.evacuate ? "evacuated" : "back"} in ${c.from}`)).join(", ")}`,
+    );
+  for (const sk of st.skipped ?? []) lines.push(`skipped:   ${sk.cell}: ${sk.reason}`);
+  if (st.abortedBy)
+    lines.push(
+      paint(
+        `aborted by check ${st.abortedBy.check} at ${clock(st.abortedBy.time)}: ${st.abortedBy.reason}`,
+        "red",
+        color,
+      ),
+    );
   const total = ms(st.startTime, st.completionTime ?? (isFinished(f) ? undefined : now.toISOString()));
   lines.push(
     `started:   ${st.startTime ?? "-"}${st.completionTime ? `   completed: ${st.completionTime}` : ""}${

@@ -9,15 +9,22 @@ import { createInterface } from "node:readline/promises";
 import { pathToFileURL } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { LdcResources } from "../ldc-resources.ts";
-import { parseResource, type Cell, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
-import { Labels, routingTableName } from "../reconcilers/naming.ts";
+import { parseResource, type Cell, type CellApp, type Failover, type ShardingRule, type Zone } from "../api/index.ts";
+import type { CapacityNode, CapacityPod } from "../reconcilers/capacity.ts";
+import { zoneNodeSelector } from "../reconcilers/cellapp.ts";
+import { planFailover } from "../reconcilers/failover-plan.ts";
+import { Labels, MANAGED_BY, routingTableName } from "../reconcilers/naming.ts";
 import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
-import { parseTable } from "../routing/index.ts";
+import { diffTables, parseTable } from "../routing/index.ts";
+import { historyConfigMapName, readHistory, type HistoryEntry } from "../reconcilers/rule-history.ts";
 import { ApiError, KubeClient, Resources, type KubeObject } from "../runtime/index.ts";
 import { UsageError, helpFor, parseInvocation, type Command, type GlobalFlags, type Target } from "./args.ts";
 import {
   describeTarget,
   formatFailoverReport,
+  formatHistory,
+  formatPlan,
+  formatTableDiff,
   formatRoute,
   formatStatus,
   isFinished,
@@ -143,6 +150,10 @@ async function run(client: KubeClient, cmd: Command, io: CliIO): Promise<number>
       return drillStatus(client, cmd.failoverName, cmd.wait, io);
     case "drill abort":
       return abort(client, cmd.failoverName, io);
+    case "history":
+      return history(client, cmd.rule, io);
+    case "diff":
+      return diff(client, cmd.rule, cmd.from, cmd.to, io);
     case "help":
       return 0;
   }
@@ -223,6 +234,39 @@ async function route(
   return 0;
 }
 
+// ------------------------------------------------------------------ history, diff
+
+/** The epochs the operator kept for `rule` (ConfigMap ldc-history-<rule> in its namespace), oldest first. */
+async function ruleHistory(client: KubeClient, rule: string): Promise<HistoryEntry[]> {
+  const name = historyConfigMapName(rule);
+  const cms = (await client.listAll<ConfigMap>(Resources.ConfigMap, { fieldSelector: `metadata.name=${name}` })).items;
+  const cm = cms.find((c) => c.metadata?.labels?.[Labels.managedBy] === MANAGED_BY);
+  if (!cm)
+    throw new CliError(
+      `no history of rule ${rule} (ConfigMap ${name}): check the name (kubectl get shardingrules); the operator records epochs it publishes from now on`,
+    );
+  return readHistory(cm.data);
+}
+
+async function history(client: KubeClient, rule: string, io: CliIO): Promise<number> {
+  io.stdout.write(formatHistory(rule, await ruleHistory(client, rule), useColor(io)));
+  return 0;
+}
+
+async function diff(client: KubeClient, rule: string, from: number, to: number, io: CliIO): Promise<number> {
+  const entries = await ruleHistory(client, rule);
+  const table = (epoch: number) => {
+    const e = entries.find((x) => x.epoch === epoch);
+    if (!e)
+      throw new CliError(
+        `epoch ${epoch} of rule ${rule} is not in its history (kept: ${entries.map((x) => x.epoch).join(", ") || "none"})`,
+      );
+    return parseTable(e.table);
+  };
+  io.stdout.write(formatTableDiff(diffTables(table(from), table(to)), useColor(io)));
+  return 0;
+}
+
 // ------------------------------------------------------------------ failovers
 
 function stamp(d: Date): string {
@@ -251,6 +295,7 @@ export function failoverObject(cmd: Extract<Command, { name: "drill start" | "fa
       ...(cmd.to ? { destination: { zone: cmd.to } } : {}),
       ...(drill ? { drill: { duration: cmd.duration } } : {}),
       ...(cmd.freeze ? { writeFreeze: cmd.freeze } : {}),
+      ...(cmd.skipUnmovable ? { onUnmovable: "Skip" } : {}),
       reason:
         cmd.reason ??
         (drill ? "failover drill started with kubectl ldc" : "emergency failover started with kubectl ldc"),
@@ -278,6 +323,7 @@ async function startFailover(
 ): Promise<number> {
   const fo = failoverObject(cmd, new Date());
   const drill = cmd.name === "drill start";
+  if (cmd.dryRun) return dryRun(client, fo, io);
   if (!drill && !cmd.yes) {
     const summary = `EMERGENCY failover ${fo.metadata.name}: moves the production traffic of ${describeTarget(fo)} now, with no automatic failback.`;
     if (!io.stdin.isTTY) {
@@ -310,6 +356,58 @@ async function startFailover(
     `Follow it: kubectl ldc drill status ${fo.metadata.name} --wait\nAbort it:  kubectl ldc drill abort ${fo.metadata.name}\n`,
   );
   return 0;
+}
+
+/**
+ * The plan, computed here with the operator's own planner from what this
+ * cluster holds; nothing is created. Capacity is checked for zones of this
+ * cluster: a member cluster's pods are the operator's to read (spec.dryRun).
+ */
+async function dryRun(client: KubeClient, fo: Failover, io: CliIO): Promise<number> {
+  const [zones, cells, rules, failovers, apps, nodes, pods] = await Promise.all([
+    client.listAll<Zone & KubeObject>(R.Zone),
+    client.listAll<Cell & KubeObject>(R.Cell),
+    client.listAll<ShardingRule & KubeObject>(R.ShardingRule),
+    client.listAll<Failover & KubeObject>(R.Failover),
+    client.listAll<CellApp & KubeObject>(R.CellApp),
+    client.listAll<CapacityNode & KubeObject>(Resources.Node).catch(explainedAs("nodes")),
+    client
+      .listAll<CapacityPod & KubeObject>(Resources.Pod, {
+        fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+      })
+      .catch(explainedAs("pods")),
+  ]);
+  const plan = planFailover({
+    failover: fo,
+    cells: cells.items,
+    zones: zones.items,
+    rules: rules.items,
+    failovers: failovers.items,
+    apps: apps.items,
+    // The operator's sidecar settings are its own: the injected sidecar's requests are not counted here.
+    sidecar: { image: "sidecar" },
+    capacity: (name) => {
+      const zone = zones.items.find((z) => z.metadata.name === name);
+      if (!zone) return "no such Zone";
+      if (zone.spec.cluster)
+        return "a member cluster (kubectl ldc reads this cluster only): create the Failover with spec.dryRun: true for the operator's check";
+      if (typeof nodes === "string") return nodes;
+      if (typeof pods === "string") return pods;
+      const selector = zoneNodeSelector(zone);
+      const mine = nodes.items.filter((n) => Object.entries(selector).every(([k, v]) => n.metadata?.labels?.[k] === v));
+      return { nodes: mine, pods: pods.items };
+    },
+  });
+  io.stdout.write(formatPlan(fo, plan, useColor(io)));
+  return plan.refusals?.length ? 1 : 0;
+}
+
+/** A list the user may not be allowed: the capacity check says so instead of failing the dry run. */
+function explainedAs(what: string): (e: unknown) => string {
+  return (e) => {
+    if (e instanceof ApiError && e.code === 403) return `not allowed to list ${what} (403)`;
+    throw e;
+  };
 }
 
 async function getFailover(client: KubeClient, name: string): Promise<Failover> {

@@ -5,7 +5,10 @@
 import type { Cell, Failover, ShardingRule } from "../api/index.ts";
 import { activeZoneOf, cellsInScope, planCellApp } from "../reconcilers/cellapp.ts";
 import { rulesRoutingTo } from "../reconcilers/routing.ts";
-import type { Move } from "../reconcilers/failover-moves.ts";
+import { isCityMove, type Move } from "../reconcilers/failover-moves.ts";
+import { planFailover } from "../reconcilers/failover-plan.ts";
+import type { CapacityNode, CapacityPod } from "../reconcilers/capacity.ts";
+import { zoneNodeSelector } from "../reconcilers/cellapp.ts";
 import {
   effectiveCells,
   isFinished,
@@ -21,6 +24,7 @@ import { acknowledgementBarrier, zoneFencedAt } from "../reconcilers/failover-ba
 import { routingApiUrlFor } from "../reconcilers/sidecar.ts";
 import {
   Controller,
+  Resources,
   writeStatus,
   type KubeObject,
   type ReconcileContext,
@@ -29,6 +33,8 @@ import {
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
 import { clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { nodeInformer } from "./zone.ts";
+import { AbortCheckRunner } from "./abort-checks.ts";
 import { deployedSidecars, sidecarPodInformer } from "./sidecar-pods.ts";
 
 export { DECIDED_AT } from "../reconcilers/failover.ts";
@@ -38,6 +44,9 @@ type FailoverObj = Failover & KubeObject;
 export function failoverController(ctx: OperatorContext, tables: TableStore): Controller {
   // When each Failover's progress message was last written (one worker, so nothing here races).
   const progress = new Map<string, number>();
+  // A finished check wakes its Failover (the controller is assigned below, before any check can finish).
+  let wake = (_name: string): void => {};
+  const checks = new AbortCheckRunner((name) => wake(name));
   const controller = new Controller({
     name: "failover",
     kind: "Failover",
@@ -45,8 +54,9 @@ export function failoverController(ctx: OperatorContext, tables: TableStore): Co
     // Failovers in one place, so two never act on the same cell at once.
     workers: 1,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileFailover(ctx, tables, progress, key, r),
+    reconcile: (key, r) => reconcileFailover(ctx, tables, progress, checks, key, r),
   });
+  wake = (name) => controller.queue.add(name);
   const running = () =>
     ctx.ldc.failovers.store
       .list()
@@ -76,6 +86,7 @@ async function reconcileFailover(
   ctx: OperatorContext,
   tables: TableStore,
   progress: Map<string, number>,
+  checks: AbortCheckRunner,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
@@ -84,10 +95,17 @@ async function reconcileFailover(
   const fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
   if (!fo || isFinished(fo)) {
     progress.delete(key);
+    checks.forget(key);
     return;
   }
   const now = new Date();
-  const decision = stepFailover(fo, observe(ctx, tables, fo, now), now, { lastProgressWriteMs: progress.get(key) });
+  // A dry run reads the destinations' pods once (the plan's capacity check); nothing else lists them.
+  const capacity = fo.spec.dryRun ? await zoneCapacities(ctx) : new Map<string, ZoneCapacity>();
+  const obs = { ...observe(ctx, tables, fo, now, capacity), failedCheck: (f: Failover) => checks.failed(f) };
+  const decision = stepFailover(fo, obs, now, { lastProgressWriteMs: progress.get(key) });
+  // The checks run beside the steps (never awaited here); a finished run queues the Failover again.
+  const checkAgain =
+    decision.status && decision.status.phase !== "Running" ? undefined : checks.poll(fo, now.getTime());
   for (const e of decision.events) {
     if (e.type === "Normal") r.log.info({ reason: e.reason, message: e.message }, "failover step done");
     // Not awaited: an Event waits behind the client's rate limiter, the failover must not.
@@ -105,7 +123,9 @@ async function reconcileFailover(
     if (written.outcome === "written") ctx.metrics?.failoverWritten(fo, decision.status);
     if (decision.status.phase !== "Running") r.log.info({ phase: decision.status.phase }, "failover finished");
   }
-  return requeueOf(decision);
+  const result = requeueOf(decision);
+  if (checkAgain === undefined) return result;
+  return { requeueAfter: Math.min(result?.requeueAfter ?? Infinity, checkAgain) };
 }
 
 function requeueOf(decision: FailoverDecision): ReconcileResult | undefined {
@@ -113,8 +133,46 @@ function requeueOf(decision: FailoverDecision): ReconcileResult | undefined {
   return decision.requeueAfterMs === 0 ? { requeueAfter: 1 } : { requeueAfter: decision.requeueAfterMs };
 }
 
+type ZoneCapacity = { nodes: readonly CapacityNode[]; pods: readonly CapacityPod[] } | string;
+
+/** Every zone's nodes (from the zone controller's cache) and the pods bound to them (one list per cluster). */
+async function zoneCapacities(ctx: OperatorContext): Promise<Map<string, ZoneCapacity>> {
+  const out = new Map<string, ZoneCapacity>();
+  const podsOf = new Map<string, Promise<CapacityPod[] | string>>();
+  for (const zone of ctx.ldc.zones.store.list()) {
+    const cluster = clusterOfZone(ctx, zone);
+    const name = zone.metadata.name;
+    if (!cluster || !(cluster.local || cluster.reachable)) {
+      out.set(name, "its cluster is not reachable");
+      continue;
+    }
+    const nodes = nodeInformer(cluster).store.listByLabels(zoneNodeSelector(zone)) as CapacityNode[];
+    let pods = podsOf.get(cluster.name);
+    if (!pods) {
+      pods = cluster.client
+        .listAll<CapacityPod & KubeObject>(Resources.Pod, {
+          fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+        })
+        .then(
+          (l) => l.items as CapacityPod[],
+          (e: unknown) => `listing its pods failed: ${(e as Error).message}`,
+        );
+      podsOf.set(cluster.name, pods);
+    }
+    const p = await pods;
+    out.set(name, typeof p === "string" ? p : { nodes, pods: p });
+  }
+  return out;
+}
+
 /** The world as the steps read it, from the caches, the routing tables and the sidecars' acks, as of `now`. */
-function observe(ctx: OperatorContext, tables: TableStore, fo: Failover, now: Date): FailoverObservation {
+function observe(
+  ctx: OperatorContext,
+  tables: TableStore,
+  fo: Failover,
+  now: Date,
+  capacity: ReadonlyMap<string, ZoneCapacity>,
+): FailoverObservation {
   const failovers = ctx.ldc.failovers.store.list();
   const cells = ctx.ldc.cells.store.list();
   const zones = ctx.ldc.zones.store.list();
@@ -129,6 +187,18 @@ function observe(ctx: OperatorContext, tables: TableStore, fo: Failover, now: Da
     cells,
     zones,
     failovers,
+    rules,
+    plan: (f) =>
+      planFailover({
+        failover: f,
+        cells,
+        zones,
+        rules,
+        failovers,
+        apps: ctx.ldc.apps.store.list(),
+        sidecar: ctx.sidecar,
+        capacity: (z) => capacity.get(z) ?? "no such zone",
+      }),
     epochOf: (names) => Math.max(0, ...routingTo(names).map((rule) => rule.status?.epoch ?? 0)),
     destinationNotReady: (fo, moves) => destinationNotReady(ctx, fo, failovers, moves),
     routing: (moves, want) => routingHas(tablesOf(tables, routingTo(moves.map((m) => m.cell))), moves, want),
@@ -201,8 +271,14 @@ function routingHas(
     for (const m of moves) {
       const ci = table.cellIndex(m.cell);
       if (ci < 0) continue;
+      const c = table.cells[ci]!;
+      // A City cell's evacuation (or return) shows at the switch; before it, the table still shows the old state.
+      if (isCityMove(m)) {
+        if ((c.evacuated === true) !== (frozen ? !m.evacuate : m.evacuate)) return awaited(rule, m.cell);
+        continue;
+      }
       moving[ci] = 1;
-      if (table.cells[ci]!.zone !== (frozen ? m.from : m.to)) return awaited(rule, m.cell);
+      if (c.zone !== (frozen ? m.from : m.to)) return awaited(rule, m.cell);
     }
     // ...and every shard they own frozen (or not): one pass over the shards, not one per cell.
     for (let s = 0; s < table.shards; s++) {
@@ -260,13 +336,22 @@ async function recordActiveZones(ctx: OperatorContext, moves: readonly Move[], n
   await Promise.all(
     moves.map(async (m) => {
       const cell = ctx.ldc.cells.store.get(m.cell) as (Cell & KubeObject) | undefined;
-      if (!cell || activeZoneOf(cell) === m.to) return;
+      if (!cell) return;
+      // A City cell stays in its zone: what is recorded is whether its reads are served elsewhere.
+      const status = isCityMove(m)
+        ? (cell.status?.evacuated ?? false) === m.evacuate
+          ? undefined
+          : { activeZone: activeZoneOf(cell), evacuated: m.evacuate === true, lastFailoverTime: now.toISOString() }
+        : activeZoneOf(cell) === m.to
+          ? undefined
+          : { activeZone: m.to, lastFailoverTime: now.toISOString() };
+      if (!status) return;
       await ctx.home.client.applyStatus(
         {
           apiVersion: cell.apiVersion,
           kind: cell.kind,
           metadata: { name: m.cell },
-          status: { activeZone: m.to, lastFailoverTime: now.toISOString() },
+          status,
         },
         { fieldManager: FAILOVER_FIELD_MANAGER },
       );

@@ -33,6 +33,7 @@ import {
   type ReconcileResult,
 } from "../runtime/index.ts";
 import { clusterOfZone, LdcResources, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { RuleHistory } from "./rule-history.ts";
 
 type ConfigMapObj = KubeObject & { data?: Record<string, string> };
 type RuleObj = ShardingRule & KubeObject;
@@ -54,6 +55,7 @@ export const EPOCH_FLOORS_CONFIGMAP = "ldc-epoch-floors";
 export function shardingRuleController(ctx: OperatorContext, store: MemoryTableStore): Controller {
   // This operator's memory of resolutions: a new operator starts without it.
   const resolver = new RuleResolver();
+  const history = new RuleHistory(ctx);
   const controller = new Controller({
     name: "shardingrule",
     kind: "ShardingRule",
@@ -61,7 +63,7 @@ export function shardingRuleController(ctx: OperatorContext, store: MemoryTableS
     // API writes (the epoch, then the status), so rules go in parallel.
     workers: 8,
     logger: ctx.log,
-    reconcile: (key, r) => reconcileRule(ctx, store, resolver, key, r),
+    reconcile: (key, r) => reconcileRule(ctx, store, resolver, history, key, r),
   });
   const allRules = () => ctx.ldc.rules.store.keys();
   // Only the rules an event can change: at 1,000 cells, "every rule on every Cell
@@ -95,6 +97,7 @@ async function reconcileRule(
   ctx: OperatorContext,
   store: MemoryTableStore,
   resolver: RuleResolver,
+  history: RuleHistory,
   key: string,
   r: ReconcileContext,
 ): Promise<ReconcileResult | void> {
@@ -162,7 +165,10 @@ async function reconcileRule(
     // now, not after the watch brings the status back (one round trip less per
     // failover step).
   }
+  const before = store.get(name);
   if (plan.publish) store.publish(plan.publish);
+  // Each new epoch into the rule's history (kubectl ldc history), in the background.
+  if (plan.recordEpoch && plan.publish) history.record(rule, before, plan.publish);
   // Not awaited: an Event waits behind the client's rate limiter, the zones' ConfigMaps must not.
   for (const e of plan.events) void ctx.events.record(rule, e.type, e.reason, e.message);
   await applyConfigMaps(ctx, plan.configMaps);

@@ -230,7 +230,8 @@ function ownerReferences(app: CellApp, zone: Zone): Obj[] | undefined {
   ];
 }
 
-function zoneNodeSelector(zone: Zone): Record<string, string> {
+/** The labels of a zone's nodes: spec.nodeSelector, else topology.kubernetes.io/zone=NAME. */
+export function zoneNodeSelector(zone: Zone): Record<string, string> {
   return zone.spec.nodeSelector && Object.keys(zone.spec.nodeSelector).length > 0
     ? zone.spec.nodeSelector
     : { "topology.kubernetes.io/zone": zone.metadata.name };

@@ -23,11 +23,13 @@ import {
   setCondition,
   type Cell,
   type Failover,
+  type FailoverPlan,
   type FailoverStep,
+  type ShardingRule,
   type Zone,
 } from "../api/index.ts";
 import { activeZoneOf } from "./cellapp.ts";
-import { describeMoves, legMoves, planMoves, type Move } from "./failover-moves.ts";
+import { describeMoves, isCityMove, legMoves, planMoves, type Move } from "./failover-moves.ts";
 
 export type FailoverStatus = NonNullable<Failover["status"]>;
 type StepRecord = NonNullable<FailoverStatus["steps"]>[number];
@@ -56,6 +58,10 @@ export interface FailoverObservation {
   zones: readonly Zone[];
   /** Every Failover as last written (this process's own writes included: Preflight's claims must see them). */
   failovers: readonly Failover[];
+  /** The sharding rules (whether an evacuated City cell's reads have a global cell to go to). */
+  rules: readonly ShardingRule[];
+  /** A dry run's plan (spec.dryRun): what the failover would do, with the capacity check. */
+  plan(failover: Failover): FailoverPlan;
   /** The highest epoch published by the rules routing to these cells. */
   epochOf(cells: readonly string[]): number;
   /** The destination workloads not ready at the size `failover` (as it stands in this reconcile) wants: empty when ready. */
@@ -64,6 +70,8 @@ export interface FailoverObservation {
   routing(moves: readonly Move[], want: "frozen" | "switched"): { epoch: number } | Waiting;
   /** Every sidecar that should hold the tables of the moving cells holds `epoch` or newer. */
   acknowledged(moves: readonly Move[], epoch: number): { count: number } | Waiting;
+  /** An abort check (spec.abortChecks) that has failed often enough to abort; absent: none runs. */
+  failedCheck?(failover: Failover): { check: string; reason: string } | undefined;
   /** An annotation of a Cell (the replication gate's lag). */
   annotation(cell: string, key: string): string | undefined;
 }
@@ -75,6 +83,8 @@ export interface CellFailoverState {
   warmZone?: string;
   /** The cell's shards refuse writes. */
   writeFrozen?: boolean;
+  /** A City cell: whether its region's City-scope reads go to a stand-in (undefined: the stored status says). */
+  evacuated?: boolean;
   failoverRef: string;
 }
 
@@ -117,6 +127,8 @@ interface StepDef {
   chainable: boolean;
   /** A failure or abort here rolls back to the previous owners: the switch is not published yet. */
   beforeSwitch: boolean;
+  /** The leg's switch is published at this step (a City cell's evacuation, or return, shows from here on). */
+  switched: boolean;
   /**
    * How long the step may take from its start, and what then: "fail" rolls
    * back (or fails), "complete" moves on saying who lagged (the switch is done
@@ -135,6 +147,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   Preflight: {
     chainable: true,
     beforeSwitch: true,
+    switched: false,
     timeout: { ms: stepTimeout, then: "fail" },
     overlay: (from) => ({ activeZone: from }),
     check: preflight,
@@ -142,10 +155,15 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   ScaleUpStandby: {
     chainable: true,
     beforeSwitch: true,
+    switched: false,
     timeout: { ms: stepTimeout, then: "fail" },
     overlay: (from, to) => ({ activeZone: from, warmZone: to }),
     check: ({ fo, moves, obs }) => {
-      const notReady = obs.destinationNotReady(fo, moves);
+      // A City cell's evacuation scales nothing up.
+      const notReady = obs.destinationNotReady(
+        fo,
+        moves.filter((m) => !isCityMove(m)),
+      );
       if (notReady.length)
         return wait(
           `scaling up the destination: ${notReady.slice(0, 5).join(", ")}${notReady.length > 5 ? ` (+${notReady.length - 5})` : ""}`,
@@ -157,6 +175,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   Freeze: {
     chainable: true,
     beforeSwitch: true,
+    switched: false,
     timeout: { ms: stepTimeout, then: "fail" },
     overlay: (from, to) => ({ activeZone: from, warmZone: to, writeFrozen: true }),
     check: ({ status, moves, back, obs }) => {
@@ -175,6 +194,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   WaitReplication: {
     chainable: true,
     beforeSwitch: true,
+    switched: false,
     // The freeze window, then the replication gate's own limit (the step's when it names none).
     timeout: {
       ms: (fo) =>
@@ -190,7 +210,9 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
       const gate = fo.spec.replicationGate;
       if (gate?.annotation) {
         const maxLag = parseDuration(gate.maxLag ?? "0s");
+        // A City cell's evacuation freezes nothing and replicates nothing: only real moves wait for the gate.
         const lagging = moves.filter((m) => {
+          if (isCityMove(m)) return false;
           const v = obs.annotation(m.cell, gate.annotation!);
           if (v === undefined) return true;
           try {
@@ -219,6 +241,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   Switch: {
     chainable: true,
     beforeSwitch: false,
+    switched: true,
     timeout: { ms: stepTimeout, then: "fail" },
     // The old side stays warm until the routers have all moved.
     overlay: (from, to) => ({ activeZone: to, warmZone: from }),
@@ -238,6 +261,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   WaitAcknowledge: {
     chainable: true,
     beforeSwitch: false,
+    switched: true,
     timeout: { ms: stepTimeout, then: "complete" },
     overlay: (from, to) => ({ activeZone: to, warmZone: from }),
     check: ({ status, moves, back, obs, now }) => {
@@ -254,6 +278,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   ScaleDownOld: {
     chainable: false,
     beforeSwitch: false,
+    switched: true,
     timeout: { ms: stepTimeout, then: "fail" },
     overlay: (_from, to) => ({ activeZone: to }),
     // The cells now live in the destination: recorded durably on each Cell (an effect), before this step is.
@@ -266,6 +291,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   DrillWait: {
     chainable: true,
     beforeSwitch: false,
+    switched: true,
     overlay: (_from, to) => ({ activeZone: to }),
     check: ({ fo, now }) => {
       const switched = Date.parse(legStep(fo, "WaitAcknowledge", false)?.endTime ?? new Date(now).toISOString());
@@ -277,6 +303,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   Failback: {
     chainable: true,
     beforeSwitch: false,
+    switched: false,
     // The failback leg has begun: `from` is the drill's destination.
     overlay: (from) => ({ activeZone: from }),
     check: ({ moves }) => done(`failing back: ${describeMoves(moves)}`),
@@ -284,6 +311,7 @@ export const STEPS: Readonly<Record<FailoverStep, StepDef>> = {
   Done: {
     chainable: false,
     beforeSwitch: false,
+    switched: true,
     overlay: (_from, to) => ({ activeZone: to }),
     check: () => done("done"),
   },
@@ -300,13 +328,39 @@ function wait(message: string, retryMs: number): StepOutcome {
 function preflight({ fo, obs }: StepInput): StepOutcome {
   const others = obs.failovers.filter((f) => f.metadata.name !== fo.metadata.name);
   const overlaid = effectiveCells(obs.cells, others);
-  const plan = planMoves(fo.spec, overlaid, obs.zones);
+  const plan = planMoves(fo.spec, overlaid, obs.zones, obs.rules);
   // Two failovers never act on the same cell at once. Checked before the
   // plan's problems: while another Failover moves a cell, the plan (from where
   // the cell is now) is not the plan once it has moved.
+  const busy = busyCells(fo, plan.moves, overlaid, others);
+  if (busy.length) return wait(`waiting: another failover is moving ${busy.join(", ")}`, 1000);
+  // A real refusal fails at once; what is merely not observed yet is waited for (the step timeout bounds it).
+  const skip = fo.spec.onUnmovable === "Skip";
+  const skipped = new Set(skip ? plan.unmovable.map((u) => u.cell) : []);
+  const refusals = plan.problems.filter(
+    (p) => !plan.unmovable.some((u) => skipped.has(u.cell) && p === `Cell ${u.cell}: ${u.reason}`),
+  );
+  if (refusals.length) return { kind: "fail", reason: refusals.join("; ") };
+  if (plan.waiting.length) return wait(plan.waiting.join("; "), 1000);
+  if (plan.moves.length === 0) return { kind: "fail", reason: `no target cell can move: ${plan.problems.join("; ")}` };
+  const skipNote = skipped.size ? `; left where they are (spec.onUnmovable Skip): ${[...skipped].join(", ")}` : "";
+  return done(`moving ${describeMoves(plan.moves)}${skipNote}`, {
+    cells: plan.moves,
+    ...(skipped.size ? { skipped: plan.unmovable } : {}),
+    epochs: { before: obs.epochOf(plan.moves.map((m) => m.cell)) },
+  });
+}
+
+/** The cells a Failover would act on that another running Failover is moving: "rz00 (Failover x)". */
+export function busyCells(
+  fo: Pick<Failover, "spec">,
+  moves: readonly Move[],
+  overlaid: readonly Cell[],
+  others: readonly Failover[],
+): string[] {
   const target = fo.spec.target;
   const moving = new Set([
-    ...plan.moves.map((m) => m.cell),
+    ...moves.map((m) => m.cell),
     ...(target.cells ?? []),
     ...(target.zone ? overlaid.filter((c) => activeZoneOf(c) === target.zone).map((c) => c.metadata.name) : []),
   ]);
@@ -315,12 +369,7 @@ function preflight({ fo, obs }: StepInput): StepOutcome {
     if (o.status?.phase !== "Running") continue;
     for (const c of o.status.cells ?? []) if (moving.has(c.cell)) busy.push(`${c.cell} (Failover ${o.metadata.name})`);
   }
-  if (busy.length) return wait(`waiting: another failover is moving ${busy.join(", ")}`, 1000);
-  if (plan.problems.length) return { kind: "fail", reason: plan.problems.join("; ") };
-  return done(`moving ${describeMoves(plan.moves)}`, {
-    cells: plan.moves,
-    epochs: { before: obs.epochOf(plan.moves.map((m) => m.cell)) },
-  });
+  return busy;
 }
 
 /** The steps of one leg: out (before the Failback marker), or back (after it). */
@@ -396,6 +445,7 @@ export function stepFailover(
 function decide(failover: Failover, obs: FailoverObservation, now: Date, memory: StepMemory): FailoverDecision {
   const decision: FailoverDecision = { recordActiveZones: [], events: [] };
   if (isFinished(failover)) return decision;
+  if (failover.spec.dryRun) return planned(decision, failover, obs.plan(failover), now);
   let fo = failover;
   // Steps completed in this reconcile, not yet written.
   let advanced = false;
@@ -404,19 +454,34 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
     advanced = true;
   }
 
+  // An abort check that failed before the failback began aborts the failover, saying why (recorded once).
+  if (!isAborting(fo) && fo.spec.abortChecks?.length && !isFailingBack(fo)) {
+    const tripped = obs.failedCheck?.(fo);
+    if (tripped) {
+      fo = { ...fo, status: { ...fo.status, abortedBy: { ...tripped, time: now.toISOString() } } };
+      advanced = true;
+      decision.events.push({
+        type: "Warning",
+        reason: "AbortCheckFailed",
+        message: `check ${tripped.check} failed: ${tripped.reason}; aborting`,
+      });
+    }
+  }
+
   // Abort: before the switch, roll back; in a drill's wait, fail back now.
-  if (fo.spec.abort) {
+  if (isAborting(fo)) {
     const step = fo.status!.step!;
+    const why = abortCause(fo);
     if (STEPS[step].beforeSwitch && !isFailingBack(fo))
       return finish(
         decision,
         fo,
         "Aborted",
-        `aborted at ${step}: the cells stay where they were; routing returns to the previous owners`,
+        `${why}aborted at ${step}: the cells stay where they were; routing returns to the previous owners`,
         now,
       );
     if (step === "DrillWait")
-      return complete(decision, fo, { kind: "done", message: "aborted: failing back now" }, now);
+      return complete(decision, fo, { kind: "done", message: `${why}aborted: failing back now` }, now);
   }
 
   for (;;) {
@@ -434,7 +499,7 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
       decision.events.push({ type: "Normal", reason: `${step}Done`, message: outcome.message });
       if (outcome.recordActiveZones) decision.recordActiveZones = moves;
       const next = nextStatus(fo, outcome, now);
-      if (next.step === "Done" || !STEPS[next.step!].chainable || fo.spec.abort)
+      if (next.step === "Done" || !STEPS[next.step!].chainable || isAborting(fo))
         return complete(decision, fo, outcome, now);
       fo = { ...fo, status: next };
       advanced = true;
@@ -444,6 +509,42 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
       return { ...decision, status: { ...status, message: outcome.message }, requeueAfterMs: outcome.retryMs };
     return waiting(decision, fo, step, outcome, now, memory);
   }
+}
+
+/** Asked to stop: spec.abort, or an abort check failed (status.abortedBy). */
+function isAborting(fo: Failover): boolean {
+  return fo.spec.abort || fo.status?.abortedBy !== undefined;
+}
+
+/** "check NAME failed (REASON): " when an abort check stopped the failover. */
+function abortCause(fo: Failover): string {
+  const a = fo.status?.abortedBy;
+  return a ? `check ${a.check} failed (${a.reason}): ` : "";
+}
+
+/** A dry run: the plan written once, phase Planned, nothing else done. */
+function planned(decision: FailoverDecision, fo: Failover, plan: FailoverPlan, now: Date): FailoverDecision {
+  const refused = plan.refusals?.length ?? 0;
+  const message = refused
+    ? `dry run: would be refused: ${plan.refusals!.join("; ")}`
+    : `dry run: would move ${plan.cells?.length ?? 0} cell(s)${plan.waiting?.length ? `, after waiting for ${plan.waiting.join("; ")}` : ""}; nothing was changed`;
+  decision.events.push({ type: refused ? "Warning" : "Normal", reason: "Planned", message });
+  const conditions = setCondition(
+    fo.status?.conditions,
+    { type: "Ready", status: "False", reason: "Planned", message, observedGeneration: fo.metadata.generation },
+    now,
+  );
+  return {
+    ...decision,
+    status: {
+      observedGeneration: fo.metadata.generation,
+      phase: "Planned",
+      plan,
+      message,
+      completionTime: now.toISOString(),
+      conditions,
+    },
+  };
 }
 
 /** First sight: Running at Preflight; the decision time (RTO's start) from the creator's annotation. */
@@ -530,12 +631,12 @@ function complete(
   const next = nextStatus(fo, outcome, now);
   if (next.step !== "Done") return { ...decision, status: next, requeueAfterMs: 0 };
   const back = isFailingBack(fo) || status.step === "Failback";
-  const aborted = fo.spec.abort;
+  const aborted = isAborting(fo);
   const message = !aborted
     ? `done: ${outcome.message}`
     : fo.spec.type === "Drill"
-      ? "aborted: the drill failed back early"
-      : "aborted after the switch: the cells stay in the destination";
+      ? `${abortCause(fo)}aborted: the drill failed back early`
+      : `${abortCause(fo)}aborted after the switch: the cells stay in the destination`;
   return finishWith(
     { ...decision, recordActiveZones: legMoves(status.cells ?? [], back) },
     fo,
@@ -628,7 +729,7 @@ function boundedStatus(status: FailoverStatus): FailoverStatus {
 // ---------------------------------------------------------------------------
 // What a running Failover means for its cells
 
-const FINISHED_PHASES = new Set(["Succeeded", "Failed", "RolledBack", "Aborted"]);
+const FINISHED_PHASES = new Set(["Succeeded", "Failed", "RolledBack", "Aborted", "Planned"]);
 
 /** Whether a Failover has ended (it no longer acts on or overlays its cells). */
 export function isFinished(fo: Pick<Failover, "status">): boolean {
@@ -652,6 +753,11 @@ function movesByCell(cells: readonly Move[]): Map<string, Move> {
 }
 
 function stateAt(step: FailoverStep, move: Move, back: boolean, ref: string): CellFailoverState {
+  if (move.evacuate !== undefined) {
+    // A City cell stays where it is, warm and writable; only who serves its reads changes, at the leg's switch.
+    const leg = back ? !move.evacuate : move.evacuate;
+    return { activeZone: move.from, evacuated: STEPS[step].switched ? leg : !leg, failoverRef: ref };
+  }
   const [from, to] = back ? [move.to, move.from] : [move.from, move.to];
   return { ...STEPS[step].overlay(from, to), failoverRef: ref };
 }
@@ -701,7 +807,12 @@ export function effectiveCells<C extends Cell>(
     if (!state) return { ...c, status: rest };
     return {
       ...c,
-      status: { ...rest, activeZone: state.activeZone, failoverRef: state.failoverRef },
+      status: {
+        ...rest,
+        activeZone: state.activeZone,
+        failoverRef: state.failoverRef,
+        ...(state.evacuated !== undefined ? { evacuated: state.evacuated } : {}),
+      },
       moving: {
         ...(state.warmZone ? { warmZone: state.warmZone } : {}),
         writeFrozen: state.writeFrozen === true,

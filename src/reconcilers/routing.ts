@@ -44,7 +44,14 @@ export function routingInput(
     onInvalidKey: rule.spec.key.onInvalidKey,
     cells: routed.map((c) => {
       const zone = activeZoneOf(c);
-      return { name: c.metadata.name, type: c.spec.type, zone, region: regionOf.get(zone) ?? "unknown" };
+      return {
+        name: c.metadata.name,
+        type: c.spec.type,
+        zone,
+        region: regionOf.get(zone) ?? "unknown",
+        // An evacuated City cell: the table sends its region's City reads to a stand-in (docs/routing.md).
+        ...(c.spec.type === "City" && c.status?.evacuated ? { evacuated: true as const } : {}),
+      };
     }),
     ...(frozen.length ? { frozenShards: frozen.join(",") } : {}),
     epoch,

@@ -137,7 +137,7 @@ export function buildTable(input: RoutingTableInput): RoutingTable {
     (cellsIn as unknown[]).forEach((c, i) => {
       const p = `cells[${i}]`;
       if (!isObject(c)) return add(p, "expected {name, type, zone, region}");
-      const { name, type, zone, region } = c;
+      const { name, type, zone, region, evacuated } = c;
       const bad = (path: string, message: string): void => {
         add(path, message);
         ok = false;
@@ -153,9 +153,17 @@ export function buildTable(input: RoutingTableInput): RoutingTable {
       else if (!TABLE_NAME.test(zone)) bad(`${p}.zone`, `${q(zone.slice(0, 64))} ${NAME_HINT}`);
       if (!isNonEmptyString(region)) bad(`${p}.region`, "required: the region of the cell's active zone");
       else if (!TABLE_NAME.test(region)) bad(`${p}.region`, `${q(region.slice(0, 64))} ${NAME_HINT}`);
+      if (evacuated !== undefined && evacuated !== false && !(evacuated === true && type === "City"))
+        bad(`${p}.evacuated`, "only a City cell can be evacuated, and the value is true or absent");
       if (isNonEmptyString(name)) seen.add(name);
       if (ok)
-        cells.push({ name: name as string, type: type as CellType, zone: zone as string, region: region as string });
+        cells.push({
+          name: name as string,
+          type: type as CellType,
+          zone: zone as string,
+          region: region as string,
+          ...(evacuated === true ? { evacuated: true as const } : {}),
+        });
     });
     if (cells.length > MAX_CELLS) add("cells", `at most ${MAX_CELLS} cells, got ${cells.length}`);
   }

@@ -67,7 +67,7 @@ export interface TableDiff {
 }
 
 const sameCell = (a: CellInfo, b: CellInfo): boolean =>
-  a.name === b.name && a.type === b.type && a.zone === b.zone && a.region === b.region;
+  a.name === b.name && a.type === b.type && a.zone === b.zone && a.region === b.region && a.evacuated === b.evacuated;
 const json = (v: unknown): string => JSON.stringify(v);
 
 /** The difference from table `a` to table `b` (tables of the same rule). */
@@ -290,7 +290,13 @@ export function summarizeDiff(d: TableDiff): string {
   if (d.cells.added.length > 0) parts.push(`new cells ${d.cells.added.map((c) => c.name).join(", ")}`);
   if (d.cells.removed.length > 0) parts.push(`dropped cells ${d.cells.removed.join(", ")}`);
   for (const c of d.cells.changed) {
-    parts.push(c.from.zone !== c.to.zone ? `cell ${c.name} ${c.from.zone} -> ${c.to.zone}` : `cell ${c.name} changed`);
+    parts.push(
+      c.from.zone !== c.to.zone
+        ? `cell ${c.name} ${c.from.zone} -> ${c.to.zone}`
+        : c.from.evacuated !== c.to.evacuated
+          ? `cell ${c.name} ${c.to.evacuated ? "evacuated" : "back"}`
+          : `cell ${c.name} changed`,
+    );
   }
   const settings = Object.keys(d.settings);
   if (settings.length > 0) parts.push(`changed ${settings.join(", ")}`);

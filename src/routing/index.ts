@@ -57,7 +57,7 @@ export {
   normalizeKeySpec,
 } from "./key.ts";
 export type { CellInfo, CellType, OnInvalidKey, SerializedTable, UnitProtection } from "./table.ts";
-export { CELL_TYPES, RoutingTable, TABLE_FORMAT, isNewerTable, nextEpoch } from "./table.ts";
+export { CELL_TYPES, RoutingTable, TABLE_FORMAT, cityStandIn, isNewerTable, nextEpoch } from "./table.ts";
 export type { AssignmentInput, KeySpecInput, RoutingTableInput, ShardFunctionInput } from "./build.ts";
 export {
   DEFAULT_FROZEN_RETRY_AFTER_SECONDS,

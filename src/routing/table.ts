@@ -22,6 +22,30 @@ export interface CellInfo {
   readonly zone: string;
   /** The region (city) of that zone. */
   readonly region: string;
+  /**
+   * A City cell whose zone is evacuated: it serves nothing, and its region's
+   * City-scope reads go to its stand-in (cityStandIn). Only City cells; in the
+   * serialised form only when true.
+   */
+  readonly evacuated?: true;
+}
+
+/**
+ * Who serves the City-scope reads of an evacuated City cell's region: the
+ * first City cell (by name) that is not evacuated itself (another region's
+ * read copy), else the global cell (undefined: none; reads go to the global
+ * cell, which is what a region without a City cell gets anyway). The one
+ * definition the routing table and the failover planner both use.
+ */
+export function cityStandIn(
+  cells: readonly Pick<CellInfo, "name" | "type" | "evacuated">[],
+  globalCell: string | undefined,
+): string | undefined {
+  let best: string | undefined;
+  for (const c of cells) {
+    if (c.type === "City" && c.evacuated !== true && (best === undefined || c.name < best)) best = c.name;
+  }
+  return best ?? globalCell;
 }
 
 /** Tag and version of the serialised form. */
@@ -120,8 +144,10 @@ export class RoutingTable {
     this.#globalIndex = p.globalCell;
     this.#cellIndex = new Map(this.cells.map((c, i) => [c.name, i]));
     const city = new Map<string, number>();
+    // An evacuated City cell's region is served by its stand-in (a City cell, or the global cell: -1 falls back to it).
+    const standIn = this.#cellIndex.get(cityStandIn(this.cells, undefined) ?? "") ?? -1;
     this.cells.forEach((c, i) => {
-      if (c.type === "City") city.set(c.region, i);
+      if (c.type === "City") city.set(c.region, c.evacuated ? standIn : i);
     });
     this.#cityByRegion = city;
     this.#writeSet = new Set(this.writeMethods);
@@ -180,7 +206,7 @@ export class RoutingTable {
     return this.#globalIndex;
   }
 
-  /** Index of the City cell serving `region`, or -1. */
+  /** Index of the City cell serving `region` (an evacuated one's stand-in), or -1: the global cell serves it. */
   cityCellIndex(region: string): number {
     return this.#cityByRegion.get(region) ?? -1;
   }
@@ -228,7 +254,13 @@ export class RoutingTable {
       writeMethods: this.writeMethods.slice(),
       frozenRetryAfterSeconds: this.frozenRetryAfterSeconds,
       globalCell: this.globalCell?.name ?? null,
-      cells: this.cells.map((c) => ({ name: c.name, type: c.type, zone: c.zone, region: c.region })),
+      cells: this.cells.map((c) => ({
+        name: c.name,
+        type: c.type,
+        zone: c.zone,
+        region: c.region,
+        ...(c.evacuated ? { evacuated: true as const } : {}),
+      })),
       runs: this.encodeRuns(),
     } as const;
     return base;

@@ -295,6 +295,38 @@ describe.skipIf(!privateDatacentersAvailable())("kubectl-ldc", () => {
     expect(ab2.err).toMatch(/already finished \(Aborted\): there is nothing to abort/);
   });
 
+  it("--dry-run prints the plan (cells, shards, epochs, freeze, capacity, refusals) and creates or changes nothing", async () => {
+    // Compared verbatim: any write would change a resourceVersion, any create the list.
+    const snapshot = () => k(["get", "failovers.ldc.io,cells.ldc.io,zones.ldc.io,shardingrules.ldc.io", "-o", "json"]);
+    const before = snapshot();
+    const plan = await cli(["drill", "start", "--zone", "hz-a", "--to", "hz-b", "--dry-run", "--kubeconfig", kc]);
+    expect(plan.err).toBe("");
+    expect(plan.code).toBe(0);
+    expect(plan.out).toMatch(
+      /^DRY RUN: drill of zone hz-a -> hz-b, failing back after 10m\. Nothing was created or changed\./,
+    );
+    // rz00 is in back-drill's failback (effectively in hz-b): only gz00 is active in hz-a.
+    expect(plan.out).toMatch(
+      /\nCELL +TYPE +FROM +TO +SHARDS \(SHARE OF THE KEY SPACE\)\ngz00 +Global +hz-a +hz-b +-\n/,
+    );
+    // Moving the global cell changes the table at the switch and at the failback's: two epochs after 5.
+    expect(plan.out).toContain("epochs:    rule users: 6, 7");
+    expect(plan.out).toMatch(/freeze: +none: no moving cell owns shards/);
+    expect(plan.out).toMatch(
+      /capacity: +fits +zone hz-b fits: needs 0 CPU, 0\.0 GiB more requested; \d+ node\(s\) have/,
+    );
+    expect(plan.out).toContain("no refusal: run it without --dry-run to start it");
+
+    const refused = await cli(["failover", "--cells", "rz01,rz00", "--to", "hz-c", "--dry-run", "--kubeconfig", kc]);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(/^DRY RUN: EMERGENCY failover of cells rz01, rz00 -> hz-c/);
+    expect(refused.out).toContain("waits for: another failover is moving rz00 (Failover back-drill)");
+    expect(refused.out).toMatch(
+      /REFUSED \(\d reasons?\):\n {2}- Cell rz0[01]: no healthy destination among hz-c \(no such Zone\)/,
+    );
+    expect(snapshot()).toBe(before);
+  });
+
   it("failover needs confirmation: without a TTY it requires --yes; with --yes it creates an Emergency failover", async () => {
     const no = await cli(["failover", "--cells", "rz01", "--kubeconfig", kc]);
     expect(no.code).toBe(2);

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe } from "vitest";
 import { convergeTests } from "./converge.ts";
 import { drillScheduleTests } from "./drillschedule.ts";
+import { evacuationTests } from "./evacuation.ts";
 import { healingTests } from "./healing.ts";
 import { lifecycleTests } from "./lifecycle.ts";
 import { podSecurityTests } from "./podsecurity.ts";
@@ -25,6 +26,7 @@ describe.skipIf(!privateDatacentersAvailable())("operator", () => {
 
   describe("the examples converge and stay quiet", () => convergeTests(env));
   describe("self-healing", () => healingTests(env));
+  describe("zone evacuation and dry runs", () => evacuationTests(env));
   describe("outages, bad objects, scope and deletion", () => lifecycleTests(env));
   describe("DrillSchedule", () => drillScheduleTests(env));
   describe("pod security: CellApps cannot escalate", () => podSecurityTests(env));

@@ -25,8 +25,16 @@ describe("parseInvocation", () => {
       name: "drill start",
       target: { zone: "hz-a" },
       duration: "10m",
+      skipUnmovable: false,
+      dryRun: false,
       wait: false,
     });
+    expect(
+      parseInvocation(["drill", "start", "--zone", "hz-a", "--dry-run", "--skip-unmovable"]).command,
+    ).toMatchObject({ dryRun: true, skipUnmovable: true });
+    expect(() => parseInvocation(["drill", "start", "--zone", "hz-a", "--dry-run", "-w"])).toThrow(
+      /--dry-run creates nothing to follow: drop --wait/,
+    );
     expect(
       parseInvocation([
         "drill",
@@ -53,6 +61,8 @@ describe("parseInvocation", () => {
       freeze: "2s",
       failoverName: "d1",
       reason: "monthly",
+      skipUnmovable: false,
+      dryRun: false,
       wait: true,
     });
   });
@@ -62,6 +72,8 @@ describe("parseInvocation", () => {
       name: "failover",
       target: { zone: "hz-a" },
       reason: "dc on fire",
+      skipUnmovable: false,
+      dryRun: false,
       yes: true,
       wait: false,
     });

@@ -208,6 +208,8 @@ describe("failover counters and histograms, observed on the status a write compl
     cells: TOPOLOGY.cells,
     zones,
     failovers: [],
+    rules: [],
+    plan: () => ({}),
     epochOf: () => 7,
     destinationNotReady: () => [],
     routing: () => ({ epoch: 8 }),

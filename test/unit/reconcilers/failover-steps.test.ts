@@ -8,6 +8,7 @@ import type { Move } from "../../../src/reconcilers/failover-moves.ts";
 import {
   DECIDED_AT,
   effectiveCells,
+  isFailingBack,
   isFinished,
   LEG,
   stepFailover,
@@ -48,6 +49,8 @@ function observation(o: Partial<FailoverObservation> = {}): FailoverObservation 
     cells: TOPOLOGY.cells,
     zones: ZONES_READY,
     failovers: [],
+    rules: [],
+    plan: () => ({}),
     epochOf: () => 7,
     destinationNotReady: () => [],
     routing: () => ({ epoch: 8 }),
@@ -357,6 +360,12 @@ describe("stepFailover: progress and resume", () => {
       .map(([n]) => n);
     expect(beforeSwitch).toEqual(["Preflight", "ScaleUpStandby", "Freeze", "WaitReplication"]);
     expect(STEPS.ScaleDownOld.chainable).toBe(false);
+    // Where a City cell's evacuation (out) or return (back) shows: from the leg's switch on.
+    expect(
+      Object.entries(STEPS)
+        .filter(([, d]) => d.switched)
+        .map(([n]) => n),
+    ).toEqual(["Switch", "WaitAcknowledge", "ScaleDownOld", "DrillWait", "Done"]);
     expect(STEPS.DrillWait.timeout).toBeUndefined();
     expect(STEPS.WaitAcknowledge.timeout?.then).toBe("complete");
   });
@@ -370,24 +379,28 @@ describe("stepFailover: progress and resume", () => {
 interface Sim {
   fo: Failover;
   cells: Cell[];
-  published: { epoch: number; zoneOf: Map<string, string>; frozen: Set<string> };
+  published: { epoch: number; zoneOf: Map<string, string>; frozen: Set<string>; evacuated: Set<string> };
   acked: number;
   ready: boolean;
   lag: string | undefined;
   now: number;
 }
 
-const MOVING = ["rz00", "gz00"];
+// A Regional, the Global and a City cell (no standby zone: evacuated, its reads served elsewhere).
+const MOVING = ["rz00", "gz00", "cz-hangzhou"];
+const CITY = "cz-hangzhou";
 
 function publish(sim: Sim): void {
   const eff = effectiveCells(sim.cells, [sim.fo]);
   const zoneOf = new Map(eff.map((c) => [c.metadata.name, c.status?.activeZone ?? c.spec.zone]));
   const frozen = new Set(eff.filter((c) => c.moving?.writeFrozen).map((c) => c.metadata.name));
+  const evacuated = new Set(eff.filter((c) => c.status?.evacuated).map((c) => c.metadata.name));
+  const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((c) => b.has(c));
   const same =
     [...zoneOf].every(([c, z]) => sim.published.zoneOf.get(c) === z) &&
-    frozen.size === sim.published.frozen.size &&
-    [...frozen].every((c) => sim.published.frozen.has(c));
-  if (!same) sim.published = { epoch: sim.published.epoch + 1, zoneOf, frozen };
+    sameSet(frozen, sim.published.frozen) &&
+    sameSet(evacuated, sim.published.evacuated);
+  if (!same) sim.published = { epoch: sim.published.epoch + 1, zoneOf, frozen, evacuated };
 }
 
 function simObservation(sim: Sim): FailoverObservation {
@@ -400,7 +413,13 @@ function simObservation(sim: Sim): FailoverObservation {
       for (const m of moves) {
         const zone = sim.published.zoneOf.get(m.cell);
         const frozen = sim.published.frozen.has(m.cell);
-        const ok = want === "frozen" ? zone === m.from && frozen : zone === m.to && !frozen;
+        const evacuated = sim.published.evacuated.has(m.cell);
+        const ok =
+          m.evacuate !== undefined
+            ? evacuated === (want === "frozen" ? !m.evacuate : m.evacuate)
+            : want === "frozen"
+              ? zone === m.from && frozen
+              : zone === m.to && !frozen;
         if (!ok) return { waiting: `${m.cell} not ${want}`, retryMs: 50 };
       }
       return { epoch: sim.published.epoch };
@@ -432,7 +451,7 @@ const scenario = fc.record({
 describe("stepFailover: properties over random worlds", () => {
   it("epochs never go back, no switch before the freeze is held and its window passed, a rollback restores the previous owners, a finished Failover never acts", () => {
     // What the random worlds reached, so the properties are known to be exercised.
-    const reached = { switches: 0, failbacks: 0, ended: new Map<string, number>() };
+    const reached = { switches: 0, failbacks: 0, evacuated: 0, ended: new Map<string, number>() };
     fc.assert(
       fc.property(scenario, (sc) => {
         const home = new Map(TOPOLOGY.cells.map((c) => [c.metadata.name, c.status?.activeZone ?? c.spec.zone]));
@@ -445,7 +464,7 @@ describe("stepFailover: properties over random worlds", () => {
             ...(sc.gate ? { replicationGate: { annotation: "lag", maxLag: "1s", timeout: "20s" } } : {}),
           }),
           cells: TOPOLOGY.cells,
-          published: { epoch: 5, zoneOf: new Map(home), frozen: new Set() },
+          published: { epoch: 5, zoneOf: new Map(home), frozen: new Set(), evacuated: new Set() },
           acked: 5,
           ready: false,
           lag: undefined,
@@ -470,7 +489,11 @@ describe("stepFailover: properties over random worlds", () => {
           }
           // Effects run before the status write; a lost write (conflict) drops only the status.
           for (const m of d.recordActiveZones)
-            sim.cells = sim.cells.map((c) => (c.metadata.name === m.cell ? withStatus(c, { activeZone: m.to }) : c));
+            sim.cells = sim.cells.map((c) =>
+              c.metadata.name !== m.cell
+                ? c
+                : withStatus(c, m.evacuate === undefined ? { activeZone: m.to } : { evacuated: m.evacuate }),
+            );
           if (!d.status || t.lostWrite) continue;
           if (d.progressOnly) memory = { lastProgressWriteMs: sim.now };
           const before = sim.fo.status;
@@ -502,23 +525,38 @@ describe("stepFailover: properties over random worlds", () => {
             expect(sim.acked).toBeGreaterThanOrEqual(back ? e.failbackFreeze! : e.freeze!);
           }
           if (isFinished(sim.fo)) reached.ended.set(st.phase!, (reached.ended.get(st.phase!) ?? 0) + 1);
+
+          // The City cell never moves and is never frozen; it is evacuated only between its leg's switch and the failback's.
+          const city = effectiveCells(sim.cells, [sim.fo]).find((c) => c.metadata.name === CITY)!;
+          expect(city.status?.activeZone ?? city.spec.zone).toBe(home.get(CITY));
+          expect(city.moving?.writeFrozen ?? false).toBe(false);
+          if (st.phase === "Running" && st.step) {
+            const switchedOut = !isFailingBack(sim.fo) && STEPS[st.step].switched;
+            const notBackYet = isFailingBack(sim.fo) && !STEPS[st.step].switched;
+            expect([st.step, city.status?.evacuated === true]).toEqual([st.step, switchedOut || notBackYet]);
+            if (city.status?.evacuated) reached.evacuated++;
+          }
           if (st.step === "Switch" || (before?.step && !STEPS[before.step].beforeSwitch)) leftBeforeSwitch = true;
 
           // A rollback (or abort) before the out leg's switch restores the previous owners.
           if (isFinished(sim.fo) && !leftBeforeSwitch) {
             expect(st.phase).not.toBe("Succeeded");
             for (const c of effectiveCells(sim.cells, [sim.fo]))
-              expect([c.metadata.name, c.status?.activeZone ?? c.spec.zone]).toEqual([
+              expect([c.metadata.name, c.status?.activeZone ?? c.spec.zone, c.status?.evacuated ?? false]).toEqual([
                 c.metadata.name,
                 home.get(c.metadata.name),
+                false,
               ]);
           }
           // Each moving cell has exactly one active zone, and a succeeded Failover leaves it recorded.
           if (st.phase === "Succeeded") {
             for (const c of sim.cells.filter((x) => MOVING.includes(x.metadata.name))) {
-              const want = sc.drill ? home.get(c.metadata.name) : "hz-b";
+              const want = sc.drill || c.metadata.name === CITY ? home.get(c.metadata.name) : "hz-b";
               expect([c.metadata.name, c.status?.activeZone ?? c.spec.zone]).toEqual([c.metadata.name, want]);
             }
+            // A drill brings the City cell back; an emergency leaves it evacuated, recorded on the Cell.
+            const city = sim.cells.find((c) => c.metadata.name === CITY)!;
+            expect(city.status?.evacuated ?? false).toBe(!sc.drill);
           }
         }
       }),
@@ -527,6 +565,7 @@ describe("stepFailover: properties over random worlds", () => {
     );
     expect(reached.switches).toBeGreaterThan(20);
     expect(reached.failbacks).toBeGreaterThan(5);
+    expect(reached.evacuated).toBeGreaterThan(20);
     for (const phase of ["Succeeded", "RolledBack", "Aborted"])
       expect(reached.ended.get(phase) ?? 0).toBeGreaterThan(0);
   }, 120_000);

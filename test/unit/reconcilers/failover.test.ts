@@ -28,7 +28,7 @@ function failover(
 }
 
 describe("planMoves", () => {
-  it("moves every cell active in the target zone to its first healthy standby", () => {
+  it("moves every cell active in the target zone to its first healthy standby; a City cell without one is evacuated", () => {
     const { cells, zones } = world();
     const plan = planMoves(
       { target: { zone: "hz-a" }, type: "Emergency", writeFreeze: "0s", abort: false } as Failover["spec"],
@@ -37,6 +37,7 @@ describe("planMoves", () => {
     );
     expect(plan.problems).toEqual([]);
     expect(plan.moves).toEqual([
+      { cell: "cz-hangzhou", from: "hz-a", to: "hz-a", evacuate: true },
       { cell: "gz00", from: "hz-a", to: "hz-b" },
       { cell: "rz00", from: "hz-a", to: "hz-b" },
     ]);
