@@ -46,7 +46,8 @@ export type Command =
       yes: boolean;
       wait: boolean;
     }
-  | { name: "route"; key: string; rule?: string; method: string };
+  | { name: "route"; key: string; rule?: string; method: string }
+  | { name: "dashboard"; port: number; open: boolean };
 
 export interface Invocation {
   global: GlobalFlags;
@@ -78,6 +79,7 @@ export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   "drill abort": {},
   failover: { ...TARGET_OPTIONS, yes: { type: "boolean", short: "y" } },
   route: { rule: { type: "string" }, method: { type: "string", short: "X" } },
+  dashboard: { port: { type: "string" }, open: { type: "boolean" } },
 };
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -124,7 +126,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   } else if (first in COMMAND_OPTIONS) {
     command = first;
   } else {
-    throw new UsageError(`unknown command "${first}": use status, drill, failover or route`);
+    throw new UsageError(`unknown command "${first}": use status, drill, failover, route or dashboard`);
   }
   const rest = removeWords(argv, command.split(" "));
   const { global, values, positionals } = parseFlags(rest, COMMAND_OPTIONS[command]!, command);
@@ -281,6 +283,17 @@ function buildCommand(
         throw new UsageError(`--method ${JSON.stringify(method)} is not an HTTP method`, command);
       return { name: "route", key: positionals[0]!, method, ...(str(values.rule) ? { rule: str(values.rule)! } : {}) };
     }
+    case "dashboard": {
+      noPositionals(positionals, command);
+      const port = str(values.port) ?? "0";
+      if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+        throw new UsageError(
+          `--port ${JSON.stringify(port)} is not a port: give 1-65535, or 0 for a free one`,
+          command,
+        );
+      }
+      return { name: "dashboard", port: Number(port), open: values.open === true };
+    }
   }
   throw new UsageError(`unknown command "${command}"`);
 }
@@ -301,6 +314,7 @@ Usage:
   kubectl ldc drill status [NAME] [-w]     a drill's progress and report (latest if NAME omitted)
   kubectl ldc drill abort NAME             stop a failover or drill and roll back
   kubectl ldc failover --zone Z --yes      an EMERGENCY failover: moves production traffic
+  kubectl ldc dashboard [--open]           a live web console on 127.0.0.1, with your credentials
 
 Run "kubectl ldc COMMAND --help" for a command's flags.
 
@@ -319,6 +333,24 @@ each shard range; write-frozen ranges are marked FROZEN.
 
 Flags:
   --rule RULE   only this sharding rule's routing
+
+${CONNECTION}`,
+  dashboard: `kubectl ldc dashboard: a live web console on 127.0.0.1
+
+Usage:
+  kubectl ldc dashboard [--port PORT] [--open]
+
+Serves a console on http://127.0.0.1:PORT/ (prints the URL) until Ctrl-C:
+zones by region, cells, the shard map of every rule with a key lookup, epochs
+and convergence, failovers and drills with their step timeline (start a drill
+after its dry-run plan and a typed confirmation, or abort one), and rule
+history. It watches the clusters with YOUR kubeconfig and acts as you: it can
+do nothing your RBAC does not allow, and says what it cannot see and why.
+Member clusters are shown where you may read their Zone's kubeconfig Secret.
+
+Flags:
+  --port PORT   local port (default 0: a free one)
+  --open        open the URL in a browser (xdg-open, open or start)
 
 ${CONNECTION}`,
   route: `kubectl ldc route: where a request with a routing key goes
