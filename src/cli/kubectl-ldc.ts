@@ -156,7 +156,9 @@ async function run(client: KubeClient, cmd: Command, io: CliIO): Promise<number>
 async function dashboard(client: KubeClient, cmd: Extract<Command, { name: "dashboard" }>, io: CliIO): Promise<number> {
   const { startConsole } = await import("../console/server.ts");
   const running = await startConsole({ client, port: cmd.port });
-  io.stdout.write(`ldc console on ${running.url} (as ${client.server}'s user from your kubeconfig); Ctrl-C stops it\n`);
+  io.stdout.write(
+    `ldc console on ${running.url} (watching ${client.server} with your kubeconfig's credentials); Ctrl-C stops it\n`,
+  );
   if (cmd.open) {
     const opener = process.platform === "darwin" ? "open" : process.platform === "win32" ? "explorer" : "xdg-open";
     spawn(opener, [running.url], { stdio: "ignore", detached: true })
