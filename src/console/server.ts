@@ -211,7 +211,13 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
 
   function broadcast(): void {
     pending = undefined;
-    if (closed || clients.size === 0) return;
+    if (closed) return;
+    if (clients.size === 0) {
+      // Nobody looks: still record the tables for the history view.
+      copiesOf(tables.informer as Informer<ConfigMap>, "home cluster", undefined);
+      for (const m of members.values()) if (m.tables) copiesOf(m.tables, `zone ${m.zone}'s cluster`, m.zone);
+      return;
+    }
     const data = `event: state\ndata: ${JSON.stringify(view())}\n\n`;
     for (const res of clients) res.write(data);
   }
