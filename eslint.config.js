@@ -6,6 +6,18 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ["**/*.mjs", "**/*.js"], languageOptions: { globals: { process: "readonly", console: "readonly" } } },
+  // The console's page runs in the browser.
+  {
+    files: ["src/console/web/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ["window", "document", "fetch", "queueMicrotask", "CSS", "KeyboardEvent", "EventSource"].map((g) => [
+          g,
+          "readonly",
+        ]),
+      ),
+    },
+  },
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],

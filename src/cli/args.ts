@@ -52,7 +52,8 @@ export type Command =
     }
   | { name: "route"; key: string; rule?: string; method: string }
   | { name: "history"; rule: string }
-  | { name: "diff"; rule: string; from: number; to: number };
+  | { name: "diff"; rule: string; from: number; to: number }
+  | { name: "dashboard"; port: number; open: boolean };
 
 export interface Invocation {
   global: GlobalFlags;
@@ -88,6 +89,7 @@ export const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   route: { rule: { type: "string" }, method: { type: "string", short: "X" } },
   history: {},
   diff: {},
+  dashboard: { port: { type: "string" }, open: { type: "boolean" } },
 };
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -134,7 +136,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   } else if (first in COMMAND_OPTIONS) {
     command = first;
   } else {
-    throw new UsageError(`unknown command "${first}": use status, drill, failover, route, history or diff`);
+    throw new UsageError(`unknown command "${first}": use status, drill, failover, route, history, diff or dashboard`);
   }
   const rest = removeWords(argv, command.split(" "));
   const { global, values, positionals } = parseFlags(rest, COMMAND_OPTIONS[command]!, command);
@@ -316,6 +318,17 @@ function buildCommand(
         );
       return { name: "diff", rule: rule!, from: epoch(a)!, to: epoch(b)! };
     }
+    case "dashboard": {
+      noPositionals(positionals, command);
+      const port = str(values.port) ?? "0";
+      if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+        throw new UsageError(
+          `--port ${JSON.stringify(port)} is not a port: give 1-65535, or 0 for a free one`,
+          command,
+        );
+      }
+      return { name: "dashboard", port: Number(port), open: values.open === true };
+    }
   }
   throw new UsageError(`unknown command "${command}"`);
 }
@@ -359,6 +372,7 @@ Usage:
   kubectl ldc failover --zone Z --yes      an EMERGENCY failover: moves production traffic
   kubectl ldc history RULE                 the epochs a rule published: when, why, what changed
   kubectl ldc diff RULE E1 E2              what changed between two epochs (owners, freezes, cells)
+  kubectl ldc dashboard [--open]           a live web console on 127.0.0.1, with your credentials
 
 Run "kubectl ldc COMMAND --help" for a command's flags.
 
@@ -377,6 +391,24 @@ each shard range; write-frozen ranges are marked FROZEN.
 
 Flags:
   --rule RULE   only this sharding rule's routing
+
+${CONNECTION}`,
+  dashboard: `kubectl ldc dashboard: a live web console on 127.0.0.1
+
+Usage:
+  kubectl ldc dashboard [--port PORT] [--open]
+
+Serves a console on http://127.0.0.1:PORT/ (prints the URL) until Ctrl-C:
+zones by region, cells, the shard map of every rule with a key lookup, epochs
+and convergence, failovers and drills with their step timeline (start a drill
+after its dry-run plan and a typed confirmation, or abort one), and rule
+history. It watches the clusters with YOUR kubeconfig and acts as you: it can
+do nothing your RBAC does not allow, and says what it cannot see and why.
+Member clusters are shown where you may read their Zone's kubeconfig Secret.
+
+Flags:
+  --port PORT   local port (default 0: a free one)
+  --open        open the URL in a browser (xdg-open, open or start)
 
 ${CONNECTION}`,
   route: `kubectl ldc route: where a request with a routing key goes

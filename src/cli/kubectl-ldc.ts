@@ -4,6 +4,7 @@
 // emergency failover; look up where a routing key goes. Configuration as
 // kubectl (--kubeconfig, --context, $KUBECONFIG); requests through the
 // operator's runtime client. Exit codes: 0 ok, 1 failure, 2 usage error.
+import { spawn } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import { pathToFileURL } from "node:url";
@@ -154,9 +155,35 @@ async function run(client: KubeClient, cmd: Command, io: CliIO): Promise<number>
       return history(client, cmd.rule, io);
     case "diff":
       return diff(client, cmd.rule, cmd.from, cmd.to, io);
+    case "dashboard":
+      return dashboard(client, cmd, io);
     case "help":
       return 0;
   }
+}
+
+// ------------------------------------------------------------------ dashboard
+
+async function dashboard(client: KubeClient, cmd: Extract<Command, { name: "dashboard" }>, io: CliIO): Promise<number> {
+  const { startConsole } = await import("../console/server.ts");
+  const running = await startConsole({ client, port: cmd.port });
+  io.stdout.write(
+    `ldc console on ${running.url} (watching ${client.server} with your kubeconfig's credentials); Ctrl-C stops it\n`,
+  );
+  if (cmd.open) {
+    const opener = process.platform === "darwin" ? "open" : process.platform === "win32" ? "explorer" : "xdg-open";
+    spawn(opener, [running.url], { stdio: "ignore", detached: true })
+      .on("error", (e) =>
+        io.stderr.write(`cannot open a browser (${opener}: ${e.message}): open ${running.url} yourself\n`),
+      )
+      .unref();
+  }
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await running.close();
+  return 0;
 }
 
 // ------------------------------------------------------------------ status, route

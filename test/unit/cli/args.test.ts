@@ -175,4 +175,15 @@ describe("failoverObject", () => {
     const cells = Array.from({ length: 40 }, (_, i) => `cell-number-${i}`);
     expect(defaultFailoverName("drill", { cells }, now).length).toBeLessThanOrEqual(253);
   });
+
+  it("parses dashboard: a free port by default, --port and --open; a bad port names the flag", () => {
+    expect(parseInvocation(["dashboard"]).command).toEqual({ name: "dashboard", port: 0, open: false });
+    expect(parseInvocation(["dashboard", "--port", "8080", "--open"]).command).toEqual({
+      name: "dashboard",
+      port: 8080,
+      open: true,
+    });
+    expect(() => parseInvocation(["dashboard", "--port", "http"])).toThrow(/--port "http" is not a port/);
+    expect(() => parseInvocation(["dashboard", "--port", "70000"])).toThrow(/--port/);
+  });
 });
