@@ -19,6 +19,7 @@ import { LdcResources as R } from "../ldc-resources.ts";
 import { isFinished, LEG } from "../reconcilers/failover.ts";
 import { planMoves } from "../reconcilers/failover-moves.ts";
 import { Labels } from "../reconcilers/naming.ts";
+import { HISTORY_LABEL, readHistory } from "../reconcilers/rule-history.ts";
 import { ROUTING_TABLE_KEY } from "../reconcilers/sidecar.ts";
 import { diffTables, parseTable, type RoutingTable } from "../routing/index.ts";
 import { ApiError, Informer, KubeClient, Resources, type KubeObject } from "../runtime/index.ts";
@@ -113,17 +114,37 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   const failovers = home(R.Failover, "Failovers");
   const tables = home(Resources.ConfigMap, "routing tables (ConfigMaps, all namespaces)", Labels.routingTable);
   const acks = home(Resources.ConfigMap, "sidecar acks (relay ConfigMaps, all namespaces)", ACKS_SELECTOR);
-  const watched = [zones, cells, rules, failovers, tables, acks];
+  // The epochs the operator kept (ConfigMaps ldc-history-<rule>): the history view reaches back before this console.
+  const histories = home(Resources.ConfigMap, "rule history (ConfigMaps, all namespaces)", HISTORY_LABEL);
+  const watched = [zones, cells, rules, failovers, tables, acks, histories];
   const members = new Map<string, Member>();
-  /** rule -> epoch -> table: every table this console has seen, for the history view. */
+  /** rule -> epoch -> table: every table this console has seen or the operator kept, for the history view. */
   const history = new Map<string, Map<number, RoutingTable>>();
   const badTables = new Map<string, string>();
+  /** The kept history entries already taken ("<ConfigMap uid>#<epoch>"). */
+  const keptSeen = new Set<string>();
 
   const clients = new Set<ServerResponse>();
   let pending: NodeJS.Timeout | undefined;
   let closed = false;
 
   const list = <T>(w: Watched) => w.informer.store.list() as unknown as T[];
+
+  /** Keeps `table` (or its serialisation) for the history view: the newest `keep` epochs per rule. */
+  function remember(t: RoutingTable | string): void {
+    let table: RoutingTable;
+    try {
+      table = typeof t === "string" ? parseTable(t) : t;
+    } catch {
+      return; // an unreadable kept table: not history
+    }
+    const h = history.get(table.ruleName) ?? new Map<number, RoutingTable>();
+    if (h.has(table.epoch)) return;
+    h.set(table.epoch, table);
+    const old = [...h.keys()].sort((a, b) => a - b);
+    while (old.length > keep) h.delete(old.shift()!);
+    history.set(table.ruleName, h);
+  }
 
   function copiesOf(inf: Informer<ConfigMap>, where: string, zone: string | undefined): PublishedCopy[] {
     const out: PublishedCopy[] = [];
@@ -134,13 +155,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
       try {
         const table = parseTable(data);
         out.push({ table, source, ...(zone ? { zone } : {}) });
-        const h = history.get(table.ruleName) ?? new Map<number, RoutingTable>();
-        if (!h.has(table.epoch)) {
-          h.set(table.epoch, table);
-          const old = [...h.keys()].sort((a, b) => a - b);
-          while (old.length > keep) h.delete(old.shift()!);
-          history.set(table.ruleName, h);
-        }
+        remember(table);
         badTables.delete(source);
       } catch (e) {
         badTables.set(source, (e as Error).message);
@@ -189,6 +204,14 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     for (const m of members.values()) {
       if (m.tables) copies.push(...copiesOf(m.tables, `zone ${m.zone}'s cluster`, m.zone));
       if (m.acks) ackList.push(...parseAckConfigMaps(m.acks, () => m.zone));
+    }
+    for (const cm of list<KubeObject & { data?: Record<string, string> }>(histories)) {
+      for (const e of readHistory(cm.data)) {
+        const k = `${cm.metadata?.uid}#${e.epoch}`;
+        if (keptSeen.has(k)) continue; // parsed once
+        keptSeen.add(k);
+        remember(e.table);
+      }
     }
     return buildView({
       zones: zoneList,
@@ -394,7 +417,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     const b = h?.get(to);
     if (!a || !b) {
       throw new UsageError(
-        `epoch ${!a ? from : to} of rule ${rule} was not seen by this console (it keeps the tables it saw since it started: ${[...(h?.keys() ?? [])].join(", ") || "none"})`,
+        `epoch ${!a ? from : to} of rule ${rule} is neither kept by the operator nor seen by this console (known: ${[...(h?.keys() ?? [])].sort((x, y) => x - y).join(", ") || "none"})`,
       );
     }
     return diffView(diffTables(a, b));
