@@ -33,6 +33,7 @@ import { relayIdentity, spawnRelay, type RelayProcess } from "../../../hack/lib/
 import type { Cell, CellApp, Failover, FailoverStep, ShardingRule, Zone } from "../../../src/api/index.ts";
 import { DECIDED_AT } from "../../../src/controllers/failover.ts";
 import { LdcResources } from "../../../src/ldc-resources.ts";
+import { DEFAULT_LEASE_MS } from "../../../src/routing-api/index.ts";
 import { AUTOMATIC_LABEL } from "../../../src/reconcilers/autofailover.ts";
 import { LEG as FAILOVER_LEG } from "../../../src/reconcilers/failover.ts";
 import { parseTable, type RoutingTable } from "../../../src/routing/index.ts";
@@ -571,7 +572,11 @@ export class HaWorld {
         reason: `e2e ha: sidecar ${pod} stopped acknowledging`,
       });
       const zone = pod.slice(pod.indexOf("@") + 1);
-      const refused = () => this.firstLeaseRefusal(cutAt, { pod }) !== undefined;
+      // Only Regional cells take the load: a stalled Global or City cell's refusals cannot be seen,
+      // so for those the stall is held for a lease instead (its sidecars' leases have run out by then).
+      const loaded = this.fleet.running().some((i) => `${i.cell}@${i.zone}` === pod && i.cellType === "Regional");
+      const refused = () =>
+        loaded ? this.firstLeaseRefusal(cutAt, { pod }) !== undefined : Date.now() - cutAt > DEFAULT_LEASE_MS;
       const waiting = await eventually(
         `Failover ${name} waiting for the stalled sidecars of ${pod}, their writes refused`,
         async () => {
