@@ -16,7 +16,10 @@
 // Latency of a change: from sending it until a watch of the Deployments
 // (an Informer in this process) delivers the MODIFIED event with the new
 // spec.replicas. A change not seen before the next change to its pair counts
-// as missed (superseded). At the end (15 s after the last send at most):
+// as missed (superseded). Also reported: the p50 of each change's own write
+// (writeP50Ms) and of the time from its answer to the Deployment seen
+// (afterWrite*: for the operator, what it adds after the CellApp write is
+// committed; a CRD write with validation is slower than a Deployment patch). At the end (15 s after the last send at most):
 // unseenAtEnd, the last changes without their event (one superseded and
 // undone before it landed has none), and unappliedAtEnd, the Deployments
 // without their last value (the target: 0).
@@ -85,8 +88,12 @@ type Deployment = KubeObject & { spec?: { replicas?: number } };
 /** Times each expected replicas value until the watch delivers it. */
 class LatencyTracker {
   readonly #inf: Informer<Deployment>;
-  readonly #pending = new Map<string, { value: number; t: number }>();
+  readonly #pending = new Map<string, { value: number; t: number; written?: number }>();
   readonly latencies: number[] = [];
+  /** Round trip of each change's own write (the CellApp or Deployment patch). */
+  readonly writes: number[] = [];
+  /** From the change's write answered to the Deployment seen (0 when seen first): what follows the write. */
+  readonly afterWrite: number[] = [];
   missed = 0;
 
   constructor(client: KubeClient, namespace: string) {
@@ -106,6 +113,13 @@ class LatencyTracker {
   expect(name: string, value: number, t: number): void {
     if (this.#pending.has(name)) this.missed++;
     this.#pending.set(name, { value, t });
+  }
+
+  /** The change's write was answered at `t`. */
+  written(name: string, value: number, start: number, t: number): void {
+    this.writes.push(t - start);
+    const p = this.#pending.get(name);
+    if (p && p.value === value && p.t === start) p.written = t;
   }
 
   get pending(): number {
@@ -135,7 +149,9 @@ class LatencyTracker {
     const name = d.metadata?.name ?? "";
     const p = this.#pending.get(name);
     if (p && d.spec?.replicas === p.value) {
-      this.latencies.push(performance.now() - p.t);
+      const now = performance.now();
+      this.latencies.push(now - p.t);
+      this.afterWrite.push(p.written === undefined ? 0 : now - p.written);
       this.#pending.delete(name);
     }
   }
@@ -180,6 +196,7 @@ async function churn(
       tracker.expect(pair.deployment, value, t);
       try {
         await retry(() => send(pair, value, values));
+        tracker.written(pair.deployment, value, t, performance.now());
       } catch (err) {
         errors++;
         log(`change ${k} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -216,6 +233,25 @@ function summary(tracker: LatencyTracker, sent: { changes: number; lateSends: nu
     p99Ms: round(percentile(xs, 99)),
     maxMs: round(xs[xs.length - 1] ?? NaN),
     meanMs: round(xs.reduce((a, b) => a + b, 0) / (xs.length || 1)),
+    // The change's own write (CellApp patch / Deployment patch), and what follows it until the Deployment is seen.
+    writeP50Ms: round(
+      percentile(
+        tracker.writes.slice().sort((a, b) => a - b),
+        50,
+      ),
+    ),
+    afterWriteP50Ms: round(
+      percentile(
+        tracker.afterWrite.slice().sort((a, b) => a - b),
+        50,
+      ),
+    ),
+    afterWriteP99Ms: round(
+      percentile(
+        tracker.afterWrite.slice().sort((a, b) => a - b),
+        99,
+      ),
+    ),
   };
 }
 
