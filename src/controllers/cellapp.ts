@@ -188,16 +188,14 @@ async function applyActions(
     const cluster = clusterNamed(name);
     if (cluster) await ensureNamespace(cluster, memberNamespace(app.metadata.namespace!, ctx.podSecurity));
   }
-  // Independent objects, applied together (each cluster's client rate-limits them).
-  await Promise.all(
-    actions.apply.map(async (a) => {
-      const cluster = clusterNamed(a.cluster);
-      if (!cluster) return;
-      // Recorded in the cache: the next reconcile sees it and does not apply it again.
-      informerOf(cluster, a.kind).recordWrite(await cluster.client.apply<Obj>(a.object));
-      if (a.create) r.log.info({ zone: a.zone, kind: a.kind, name: a.name }, "created");
-    }),
-  );
+  // One at a time: at cold start an app has hundreds; the workers are the concurrency.
+  for (const a of actions.apply) {
+    const cluster = clusterNamed(a.cluster);
+    if (!cluster) continue;
+    // Recorded in the cache: the next reconcile sees it and does not apply it again.
+    informerOf(cluster, a.kind).recordWrite(await cluster.client.apply<Obj>(a.object));
+    if (a.create) r.log.info({ zone: a.zone, kind: a.kind, name: a.name }, "created");
+  }
   if (actions.apply.length > 0) r.log.debug({ applied: actions.apply.length }, "applied workloads");
   for (const d of actions.delete) {
     const cluster = clusterNamed(d.cluster);
