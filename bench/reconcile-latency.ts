@@ -2,7 +2,11 @@
 // steady 50 changes/s.
 //
 //   node_modules/.bin/node bench/reconcile-latency.ts [--cells 10] [--apps 10]
-//       [--rate 50] [--seconds 30] [--qps 200] [--burst 400]
+//       [--rate 50] [--seconds 30] [--qps 200] [--burst 400] [--cpu-prof-dir DIR]
+//
+// --cpu-prof-dir: the operator process writes a V8 CPU profile of the whole
+// run into DIR (bench/profile-reconcile.ts runs this and prints the top
+// self-time functions).
 //
 // In a private one-datacenter control plane (.ldc/bench-reconcile-latency,
 // removed at the end), 10 Regional cells x 10 CellApps (100 Deployments), every
@@ -12,7 +16,13 @@
 // Latency of a change: from sending it until a watch of the Deployments
 // (an Informer in this process) delivers the MODIFIED event with the new
 // spec.replicas. A change not seen before the next change to its pair counts
-// as missed.
+// as missed (superseded). Also reported: the p50 of each change's own write
+// (writeP50Ms) and of the time from its answer to the Deployment seen
+// (afterWrite*: for the operator, what it adds after the CellApp write is
+// committed; a CRD write with validation is slower than a Deployment patch). At the end (15 s after the last send at most):
+// unseenAtEnd, the last changes without their event (one superseded and
+// undone before it landed has none), and unappliedAtEnd, the Deployments
+// without their last value (the target: 0).
 //
 //   1. baseline: the same churn patching the Deployments' spec.replicas
 //      directly (merge patch): the API server's write-to-watch floor;
@@ -33,6 +43,7 @@ import {
 } from "../src/runtime/index.ts";
 import {
   appName,
+  arg,
   cellName,
   clientFor,
   createTopology,
@@ -55,6 +66,7 @@ import {
   topology,
   withPrivateCluster,
 } from "./lib/common.ts";
+import { metricDelta, metricSnapshot } from "./lib/failover.ts";
 import { ConvergenceWatch } from "./lib/watch.ts";
 
 const BASELINE_NS = "latency-baseline";
@@ -68,6 +80,7 @@ interface Settings {
   seconds: number;
   qps: number;
   burst: number;
+  cpuProfDir?: string;
 }
 
 type Deployment = KubeObject & { spec?: { replicas?: number } };
@@ -75,8 +88,12 @@ type Deployment = KubeObject & { spec?: { replicas?: number } };
 /** Times each expected replicas value until the watch delivers it. */
 class LatencyTracker {
   readonly #inf: Informer<Deployment>;
-  readonly #pending = new Map<string, { value: number; t: number }>();
+  readonly #pending = new Map<string, { value: number; t: number; written?: number }>();
   readonly latencies: number[] = [];
+  /** Round trip of each change's own write (the CellApp or Deployment patch). */
+  readonly writes: number[] = [];
+  /** From the change's write answered to the Deployment seen (0 when seen first): what follows the write. */
+  readonly afterWrite: number[] = [];
   missed = 0;
 
   constructor(client: KubeClient, namespace: string) {
@@ -98,8 +115,30 @@ class LatencyTracker {
     this.#pending.set(name, { value, t });
   }
 
+  /** The change's write was answered at `t`. */
+  written(name: string, value: number, start: number, t: number): void {
+    this.writes.push(t - start);
+    const p = this.#pending.get(name);
+    if (p && p.value === value && p.t === start) p.written = t;
+  }
+
   get pending(): number {
     return this.#pending.size;
+  }
+
+  /**
+   * Pending changes whose Deployment does not have the value: a pending
+   * change whose value the Deployment already has was superseded and undone
+   * before it landed (0 -> 1 -> 0 with the 1 never applied): no event
+   * comes, but nothing is left to apply.
+   */
+  get unapplied(): number {
+    let n = 0;
+    for (const [name, p] of this.#pending) {
+      const d = this.#inf.store.list().find((x) => x.metadata?.name === name);
+      if (d?.spec?.replicas !== p.value) n++;
+    }
+    return n;
   }
 
   async stop(): Promise<void> {
@@ -110,7 +149,9 @@ class LatencyTracker {
     const name = d.metadata?.name ?? "";
     const p = this.#pending.get(name);
     if (p && d.spec?.replicas === p.value) {
-      this.latencies.push(performance.now() - p.t);
+      const now = performance.now();
+      this.latencies.push(now - p.t);
+      this.afterWrite.push(p.written === undefined ? 0 : now - p.written);
       this.#pending.delete(name);
     }
   }
@@ -155,6 +196,7 @@ async function churn(
       tracker.expect(pair.deployment, value, t);
       try {
         await retry(() => send(pair, value, values));
+        tracker.written(pair.deployment, value, t, performance.now());
       } catch (err) {
         errors++;
         log(`change ${k} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -164,8 +206,18 @@ async function churn(
   }
   await Promise.all(chains);
   const end = performance.now() + 15_000;
-  while (tracker.pending > 0 && performance.now() < end) await sleep(100);
+  while (tracker.unapplied > 0 && performance.now() < end) await sleep(100);
   return { changes: total, lateSends, errors };
+}
+
+/** Mean of a Prometheus histogram over the interval (label value `of` in any label, "" for all). */
+function mean(after: Map<string, number>, before: Map<string, number>, name: string, of: string): number {
+  const pick = (suffix: string) =>
+    Object.entries(metricDelta(after, before, `${name}_${suffix}`, of ? "(?:name|controller)" : ""))
+      .filter(([k]) => !of || k === of)
+      .reduce((a, [, v]) => a + v, 0);
+  const n = pick("count");
+  return n ? round(pick("sum") / n, 3) : 0;
 }
 
 function summary(tracker: LatencyTracker, sent: { changes: number; lateSends: number; errors: number }) {
@@ -175,11 +227,31 @@ function summary(tracker: LatencyTracker, sent: { changes: number; lateSends: nu
     seen: xs.length,
     missed: tracker.missed,
     unseenAtEnd: tracker.pending,
+    unappliedAtEnd: tracker.unapplied,
     p50Ms: round(percentile(xs, 50)),
     p90Ms: round(percentile(xs, 90)),
     p99Ms: round(percentile(xs, 99)),
     maxMs: round(xs[xs.length - 1] ?? NaN),
     meanMs: round(xs.reduce((a, b) => a + b, 0) / (xs.length || 1)),
+    // The change's own write (CellApp patch / Deployment patch), and what follows it until the Deployment is seen.
+    writeP50Ms: round(
+      percentile(
+        tracker.writes.slice().sort((a, b) => a - b),
+        50,
+      ),
+    ),
+    afterWriteP50Ms: round(
+      percentile(
+        tracker.afterWrite.slice().sort((a, b) => a - b),
+        50,
+      ),
+    ),
+    afterWriteP99Ms: round(
+      percentile(
+        tracker.afterWrite.slice().sort((a, b) => a - b),
+        99,
+      ),
+    ),
   };
 }
 
@@ -221,7 +293,12 @@ async function operator(kubeconfig: string, zone: string, region: string, s: Set
     await createTopology(admin, t);
     const watch = new ConvergenceWatch(admin, OPERATOR_NS, plannedObjects(parseTopology(t)));
     await watch.start();
-    const handle = await runOperatorBench(kubeconfig, { namespace: OPERATOR_SYSTEM_NS, qps: s.qps, burst: s.burst });
+    const handle = await runOperatorBench(kubeconfig, {
+      namespace: OPERATOR_SYSTEM_NS,
+      qps: s.qps,
+      burst: s.burst,
+      ...(s.cpuProfDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${s.cpuProfDir}`] } : {}),
+    });
     if (!handle) return { skipped: "operator not available" };
     try {
       const doneAt = await watch.wait(120_000, (n, total) => log(`operator: converging ${n}/${total}`));
@@ -231,12 +308,29 @@ async function operator(kubeconfig: string, zone: string, region: string, s: Set
       await tracker.start();
       await sleep(2000); // let the first status updates pass
       log(`operator: ${s.rate} CellApp override patches/s for ${s.seconds} s`);
+      const before = await metricSnapshot(handle);
       const sent = await churn(s, zone, tracker, async (pair, _value, values) => {
         const overrides = values[pair.app]!.map((replicas, c) => ({ cell: cellName(c), replicas }));
         await user.mergePatch(LdcResources.CellApp, appName(pair.app), OPERATOR_NS, { spec: { overrides } });
       });
       await tracker.stop();
-      const r = summary(tracker, sent);
+      const after = await metricSnapshot(handle);
+      const r = {
+        ...summary(tracker, sent),
+        // What the churn cost the operator: its CPU, reconciles per controller, API requests per method.
+        work: {
+          cpuSeconds: metricDelta(after, before, "process_cpu_seconds_total", "").all,
+          reconciles: metricDelta(after, before, "controller_runtime_reconcile_total", "controller"),
+          requests: metricDelta(after, before, "rest_client_requests_total", "method"),
+          // Where a reconcile's time went: mean seconds waiting in the queue, reconciling, per API request.
+          meanSeconds: {
+            queued: mean(after, before, "workqueue_queue_duration_seconds", "cellapp"),
+            reconcile: mean(after, before, "controller_runtime_reconcile_time_seconds", "cellapp"),
+            request: mean(after, before, "rest_client_request_duration_seconds", ""),
+            rateLimiter: mean(after, before, "rest_client_rate_limiter_duration_seconds", ""),
+          },
+        },
+      };
       log(`operator: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (${r.seen}/${r.changes} seen)`);
       return r;
     } finally {
@@ -256,6 +350,7 @@ async function main(): Promise<void> {
     seconds: numArg("--seconds", 30),
     qps: numArg("--qps", 200),
     burst: numArg("--burst", 400),
+    ...(arg("--cpu-prof-dir") ? { cpuProfDir: arg("--cpu-prof-dir") } : {}),
   };
   const report = await withPrivateCluster("reconcile-latency", async (dc) => {
     const base = await baseline(dc.kubeconfigPath, dc.zone, dc.region, s);

@@ -19,7 +19,8 @@ const nodeBin = existsSync(pinnedNode) ? pinnedNode : process.execPath;
 
 const filters = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const benches = readdirSync(benchDir)
-  .filter((f) => f.endsWith(".ts") && f !== "run.ts" && !f.startsWith("."))
+  // profile-*.ts re-run a benchmark under a profiler: run by hand.
+  .filter((f) => f.endsWith(".ts") && f !== "run.ts" && !f.startsWith(".") && !f.startsWith("profile-"))
   .map((f) => f.slice(0, -3))
   .filter((name) => filters.length === 0 || filters.some((f) => name.includes(f)))
   .sort();

@@ -322,6 +322,8 @@ export interface OperatorBenchOptions {
   burst: number;
   sidecarImage?: string;
   httpPort?: number;
+  /** Node flags for the operator process (bench/profile-reconcile.ts: --cpu-prof). */
+  nodeArgs?: readonly string[];
 }
 
 type StartOperator = (o: {
@@ -365,6 +367,7 @@ export async function runOperatorBench(
     qps: opts.qps,
     burst: opts.burst,
     sidecarImage: opts.sidecarImage ?? SIDECAR_IMAGE,
+    ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
   });
   return { metrics: () => proc.metrics(), stop: () => proc.stop() };
 }

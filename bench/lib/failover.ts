@@ -433,7 +433,7 @@ export async function startBackend(): Promise<RecordingBackend> {
 // ------------------------------------------------------------ profiling
 
 /** Every sample of the operator's Prometheus text: "name{labels}" -> value. */
-export async function metricSnapshot(op: RunningOperator): Promise<Map<string, number>> {
+export async function metricSnapshot(op: Pick<RunningOperator, "metrics">): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const line of (await op.metrics()).split("\n")) {
     if (!line || line.startsWith("#")) continue;

@@ -26,6 +26,8 @@ export interface OperatorProcessOptions {
   stdio?: "inherit-stderr" | "ignore";
   /** How long to wait for /readyz (default 60 s). */
   readyTimeoutMs?: number;
+  /** Node flags before the script (e.g. --cpu-prof for bench/profile-reconcile.ts). */
+  nodeArgs?: readonly string[];
 }
 
 export interface OperatorProcess {
@@ -45,6 +47,7 @@ export interface OperatorProcess {
 /** Starts `node src/main.ts` with `opts` and waits until its /readyz answers 200. */
 export async function spawnOperator(opts: OperatorProcessOptions): Promise<OperatorProcess> {
   const args = [
+    ...(opts.nodeArgs ?? []),
     path.join(REPO_DIR, "src", "main.ts"),
     "--kubeconfig",
     opts.kubeconfigPath,

@@ -117,80 +117,256 @@ export function cellsInScope<C extends Cell>(app: CellApp, cells: readonly C[]):
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
-export function planCellApp({ app, cells, zones, sidecar }: CellAppInputs): CellAppPlan {
+export function planCellApp(inputs: CellAppInputs): CellAppPlan {
+  const { scope, overrides, zoneByName, problems } = planScope(inputs);
+  const plan: CellAppPlan = { scopeCells: scope.map((c) => c.metadata.name), cells: [], unplannable: [], problems };
+  for (const cell of scope) {
+    const one = planCell(inputs, cell, overrides.get(cell.metadata.name), zoneByName);
+    if (one.plan) plan.cells.push(one.plan);
+    else plan.unplannable.push(cell.metadata.name);
+    plan.problems.push(...one.problems);
+  }
+  return plan;
+}
+
+/** What is common to every cell of the app's plan: its cells, overrides, zones, and the spec's problems. */
+function planScope({ app, cells, zones }: CellAppInputs) {
   const zoneByName = new Map(zones.map((z) => [z.metadata.name, z]));
   const overrides = new Map((app.spec.overrides ?? []).map((o) => [o.cell, o]));
   const scope = cellsInScope(app, cells);
-  const plan: CellAppPlan = { scopeCells: scope.map((c) => c.metadata.name), cells: [], unplannable: [], problems: [] };
-
+  const problems: PlanProblem[] = [];
   for (const name of app.spec.cells ?? []) {
     const cell = cells.find((c) => c.metadata.name === name);
     if (!cell)
-      plan.problems.push({
+      problems.push({
         field: "spec.cells",
         message: `Cell ${name} does not exist: create it or remove it from spec.cells`,
       });
     else if (cell.spec.type !== app.spec.scope)
-      plan.problems.push({
+      problems.push({
         field: "spec.cells",
         message: `Cell ${name} is ${cell.spec.type} but the app's scope is ${app.spec.scope}: remove it from spec.cells`,
       });
   }
+  const inScope = new Set(scope.map((c) => c.metadata.name));
   for (const o of app.spec.overrides ?? []) {
-    if (!scope.some((c) => c.metadata.name === o.cell))
-      plan.problems.push({
+    if (!inScope.has(o.cell))
+      problems.push({
         field: `spec.overrides[${o.cell}]`,
         message: `the override names cell ${o.cell}, which is not in the app's scope: fix the name or remove the override`,
       });
   }
+  return { scope, overrides, zoneByName, problems };
+}
 
-  for (const cell of scope) {
-    const cellName = cell.metadata.name;
-    const active = activeZoneOf(cell);
-    const activeZone = zoneByName.get(active);
-    if (!activeZone) {
-      plan.unplannable.push(cellName);
-      plan.problems.push({
-        field: `Cell ${cellName} ${cell.status?.activeZone ? "status.activeZone" : "spec.zone"}`,
-        message: `zone ${active} of cell ${cellName} does not exist: create the Zone or fix the cell`,
-      });
-      continue;
-    }
-    const override = overrides.get(cellName);
-    const replicas = override?.replicas ?? app.spec.replicas;
-    const standbyReplicas = override?.standbyReplicas ?? cell.spec.standbyReplicas ?? app.spec.standbyReplicas;
-    const standby = standbyZoneOf(cell, (z) => zoneByName.has(z));
-    const warmZone = cell.moving?.warmZone;
-    const warm = warmZone && warmZone !== active ? warmZone : undefined;
-    if (warm && !zoneByName.has(warm)) {
-      plan.problems.push({
-        field: `Failover ${cell.moving?.failover} status.cells`,
-        message: `warm zone ${warm} does not exist`,
-      });
-    }
+/** One cell's share of the plan: its workloads (undefined: it cannot be planned) and problems. */
+interface OneCellPlan {
+  plan?: CellPlan;
+  problems: PlanProblem[];
+}
 
-    const sides: { zone: Zone; role: WorkloadRole; replicas: number }[] = [
-      { zone: activeZone, role: "active", replicas },
-    ];
-    if (standby) {
-      const isWarm = standby === warm;
-      sides.push({
-        zone: zoneByName.get(standby)!,
-        role: isWarm ? "warm" : "standby",
-        replicas: isWarm ? replicas : standbyReplicas,
-      });
-    }
-    if (warm && warm !== standby && zoneByName.has(warm)) {
-      sides.push({ zone: zoneByName.get(warm)!, role: "warm", replicas });
-    }
-    plan.cells.push({
+/**
+ * The workloads of one cell. They depend on the app (all but its overrides),
+ * the cell, the cell's override, the zones the cell names (zonesNamedBy) and
+ * the sidecar settings, nothing else: CellPlanMemo relies on this list.
+ */
+function planCell(
+  { app, sidecar }: CellAppInputs,
+  cell: EffectiveCell,
+  override: CellOverride | undefined,
+  zoneByName: ReadonlyMap<string, Zone>,
+): OneCellPlan {
+  const cellName = cell.metadata.name;
+  const active = activeZoneOf(cell);
+  const activeZone = zoneByName.get(active);
+  if (!activeZone) {
+    return {
+      problems: [
+        {
+          field: `Cell ${cellName} ${cell.status?.activeZone ? "status.activeZone" : "spec.zone"}`,
+          message: `zone ${active} of cell ${cellName} does not exist: create the Zone or fix the cell`,
+        },
+      ],
+    };
+  }
+  const problems: PlanProblem[] = [];
+  const replicas = override?.replicas ?? app.spec.replicas;
+  const standbyReplicas = override?.standbyReplicas ?? cell.spec.standbyReplicas ?? app.spec.standbyReplicas;
+  const standby = standbyZoneOf(cell, (z) => zoneByName.has(z));
+  const warmZone = cell.moving?.warmZone;
+  const warm = warmZone && warmZone !== active ? warmZone : undefined;
+  if (warm && !zoneByName.has(warm)) {
+    problems.push({
+      field: `Failover ${cell.moving?.failover} status.cells`,
+      message: `warm zone ${warm} does not exist`,
+    });
+  }
+
+  const sides: { zone: Zone; role: WorkloadRole; replicas: number }[] = [
+    { zone: activeZone, role: "active", replicas },
+  ];
+  if (standby) {
+    const isWarm = standby === warm;
+    sides.push({
+      zone: zoneByName.get(standby)!,
+      role: isWarm ? "warm" : "standby",
+      replicas: isWarm ? replicas : standbyReplicas,
+    });
+  }
+  if (warm && warm !== standby && zoneByName.has(warm)) {
+    sides.push({ zone: zoneByName.get(warm)!, role: "warm", replicas });
+  }
+  return {
+    plan: {
       cell: cellName,
       activeZone: active,
       ...(standby ? { standbyZone: standby } : {}),
       workloads: sides.map((s) => workload(app, cell, s.zone, s.role, s.replicas, override, sidecar)),
-    });
+    },
+    problems,
+  };
+}
+
+/** The zones a cell's plan may look at (planCell): home, standbys, active, warm. */
+function zonesNamedBy(cell: EffectiveCell): string[] {
+  const out = [cell.spec.zone, ...(cell.spec.standbyZones ?? [])];
+  if (cell.status?.activeZone) out.push(cell.status.activeZone);
+  if (cell.moving?.warmZone) out.push(cell.moving.warmZone);
+  return out;
+}
+
+/** A cell's plan without its objects: what the status and the cleanup need. */
+export interface CellOutline {
+  cell: string;
+  activeZone: string;
+  standbyZone?: string;
+  /** The Deployment and the Service of a zone share the name. */
+  workloads: { zone: string; role: WorkloadRole; replicas: number; name: string }[];
+}
+
+function outlineOf(p: CellPlan): CellOutline {
+  return {
+    cell: p.cell,
+    activeZone: p.activeZone,
+    ...(p.standbyZone ? { standbyZone: p.standbyZone } : {}),
+    workloads: p.workloads.map((w) => ({
+      zone: w.zone,
+      role: w.role,
+      replicas: w.replicas,
+      name: String((w.deployment.metadata as { name: string }).name),
+    })),
+  };
+}
+
+interface CellEntry {
+  base: string;
+  cell: EffectiveCell;
+  override: string;
+  zones: (Zone | undefined)[];
+  /** Set once the cell was planned with these inputs; outline undefined: it cannot be planned. */
+  planned: boolean;
+  outline?: CellOutline;
+  problems: PlanProblem[];
+  /** cluster/kind/name -> the cached object last found to cover the desired one. */
+  verified: Map<string, object>;
+}
+
+interface AppEntry {
+  uid: string | undefined;
+  generation: number | undefined;
+  spec: unknown;
+  sidecar: SidecarSettings;
+  /** The app's inputs common to every cell, serialised: everything but the overrides. */
+  base: string;
+  /** baselineViolations of the template (it depends on nothing else). */
+  unsafe: ReturnType<typeof baselineViolations>;
+  cells: Map<string, CellEntry>;
+}
+
+/**
+ * What CellApp reconciles keep between them so a change costs what it
+ * touches: a change to one cell's override (or to one cell) plans that cell
+ * again, and a Deployment or Service is compared with the desired one only
+ * when it, or the inputs of its cell, changed. Kept per cell: the inputs
+ * (cells and zones by identity: the caches keep an object until it changes;
+ * the override serialised; the rest of the app serialised once per
+ * generation), the outline of its plan (no objects: memory stays small) and
+ * the cached objects found to cover it. planCellAppReconcile returns the same
+ * actions with or without a memo (a property test holds both). One per
+ * controller instance.
+ */
+export class CellPlanMemo {
+  readonly #apps = new Map<string, AppEntry>();
+  /** Work done with this memo: cells planned, objects compared with the cache (what it saves shows here). */
+  readonly work = { cellsPlanned: 0, compared: 0 };
+
+  /** The app's entry, up to date with `app` and `sidecar`. */
+  app(app: CellApp, sidecar: SidecarSettings): AppEntry {
+    const key = `${app.metadata.namespace ?? ""}/${app.metadata.name}`;
+    const entry = this.#apps.get(key);
+    const { uid, generation } = app.metadata;
+    if (
+      entry !== undefined &&
+      entry.sidecar === sidecar &&
+      entry.uid === uid &&
+      // The API server bumps the generation on every spec change; without one, compare the spec object.
+      (entry.spec === app.spec || (generation !== undefined && entry.generation === generation))
+    ) {
+      entry.spec = app.spec;
+      return entry;
+    }
+    const { overrides: _o, ...rest } = app.spec;
+    const base = JSON.stringify([app.apiVersion, app.kind, app.metadata.name, app.metadata.namespace, uid, rest]);
+    const same = entry !== undefined && entry.sidecar === sidecar && entry.base === base;
+    const next: AppEntry = {
+      uid,
+      generation,
+      spec: app.spec,
+      sidecar,
+      base,
+      unsafe: same ? entry.unsafe : baselineViolations(app.spec.template),
+      cells: same ? entry.cells : new Map(),
+    };
+    this.#apps.set(key, next);
+    return next;
   }
-  return plan;
+
+  /** Drop an app's entry (the app is gone). */
+  forget(appKey: string): void {
+    this.#apps.delete(appKey);
+  }
+}
+
+/** The memo entry of a cell whose inputs are unchanged, else a fresh one (replacing the old). */
+function cellEntry(
+  app: AppEntry,
+  cell: EffectiveCell,
+  override: CellOverride | undefined,
+  zoneByName: ReadonlyMap<string, Zone>,
+): CellEntry {
+  const o = override === undefined ? "" : JSON.stringify(override);
+  const zones = zonesNamedBy(cell).map((z) => zoneByName.get(z));
+  const hit = app.cells.get(cell.metadata.name);
+  if (
+    hit &&
+    hit.base === app.base &&
+    hit.cell === cell &&
+    hit.override === o &&
+    hit.zones.length === zones.length &&
+    hit.zones.every((z, i) => z === zones[i])
+  )
+    return hit;
+  const fresh: CellEntry = {
+    base: app.base,
+    cell,
+    override: o,
+    zones,
+    planned: false,
+    problems: [],
+    verified: new Map(),
+  };
+  app.cells.set(cell.metadata.name, fresh);
+  return fresh;
 }
 
 function selectorLabels(app: CellApp, cell: string, zone: string): Record<string, string> {
@@ -362,7 +538,7 @@ export interface ObservedDeployment {
 
 /** Status per cell from the plan and the Deployments observed in each zone. */
 export function cellAppStatusCells(
-  plan: CellAppPlan,
+  plan: { cells: readonly (CellPlan | CellOutline)[]; scopeCells: readonly string[] },
   observed: readonly ObservedDeployment[],
 ): { cells: Obj[]; readyCells: number; totalCells: number } {
   const find = (cell: string, zone: string | undefined) =>
@@ -420,6 +596,8 @@ export interface CellAppObservation {
   /** The app's Deployments and Services (by the app's labels) in every cluster. */
   workloads: readonly ObservedWorkload[];
   now: Date;
+  /** What earlier reconciles of the same controller worked out (optional: the actions are the same without it). */
+  memo?: CellPlanMemo;
 }
 
 export interface WorkloadApply {
@@ -518,7 +696,10 @@ export function planCellAppReconcile(o: CellAppObservation): CellAppActions {
   const validation = validateCellApp(app, { cells: o.cells, shardingRules: o.rules });
   // The operator applies the template with its own rights in every zone's cluster: even
   // where no admission policy stopped it, nothing beyond baseline outside the exceptions.
-  const unsafe = o.podSecurity.privilegedNamespaces.includes(ns) ? [] : baselineViolations(app.spec.template);
+  const appEntry = o.memo?.app(app, o.sidecar);
+  const unsafe = o.podSecurity.privilegedNamespaces.includes(ns)
+    ? []
+    : (appEntry?.unsafe ?? baselineViolations(app.spec.template));
   const problems = [...validation.problems, ...unsafe.map((v) => ({ ...v, reason: "PodSecurity" }))];
   if (problems.length > 0) {
     // Invalid references or an unsafe template: say so, change nothing (existing workloads keep serving).
@@ -545,38 +726,73 @@ export function planCellAppReconcile(o: CellAppObservation): CellAppActions {
     return actions;
   }
 
-  const plan = planCellApp({ app, cells: o.cells, zones: o.zones, sidecar: o.sidecar });
-  const observedAt = (cluster: string, kind: WorkloadKind, name: string) =>
-    o.workloads.find((w) => w.cluster === cluster && w.kind === kind && w.object.metadata?.name === name);
+  const inputs: CellAppInputs = { app, cells: o.cells, zones: o.zones, sidecar: o.sidecar };
+  const { scope, overrides, zoneByName, problems: planProblemList } = planScope(inputs);
+  const outlines: CellOutline[] = [];
+  const unplannable: string[] = [];
+  const observed = new Map<string, ObservedWorkload>();
+  for (const w of o.workloads) {
+    const k = `${w.cluster}/${w.kind}/${w.object.metadata?.name ?? ""}`;
+    if (!observed.has(k)) observed.set(k, w);
+  }
 
-  // Desired workloads in reachable zones; unreachable zones are left as they are.
+  // Desired workloads in writable zones (the operator's own cluster is always written to);
+  // unreachable zones are left as they are.
   const unreachableZones = new Set<string>();
   const wanted = new Set<string>();
-  for (const cellPlan of plan.cells) {
-    for (const w of cellPlan.workloads) {
+  for (const cell of scope) {
+    const override = overrides.get(cell.metadata.name);
+    const entry = appEntry && cellEntry(appEntry, cell, override, zoneByName);
+    // The cell's objects, built only when one of them must be compared (its inputs or a cached object changed).
+    let full: OneCellPlan | undefined;
+    const planned = (): OneCellPlan => {
+      if (full === undefined && o.memo) o.memo.work.cellsPlanned++;
+      return (full ??= planCell(inputs, cell, override, zoneByName));
+    };
+    let outline: CellOutline | undefined;
+    if (entry?.planned) {
+      outline = entry.outline;
+      planProblemList.push(...entry.problems);
+    } else {
+      const p = planned();
+      outline = p.plan && outlineOf(p.plan);
+      planProblemList.push(...p.problems);
+      if (entry) Object.assign(entry, { planned: true, outline, problems: p.problems });
+    }
+    if (!outline) {
+      unplannable.push(cell.metadata.name);
+      continue;
+    }
+    outlines.push(outline);
+    outline.workloads.forEach((w, i) => {
       const cluster = o.zoneClusters.get(w.zone);
-      if (!cluster || !cluster.reachable) {
+      if (!cluster || !writable(cluster)) {
         unreachableZones.add(w.zone);
-        continue;
+        return;
       }
-      for (const [kind, object] of [
-        ["Deployment", w.deployment],
-        ["Service", w.service],
-      ] as const) {
-        const name = String((object.metadata as { name: string }).name);
-        wanted.add(`${cluster.name}/${kind}/${name}`);
-        const observed = observedAt(cluster.name, kind, name);
-        if (observed && covers(observed.object, object)) continue;
-        actions.apply.push({ cluster: cluster.name, zone: w.zone, kind, name, object, create: !observed });
-        if (!observed && !cluster.local && !actions.ensureNamespaces.includes(cluster.name))
+      for (const kind of ["Deployment", "Service"] as const) {
+        const k = `${cluster.name}/${kind}/${w.name}`;
+        wanted.add(k);
+        const seen = observed.get(k);
+        if (seen && entry?.verified.get(k) === seen.object) continue;
+        const zw = planned().plan!.workloads[i]!;
+        const object = kind === "Deployment" ? zw.deployment : zw.service;
+        if (seen && o.memo) o.memo.work.compared++;
+        if (seen && covers(seen.object, object)) {
+          entry?.verified.set(k, seen.object);
+          continue;
+        }
+        entry?.verified.delete(k);
+        actions.apply.push({ cluster: cluster.name, zone: w.zone, kind, name: w.name, object, create: !seen });
+        if (!seen && !cluster.local && !actions.ensureNamespaces.includes(cluster.name))
           actions.ensureNamespaces.push(cluster.name);
       }
-    }
+    });
   }
 
   // Remove workloads of cells that left the scope (only in clusters that answer;
   // cells that could not be planned keep theirs).
-  const keepCells = new Set(plan.unplannable);
+  const keepCells = new Set(unplannable);
   const clusters = new Map(o.clusters.map((c) => [c.name, c]));
   for (const w of o.workloads) {
     const cluster = clusters.get(w.cluster);
@@ -597,11 +813,10 @@ export function planCellAppReconcile(o: CellAppObservation): CellAppActions {
 
   // Status from the caches of every zone's cluster.
   const deployments: ObservedDeployment[] = [];
-  for (const c of plan.cells) {
+  for (const c of outlines) {
     for (const w of c.workloads) {
       const cluster = o.zoneClusters.get(w.zone);
-      const name = String((w.deployment.metadata as { name: string }).name);
-      const dep = cluster && observedAt(cluster.name, "Deployment", name);
+      const dep = cluster && observed.get(`${cluster.name}/Deployment/${w.name}`);
       const st = dep?.object.status as { replicas?: number; readyReplicas?: number } | undefined;
       deployments.push({
         cell: c.cell,
@@ -611,8 +826,8 @@ export function planCellAppReconcile(o: CellAppObservation): CellAppActions {
       });
     }
   }
-  const summary = cellAppStatusCells(plan, deployments);
-  const planProblems = plan.problems.map((p) => `${p.field}: ${p.message}`);
+  const summary = cellAppStatusCells({ cells: outlines, scopeCells: scope.map((c) => c.metadata.name) }, deployments);
+  const planProblems = planProblemList.map((p) => `${p.field}: ${p.message}`);
   conditions = setCondition(
     conditions,
     {

@@ -114,6 +114,19 @@ export function sidecarEnv(p: SidecarPlacement, settings: SidecarSettings): EnvV
   return env;
 }
 
+/**
+ * What the sidecar container asks for unless the operator's settings say
+ * otherwise, from bench/sidecar-footprint.ts (docs/adr/0015-sidecar-footprint.md):
+ * memory requested = RSS at 1,000-2,000 req/s (~80-85 MB) with a little room;
+ * the limit = the burst's peak (~115-130 MB: 256 connections of 64 KiB
+ * bodies) with 50% headroom; CPU requested = ~500 req/s (1,000 req/s costs
+ * ~0.18 vCPU), no CPU limit (throttling would add latency to every request).
+ */
+export const DEFAULT_SIDECAR_RESOURCES: NonNullable<SidecarSettings["resources"]> = {
+  requests: { cpu: "100m", memory: "96Mi" },
+  limits: { memory: "192Mi" },
+};
+
 export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings): Record<string, unknown> {
   return {
     name: SIDECAR_CONTAINER,
@@ -136,7 +149,7 @@ export function sidecarContainer(p: SidecarPlacement, settings: SidecarSettings)
         ? [{ name: ROUTING_TOKEN_VOLUME, mountPath: ROUTING_TOKEN_MOUNT_PATH, readOnly: true }]
         : []),
     ],
-    resources: settings.resources ?? { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+    resources: settings.resources ?? DEFAULT_SIDECAR_RESOURCES,
     securityContext: {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,

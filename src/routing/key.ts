@@ -7,7 +7,9 @@
 // expressions) and nothing throws: every input yields a key, KEY_MISSING,
 // KEY_MALFORMED or KEY_CONFLICT.
 
-import { RE2JS } from "re2js";
+import { createRequire } from "node:module";
+import type * as Re2js from "re2js";
+import type { RE2JS } from "re2js";
 import type { RoutingIssue } from "./errors.ts";
 import { MAX_KEY_BYTES } from "./shard.ts";
 
@@ -417,6 +419,13 @@ export interface KeyPattern {
 export const KEY_PATTERN_SYNTAX =
   "RE2 syntax, which matches in linear time: no back-references (\\1, \\k<name>) or look-around ((?=, (?!, (?<=, (?<!), repeat counts up to 1000";
 
+/** re2js on first use: most rules have no pattern, and every sidecar would carry it (~3 MB, ADR 0015). */
+let re2js: typeof RE2JS | undefined;
+function re2(): typeof RE2JS {
+  re2js ??= (createRequire(import.meta.url)("re2js") as typeof Re2js).RE2JS;
+  return re2js;
+}
+
 /**
  * Compiles a key pattern with RE2 (re2js): matching takes time linear in the
  * key, whatever the pattern, so no pattern can stall the operator or a
@@ -426,7 +435,7 @@ export const KEY_PATTERN_SYNTAX =
  */
 export function compileKeyPattern(pattern: string): KeyPattern {
   try {
-    return RE2JS.compile(pattern);
+    return re2().compile(pattern);
   } catch (e) {
     throw new Error(`${(e as Error).message} (patterns use ${KEY_PATTERN_SYNTAX})`, { cause: e });
   }

@@ -7,8 +7,10 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
-import https from "node:https";
 import type { IncomingHttpHeaders } from "node:http";
+
+/** node:https only for an https:// routing API: loading TLS costs every sidecar ~6 MB otherwise (ADR 0015). */
+const https = () => process.getBuiltinModule("node:https");
 
 /** Largest answer read (a table of MAX_SHARDS shards and many cells is well under 1 MiB). */
 export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -41,7 +43,7 @@ export class RoutingClient {
     this.#url = new URL(opts.baseUrl);
     this.#agent =
       this.#url.protocol === "https:"
-        ? new https.Agent({
+        ? new (https().Agent)({
             keepAlive: true,
             maxSockets: 4,
             ...(opts.caFile === undefined ? {} : { ca: readFileSync(opts.caFile, "utf8") }),
@@ -68,7 +70,7 @@ export class RoutingClient {
       headers["content-length"] = String(Buffer.byteLength(o.body));
     }
     const u = this.#url;
-    const mod = u.protocol === "https:" ? https : http;
+    const mod = u.protocol === "https:" ? https() : http;
     const signal = AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]);
     return new Promise<ClientAnswer>((resolve, reject) => {
       const req = mod.request(

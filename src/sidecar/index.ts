@@ -4,6 +4,8 @@
 export type { CellType, SidecarConfig } from "./config.ts";
 export { ConfigError, OPTIONS, parseConfig, sidecarConfig, usage } from "./config.ts";
 export { Lease, parseLeaseMs } from "./lease.ts";
+export type { LogFn, LogLevel, SidecarLogger } from "./log.ts";
+export { jsonLogger, silentLogger } from "./log.ts";
 export type { Outcome, SidecarMetrics } from "./metrics.ts";
 export { OUTCOMES, createSidecarMetrics } from "./metrics.ts";
 export type { PeerResolver, PeerResolverOptions, Target } from "./peers.ts";

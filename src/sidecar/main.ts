@@ -5,8 +5,8 @@
 // 1 on a startup failure (e.g. the port is taken), 2 on an invalid configuration.
 
 import os from "node:os";
-import { pino } from "pino";
 import { ConfigError, parseConfig, usage } from "./config.ts";
+import { jsonLogger, type LogLevel } from "./log.ts";
 import { startSidecar } from "./sidecar.ts";
 
 async function main(): Promise<void> {
@@ -26,11 +26,10 @@ async function main(): Promise<void> {
     process.stdout.write(usage());
     process.exit(0);
   }
-  const logger = pino({
+  const logger = jsonLogger({
     name: "ldc-sidecar",
-    level: config.logLevel,
-    base: { cell: config.cell, zone: config.zone },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    level: config.logLevel as LogLevel,
+    base: { hostname: os.hostname(), cell: config.cell, zone: config.zone },
   });
   let sidecar;
   try {

@@ -20,7 +20,7 @@
 
 import http from "node:http";
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import type { Logger } from "pino";
+import type { SidecarLogger as Logger } from "./log.ts";
 import type { KeyReport, RouteDecision, RoutingTable } from "../routing/index.ts";
 import { describeKeySource, encodeKeyHeader, isWriteRequest, newKeyReport } from "../routing/index.ts";
 import type { Lease } from "./lease.ts";

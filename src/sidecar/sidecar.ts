@@ -5,11 +5,10 @@
 
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { pino } from "pino";
-import type { Logger } from "pino";
 import type { RouteContext, RoutingTable } from "../routing/index.ts";
 import type { SidecarConfig } from "./config.ts";
 import { Lease } from "./lease.ts";
+import { silentLogger, type SidecarLogger as Logger } from "./log.ts";
 import type { SidecarMetrics } from "./metrics.ts";
 import { createSidecarMetrics } from "./metrics.ts";
 import type { PeerResolver } from "./peers.ts";
@@ -56,7 +55,7 @@ export interface Sidecar {
 }
 
 export async function startSidecar(config: SidecarConfig, opts: StartOptions = {}): Promise<Sidecar> {
-  const log = opts.logger ?? pino({ level: "silent" });
+  const log = opts.logger ?? silentLogger;
   const metrics = createSidecarMetrics();
   const ctx: RouteContext = {
     localCell: config.cell,

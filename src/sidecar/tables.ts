@@ -8,7 +8,7 @@
 // fail, the last table stays (for reads; writes need a lease, lease.ts).
 
 import { readFile, stat } from "node:fs/promises";
-import type { Logger } from "pino";
+import type { SidecarLogger as Logger } from "./log.ts";
 import type { KeyReport, RequestLike, RouteContext, RouteDecision, RoutingTable } from "../routing/index.ts";
 import { createRouter, parseTable } from "../routing/index.ts";
 import { LEASE_HEADER } from "../routing-api/fencing.ts";
