@@ -80,6 +80,8 @@ async function setup(state: ClusterState, replicas: number): Promise<void> {
     const app = benchApp(APP_NS, RULE) as { spec: Record<string, unknown> };
     app.spec.replicas = replicas;
     app.spec.standbyReplicas = replicas;
+    // Here the deployed pods' own sidecars are the ones measured.
+    app.spec.sidecar = { enabled: true };
     await applyAll(admin, [
       benchRule(
         RULE,

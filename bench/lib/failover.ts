@@ -135,7 +135,12 @@ export function benchRule(name: string, shards: number, cells: readonly string[]
   };
 }
 
-/** One small Regional app of `rule` in every cell (replicas 1, warm standby 1). */
+/**
+ * One small Regional app of `rule` in every cell (replicas 1, warm standby 1),
+ * without an injected sidecar: these benches measure the operator with the
+ * free-standing sidecars of startSidecars (the barrier waits for those); the
+ * deployed pods' own sidecars are what bench/relay-push.ts measures.
+ */
 export function benchApp(namespace: string, rule: string): AnyObject {
   return {
     apiVersion: "ldc.io/v1alpha1",
@@ -146,6 +151,7 @@ export function benchApp(namespace: string, rule: string): AnyObject {
       scope: "Regional",
       replicas: 1,
       standbyReplicas: 1,
+      sidecar: { enabled: false },
       template: {
         spec: {
           containers: [

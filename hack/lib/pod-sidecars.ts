@@ -19,7 +19,14 @@ import { SIDECAR_POD_SELECTOR } from "../../src/controllers/sidecar-pods.ts";
 import { RELAY_AUDIENCE, SIDECAR_CONTAINER } from "../../src/reconcilers/sidecar.ts";
 import type { RoutingTable } from "../../src/routing/index.ts";
 import { Resources, type KubeClient, type KubeObject } from "../../src/runtime/index.ts";
-import { parseConfig, startSidecar, type Sidecar, type SidecarConfig } from "../../src/sidecar/index.ts";
+import {
+  parseConfig,
+  startSidecar,
+  targetOf,
+  type Sidecar,
+  type SidecarConfig,
+  type Target,
+} from "../../src/sidecar/index.ts";
 
 type EnvVar = {
   name: string;
@@ -58,7 +65,7 @@ export interface PodSidecarsOptions {
   tokenFileFor?: (pod: PodIdentity) => Promise<string>;
   /** The app behind the sidecar (default: one 200 "ok" server shared by every pod). */
   appUrlFor?: (pod: { zone: string; cell: string; id: string }) => Promise<string>;
-  /** LDC_PEERS of every sidecar (default: each cell@zone's first sidecar here). */
+  /** LDC_PEERS of every sidecar (default: a cell@zone is any of its sidecars running here, in turn). */
   peers?: () => Record<string, string>;
   /** Extra env (e.g. LDC_ACK_INTERVAL_SECONDS). */
   env?: Record<string, string>;
@@ -134,6 +141,7 @@ export class PodSidecars {
   #app: http.Server | undefined;
   #appUrl: string | undefined;
   #paused = new Set<string>();
+  #turn = 0;
 
   private constructor(o: PodSidecarsOptions) {
     this.#o = o;
@@ -260,7 +268,7 @@ export class PodSidecars {
           serviceAccount: pod.spec?.serviceAccountName || "default",
         });
       } else if (this.#o.token !== undefined) env.LDC_ROUTING_TOKEN = this.#o.token;
-      env.LDC_PEERS = JSON.stringify(this.#o.peers?.() ?? this.#peers());
+      if (this.#o.peers) env.LDC_PEERS = JSON.stringify(this.#o.peers());
       Object.assign(env, this.#o.env);
       const config = parseConfig(env, []);
       if (config === "help") return;
@@ -269,6 +277,8 @@ export class PodSidecars {
         backoffMinMs: 100,
         backoffMaxMs: 1000,
         onTableSwap: (t) => this.#o.onTable?.(t, entry),
+        // Without given peers, a cell@zone is reached as its Service would: any sidecar of it running here now.
+        ...(this.#o.peers ? {} : { peers: (c: string, z: string) => this.#peer(c, z) }),
       });
       if (this.#stopped) {
         await entry.sidecar.close();
@@ -291,10 +301,10 @@ export class PodSidecars {
     await p.sidecar.close();
   }
 
-  /** Each cell@zone's first sidecar here. */
-  #peers(): Record<string, string> {
-    const peers: Record<string, string> = {};
-    for (const p of this.running()) peers[`${p.config.cell}@${p.config.zone}`] ??= p.sidecar.url;
-    return peers;
+  /** A running sidecar of `cell` in `zone`, taken in turn (a Service's endpoints). */
+  #peer(cell: string, zone: string): Target | undefined {
+    const all = this.running().filter((p) => p.config.cell === cell && p.config.zone === zone);
+    if (!all.length) return undefined;
+    return targetOf(all[this.#turn++ % all.length]!.sidecar.url);
   }
 }
