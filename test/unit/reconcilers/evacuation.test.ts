@@ -378,13 +378,13 @@ describe("dry run", () => {
     expect(plan.freeze).toMatch(
       /rule users shards 0-39 refused \(503, Retry-After\) for 5s before the switch and again before the failback/,
     );
-    // 3 more replicas of 0.5 CPU / 1 GiB plus the injected sidecar's requests; 1 CPU / 3 GiB free.
+    // 3 more replicas of 0.5 CPU / 1 GiB plus the injected sidecar's requests (100m / 96Mi each); 1 CPU / 3 GiB free.
     expect(plan.capacity).toEqual([
       {
         zone: "hz-b",
         fits: false,
         message: expect.stringMatching(
-          /^zone hz-b lacks CPU and memory: needs 1.65 CPU, 3.2 GiB more requested; 1 node\(s\) have 1 CPU, 3.0 GiB free \(allocatable 2 CPU, 4.0 GiB minus 1 CPU, 1.0 GiB requested\): add nodes/,
+          /^zone hz-b lacks CPU and memory: needs 1.8 CPU, 3.3 GiB more requested; 1 node\(s\) have 1 CPU, 3.0 GiB free \(allocatable 2 CPU, 4.0 GiB minus 1 CPU, 1.0 GiB requested\): add nodes/,
         ),
       },
       { zone: "sh-a", message: "zone sh-a: not checked: unreachable" },
