@@ -2,8 +2,8 @@
 // for the benchmarks and the high-availability drill verifier: a process per
 // replica, so a replica can be SIGKILLed and does not share an event loop
 // with the load it is measured under.
-import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { spawnNodeProcess, type NodeProcess } from "./node-process.ts";
 import { REPO_DIR } from "./tools.ts";
 
 export interface OperatorProcessOptions {
@@ -30,18 +30,9 @@ export interface OperatorProcessOptions {
   nodeArgs?: readonly string[];
 }
 
-export interface OperatorProcess {
-  pid: number;
-  port: number;
-  url: string;
-  child: ChildProcess;
-  /** Resolves when the process has exited, with its exit code or signal. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+/** The operator's process: SIGTERM drains and releases the leader lease. */
+export interface OperatorProcess extends NodeProcess {
   metrics(): Promise<string>;
-  /** SIGTERM (drains and releases the leader lease) and wait for the exit. */
-  stop(): Promise<void>;
-  /** SIGKILL, as a node failure or the OOM killer does, and wait for the exit. */
-  kill(): Promise<void>;
 }
 
 /** Starts `node src/main.ts` with `opts` and waits until its /readyz answers 200. */
@@ -68,44 +59,12 @@ export async function spawnOperator(opts: OperatorProcessOptions): Promise<Opera
     ...(opts.relay ? ["--relay"] : []),
     ...(opts.relayNamespace ? ["--relay-namespace", opts.relayNamespace] : []),
   ];
-  // stdout of a benchmark carries its JSON result line: the operator never writes there.
-  const child = spawn(process.execPath, args, {
-    stdio: ["ignore", opts.stdio === "ignore" ? "ignore" : 2, opts.stdio === "ignore" ? "ignore" : 2],
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  const url = `http://127.0.0.1:${opts.port}`;
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`the operator exited (${child.exitCode ?? child.signalCode}) before it was ready`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await exited;
-      throw new Error(
-        `the operator on port ${opts.port} was not ready within ${(opts.readyTimeoutMs ?? 60_000) / 1000} s`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const signal = async (sig: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-    await exited;
-  };
-  return {
-    pid: child.pid!,
+  const p = await spawnNodeProcess({
+    args,
     port: opts.port,
-    url,
-    child,
-    exited,
-    metrics: async () => (await fetch(`${url}/metrics`)).text(),
-    stop: () => signal("SIGTERM"),
-    kill: () => signal("SIGKILL"),
-  };
+    what: "the operator",
+    ...(opts.stdio ? { stdio: opts.stdio } : {}),
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+  });
+  return { ...p, metrics: async () => (await fetch(`${p.url}/metrics`)).text() };
 }

@@ -5,13 +5,13 @@
 // relayIdentity() gives it the chart's relay permissions (RELAY_RULES in its
 // namespace, RELAY_CLUSTER_RULES for TokenReviews) behind a ServiceAccount
 // token, as relay.test.ts does, instead of the cluster admin's kubeconfig.
-import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { RELAY_CLUSTER_RULES, RELAY_RULES, toPolicyRule } from "../../src/chart/permissions.ts";
 import { RELAY_SERVICE } from "../../src/relay/index.ts";
 import { Resources, type KubeClient, type Resource } from "../../src/runtime/index.ts";
+import { spawnNodeProcess, type NodeProcess } from "./node-process.ts";
 import { REPO_DIR } from "./tools.ts";
 
 export interface RelayProcessOptions {
@@ -28,17 +28,8 @@ export interface RelayProcessOptions {
   readyTimeoutMs?: number;
 }
 
-export interface RelayProcess {
-  pid: number;
-  port: number;
-  url: string;
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGTERM and wait for the exit. */
-  stop(): Promise<void>;
-  /** SIGKILL (a node failure) and wait for the exit. */
-  kill(): Promise<void>;
-}
+/** A relay's process. */
+export type RelayProcess = NodeProcess;
 
 /** Starts `node src/relay/main.ts` with `opts` and waits until its /readyz answers 200 (routing ConfigMaps synced). */
 export async function spawnRelay(opts: RelayProcessOptions): Promise<RelayProcess> {
@@ -55,42 +46,13 @@ export async function spawnRelay(opts: RelayProcessOptions): Promise<RelayProces
     "--log-level",
     opts.logLevel ?? "warn",
   ];
-  // stdout of a benchmark carries its JSON result line: the relay never writes there.
-  const child = spawn(process.execPath, args, { stdio: ["ignore", 2, 2] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  const url = `http://127.0.0.1:${opts.port}`;
-  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`the relay ${opts.pod} exited (${child.exitCode ?? child.signalCode}) before it was ready`);
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) break;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await exited;
-      throw new Error(`the relay ${opts.pod} on port ${opts.port} was not ready within ${timeoutMs / 1000} s`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const signal = async (sig: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-    await exited;
-  };
-  return {
-    pid: child.pid!,
+  return spawnNodeProcess({
+    args,
     port: opts.port,
-    url,
-    child,
-    exited,
-    stop: () => signal("SIGTERM"),
-    kill: () => signal("SIGKILL"),
-  };
+    what: `the relay ${opts.pod}`,
+    pollMs: 100,
+    ...(opts.readyTimeoutMs !== undefined ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+  });
 }
 
 const RBAC = { group: "rbac.authorization.k8s.io", version: "v1", namespaced: true } as const;
