@@ -6,7 +6,7 @@ import type { Failover, ShardingRule, Zone } from "../../../src/api/index.ts";
 import { createDomainMetrics, type DomainMetricsSource } from "../../../src/controllers/metrics.ts";
 import { stepFailover, type FailoverObservation } from "../../../src/reconcilers/failover.ts";
 import type { RuleSidecars } from "../../../src/reconcilers/metrics.ts";
-import { topology, withStatus } from "../reconcilers/fixtures.ts";
+import { readyObservation, topology, withStatus } from "../reconcilers/fixtures.ts";
 
 const T0 = Date.parse("2026-11-21T10:00:00Z");
 const iso = (ms: number) => new Date(T0 + ms).toISOString();
@@ -204,19 +204,7 @@ describe("domain gauges, from the caches at scrape time", () => {
 
 describe("failover counters and histograms, observed on the status a write completes", () => {
   const zones = TOPOLOGY.zones.map((z) => withStatus(z, { phase: "Ready" }));
-  const observation = (o: Partial<FailoverObservation> = {}): FailoverObservation => ({
-    cells: TOPOLOGY.cells,
-    zones,
-    failovers: [],
-    rules: [],
-    plan: () => ({}),
-    epochOf: () => 7,
-    destinationNotReady: () => [],
-    routing: () => ({ epoch: 8 }),
-    acknowledged: () => ({ count: 3 }),
-    annotation: () => undefined,
-    ...o,
-  });
+  const observation = (o: Partial<FailoverObservation> = {}) => readyObservation({ cells: TOPOLOGY.cells, zones }, o);
 
   /** Runs `fo` to its end as the controller does: each decision's status written, counted, and read back. */
   function run(m: ReturnType<typeof createDomainMetrics>, fo: Failover, obs = observation()): Failover {

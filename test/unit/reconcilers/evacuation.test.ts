@@ -23,7 +23,7 @@ import {
 } from "../../../src/reconcilers/failover.ts";
 import { routingInput } from "../../../src/reconcilers/routing.ts";
 import { buildTable, cityStandIn, parseTable, route } from "../../../src/routing/index.ts";
-import { withStatus } from "./fixtures.ts";
+import { readyObservation, withStatus } from "./fixtures.ts";
 
 function parse<K extends KindName>(kind: K, obj: Record<string, unknown>) {
   const r = parseResource(kind, { apiVersion: "ldc.io/v1alpha1", kind, ...obj });
@@ -77,19 +77,7 @@ function failover(spec: Record<string, unknown>, status?: FailoverStatus): Failo
 }
 
 function observation(w: ReturnType<typeof world>, o: Partial<FailoverObservation> = {}): FailoverObservation {
-  return {
-    cells: w.cells,
-    zones: w.zones,
-    failovers: [],
-    rules: w.rules,
-    plan: () => ({}),
-    epochOf: () => 7,
-    destinationNotReady: () => [],
-    routing: () => ({ epoch: 8 }),
-    acknowledged: () => ({ count: 3 }),
-    annotation: () => undefined,
-    ...o,
-  };
+  return readyObservation(w, o);
 }
 
 const T0 = Date.parse("2026-11-30T10:00:00Z");

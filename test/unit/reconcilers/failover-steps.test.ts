@@ -17,7 +17,7 @@ import {
   type FailoverObservation,
   type FailoverStatus,
 } from "../../../src/reconcilers/failover.ts";
-import { topology, withStatus } from "./fixtures.ts";
+import { readyObservation, topology, withStatus } from "./fixtures.ts";
 
 const T0 = Date.parse("2026-11-21T10:00:00Z");
 const at = (ms: number) => new Date(T0 + ms);
@@ -45,19 +45,7 @@ function failover(spec: Partial<Failover["spec"]> = {}, status?: FailoverStatus,
 
 /** An observation where everything is ready at once; override what a test needs. */
 function observation(o: Partial<FailoverObservation> = {}): FailoverObservation {
-  return {
-    cells: TOPOLOGY.cells,
-    zones: ZONES_READY,
-    failovers: [],
-    rules: [],
-    plan: () => ({}),
-    epochOf: () => 7,
-    destinationNotReady: () => [],
-    routing: () => ({ epoch: 8 }),
-    acknowledged: () => ({ count: 3 }),
-    annotation: () => undefined,
-    ...o,
-  };
+  return readyObservation({ cells: TOPOLOGY.cells, zones: ZONES_READY }, o);
 }
 
 const rz00: Move = { cell: "rz00", from: "hz-a", to: "hz-b" };

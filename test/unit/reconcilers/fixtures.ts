@@ -8,6 +8,7 @@ import {
   type ShardingRule,
   type Zone,
 } from "../../../src/api/index.ts";
+import type { FailoverObservation } from "../../../src/reconcilers/failover.ts";
 import { validExamples } from "../api/examples.ts";
 
 function all<K extends KindName>(kind: K) {
@@ -30,4 +31,28 @@ export function shardingRules(): ShardingRule[] {
 
 export function withStatus<T extends { status?: unknown }>(obj: T, status: Record<string, unknown>): T {
   return { ...obj, status: { ...(obj.status as object | undefined), ...status } };
+}
+
+/**
+ * A Failover observation where everything is ready at once (destinations up,
+ * tables published at epoch 8, three sidecars holding them): override what a
+ * test is about.
+ */
+export function readyObservation(
+  world: { cells: readonly Cell[]; zones: readonly Zone[]; rules?: readonly ShardingRule[] },
+  o: Partial<FailoverObservation> = {},
+): FailoverObservation {
+  return {
+    cells: world.cells,
+    zones: world.zones,
+    failovers: [],
+    rules: world.rules ?? [],
+    plan: () => ({}),
+    epochOf: () => 7,
+    destinationNotReady: () => [],
+    routing: () => ({ epoch: 8 }),
+    acknowledged: () => ({ count: 3 }),
+    annotation: () => undefined,
+    ...o,
+  };
 }
