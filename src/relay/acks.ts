@@ -5,7 +5,8 @@
 // Bounded (entries not renewed for 30 s go, at most 10,000 pods per rule and
 // a byte budget under the ConfigMap limit), written only when an epoch, hash,
 // zone or cell in it changed or an entry came or went (a sidecar's periodic
-// re-ack of the same table writes nothing), at most one write per 200 ms.
+// re-ack of the same table writes nothing), at most one write per 200 ms, each
+// 25 ms after the first change it carries (a swap's burst of acks in one write).
 import type { Logger } from "pino";
 import { Labels, MANAGED_BY } from "../reconcilers/naming.ts";
 import type { SidecarAck } from "../routing-api/index.ts";
@@ -141,6 +142,12 @@ export interface AckConfigMapWriterOptions {
   acks: AckMap;
   /** Least time between two writes (ms). Default 200. */
   coalesceMs?: number;
+  /**
+   * Wait after the first change of a quiet period (ms), so a burst (every
+   * sidecar acking the table the relay just pushed to all) goes out in one
+   * write, not one ack alone and the rest a coalesceMs later. Default 25.
+   */
+  settleMs?: number;
   /** Period of the expiry sweep (ms). Default 5,000. */
   sweepMs?: number;
   /** Wait after a failed write (ms). Default 1,000. */
@@ -204,7 +211,8 @@ export class AckConfigMapWriter {
 
   #schedule(delayMs?: number): void {
     if (this.#stopped || !this.#dirty || this.#timer || this.#writing) return;
-    const wait = delayMs ?? Math.max(0, this.#lastWrite + (this.#o.coalesceMs ?? 200) - this.#now());
+    const wait =
+      delayMs ?? Math.max(this.#o.settleMs ?? 25, this.#lastWrite + (this.#o.coalesceMs ?? 200) - this.#now());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#writing = this.#write().finally(() => {

@@ -96,4 +96,27 @@ describe("AckConfigMapWriter", () => {
     expect(writes.length).toBe(before);
     await w.stop();
   });
+
+  it("writes a swap's burst of acks, arriving over some milliseconds, in one write", async () => {
+    const { client, writes } = fakeClient();
+    const acks = new AckMap();
+    const w = new AckConfigMapWriter({
+      client,
+      namespace: "ldc-system",
+      pod: "relay-1",
+      acks,
+      coalesceMs: 0,
+      settleMs: 2000,
+    });
+    w.start();
+    await w.idle();
+    for (let i = 0; i < 40; i++) {
+      if (acks.record(ack(`shop/p${i}`, 3))) w.changed();
+      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
+    }
+    await w.idle();
+    expect(writes).toHaveLength(2);
+    expect(Object.keys(JSON.parse(writes[1]!.data.users!))).toHaveLength(40);
+    await w.stop();
+  });
 });
