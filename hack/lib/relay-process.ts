@@ -10,7 +10,7 @@ import path from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { RELAY_CLUSTER_RULES, RELAY_RULES, toPolicyRule } from "../../src/chart/permissions.ts";
 import { RELAY_SERVICE } from "../../src/relay/index.ts";
-import { Resources, type KubeClient, type Resource } from "../../src/runtime/index.ts";
+import { Resources, type KubeClient } from "../../src/runtime/index.ts";
 import { spawnNodeProcess, type NodeProcess } from "./node-process.ts";
 import { REPO_DIR } from "./tools.ts";
 
@@ -55,23 +55,7 @@ export async function spawnRelay(opts: RelayProcessOptions): Promise<RelayProces
   });
 }
 
-const RBAC = { group: "rbac.authorization.k8s.io", version: "v1", namespaced: true } as const;
-const Role: Resource = { ...RBAC, plural: "roles", kind: "Role" };
-const RoleBinding: Resource = { ...RBAC, plural: "rolebindings", kind: "RoleBinding" };
-const ClusterRole: Resource = { ...RBAC, namespaced: false, plural: "clusterroles", kind: "ClusterRole" };
-const ClusterRoleBinding: Resource = {
-  ...RBAC,
-  namespaced: false,
-  plural: "clusterrolebindings",
-  kind: "ClusterRoleBinding",
-};
-const ServiceAccount: Resource = {
-  group: "",
-  version: "v1",
-  plural: "serviceaccounts",
-  kind: "ServiceAccount",
-  namespaced: true,
-};
+const { Role, RoleBinding, ClusterRole, ClusterRoleBinding, ServiceAccount } = Resources;
 
 /**
  * The chart's relay identity in one cluster: the namespace, the ServiceAccount

@@ -28,37 +28,14 @@ import { RelayLeaseRenewer } from "../../../src/controllers/relaylease.ts";
 import { routingConfigMap } from "../../../src/reconcilers/shardingrule.ts";
 import { ROUTING_LEASE_NAME } from "../../../src/reconcilers/relaylease.ts";
 import { ackConfigMapName, startRelay, type RunningRelay } from "../../../src/relay/index.ts";
-import {
-  ApiError,
-  connectionFromFile,
-  KubeClient,
-  Resources,
-  type KubeObject,
-  type Resource,
-} from "../../../src/runtime/index.ts";
+import { ApiError, connectionFromFile, KubeClient, Resources, type KubeObject } from "../../../src/runtime/index.ts";
 import { sidecarConfig, startSidecar, type Sidecar } from "../../../src/sidecar/index.ts";
 import { request, startBackend, uidFor, usersTable, type Backend } from "../../unit/sidecar/helpers.ts";
 import { createTestNamespace, datacenters, eventually } from "../harness.ts";
 
 const ZONE = "hz-a";
-const RBAC = { group: "rbac.authorization.k8s.io", version: "v1", namespaced: true } as const;
-const Role: Resource = { ...RBAC, plural: "roles", kind: "Role" };
-const RoleBinding: Resource = { ...RBAC, plural: "rolebindings", kind: "RoleBinding" };
-const ClusterRole: Resource = { ...RBAC, namespaced: false, plural: "clusterroles", kind: "ClusterRole" };
-const ClusterRoleBinding: Resource = {
-  ...RBAC,
-  namespaced: false,
-  plural: "clusterrolebindings",
-  kind: "ClusterRoleBinding",
-};
+const { Role, RoleBinding, ClusterRole, ClusterRoleBinding, ServiceAccount } = Resources;
 const RELAY_POD = "ldc-relay-test-0";
-const ServiceAccount: Resource = {
-  group: "",
-  version: "v1",
-  plural: "serviceaccounts",
-  kind: "ServiceAccount",
-  namespaced: true,
-};
 const LEASE_MS = 2000;
 
 describe("ldc-relay against a member cluster's API server", () => {
