@@ -3,7 +3,7 @@
 // its step table live), then runs its effects: the moved cells recorded on
 // their Cells, Events, and the status written with optimistic concurrency.
 import type { Cell, Failover, ShardingRule } from "../api/index.ts";
-import { activeZoneOf, cellsInScope, planCellApp } from "../reconcilers/cellapp.ts";
+import { cellsInScope, planCellApp } from "../reconcilers/cellapp.ts";
 import { rulesRoutingTo } from "../reconcilers/routing.ts";
 import { isCityMove, type Move } from "../reconcilers/failover-moves.ts";
 import { planFailover } from "../reconcilers/failover-plan.ts";
@@ -13,7 +13,9 @@ import {
   effectiveCells,
   isFinished,
   POLL_MS,
+  recordShown,
   stepFailover,
+  type CellRecord,
   type FailoverDecision,
   type FailoverObservation,
   type Waiting,
@@ -331,29 +333,30 @@ function acknowledged(
   });
 }
 
-/** Records on each Cell where it now lives (the durable record once the Failover is over). */
-async function recordActiveZones(ctx: OperatorContext, moves: readonly Move[], now: Date): Promise<void> {
+/**
+ * Records on each Cell where it now lives (the durable record once the
+ * Failover is over), in this process's Cell cache at once too: its other
+ * controllers must not see the Failover's next status with the Cell's old one.
+ */
+async function recordActiveZones(ctx: OperatorContext, records: readonly CellRecord[], now: Date): Promise<void> {
   await Promise.all(
-    moves.map(async (m) => {
-      const cell = ctx.ldc.cells.store.get(m.cell) as (Cell & KubeObject) | undefined;
-      if (!cell) return;
-      // A City cell stays in its zone: what is recorded is whether its reads are served elsewhere.
-      const status = isCityMove(m)
-        ? (cell.status?.evacuated ?? false) === m.evacuate
-          ? undefined
-          : { activeZone: activeZoneOf(cell), evacuated: m.evacuate === true, lastFailoverTime: now.toISOString() }
-        : activeZoneOf(cell) === m.to
-          ? undefined
-          : { activeZone: m.to, lastFailoverTime: now.toISOString() };
-      if (!status) return;
-      await ctx.home.client.applyStatus(
-        {
-          apiVersion: cell.apiVersion,
-          kind: cell.kind,
-          metadata: { name: m.cell },
-          status,
-        },
-        { fieldManager: FAILOVER_FIELD_MANAGER },
+    records.map(async (r) => {
+      const cell = ctx.ldc.cells.store.get(r.cell) as (Cell & KubeObject) | undefined;
+      if (!cell || recordShown(cell, r)) return;
+      ctx.ldc.cells.recordWrite(
+        await ctx.home.client.applyStatus(
+          {
+            apiVersion: cell.apiVersion,
+            kind: cell.kind,
+            metadata: { name: r.cell },
+            status: {
+              activeZone: r.activeZone,
+              ...(r.evacuated !== undefined ? { evacuated: r.evacuated } : {}),
+              lastFailoverTime: now.toISOString(),
+            },
+          },
+          { fieldManager: FAILOVER_FIELD_MANAGER },
+        ),
       );
     }),
   );

@@ -15,7 +15,9 @@
 // cells, and an operator restarted at any step resumes from status. A failed,
 // timed-out or aborted step before the switch rolls back: the Failover leaves
 // Running, its overlay disappears, and routing returns to the previous owners
-// in a new epoch.
+// in a new epoch. Every end records the cells on the Cells, and until a Cell
+// shows that record a finished Failover still holds it where it was left
+// (finalRecords): a reader's Cell cache may lag behind its Failover cache.
 import {
   clampMessage,
   FAILOVER_MESSAGE_MAX_LENGTH,
@@ -86,6 +88,13 @@ export interface CellFailoverState {
   /** A City cell: whether its region's City-scope reads go to a stand-in (undefined: the stored status says). */
   evacuated?: boolean;
   failoverRef: string;
+}
+
+/** Where a cell lives, as a Failover records it on the Cell (status.activeZone, and status.evacuated for a City cell). */
+export interface CellRecord {
+  cell: string;
+  activeZone: string;
+  evacuated?: boolean;
 }
 
 /**
@@ -409,8 +418,8 @@ export function nextStep(step: FailoverStep, drill: boolean, failingBack: boolea
 
 /** What one reconcile of a Failover does, in this order: effects, then the status write. */
 export interface FailoverDecision {
-  /** Record on each Cell that it now lives in `to` (idempotent; before the status that records the step). */
-  recordActiveZones: Move[];
+  /** Record on each Cell where it now lives (idempotent; before the status that records the step). */
+  recordActiveZones: CellRecord[];
   /** The status to write with optimistic concurrency; undefined: nothing to write. */
   status?: FailoverStatus;
   /** The write only refreshes a waiting step's progress message (the caller remembers when, see StepMemory). */
@@ -497,7 +506,7 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
     }
     if (outcome.kind === "done") {
       decision.events.push({ type: "Normal", reason: `${step}Done`, message: outcome.message });
-      if (outcome.recordActiveZones) decision.recordActiveZones = moves;
+      if (outcome.recordActiveZones) decision.recordActiveZones = recordsAt(step, status.cells ?? [], back);
       const next = nextStatus(fo, outcome, now);
       if (next.step === "Done" || !STEPS[next.step!].chainable || isAborting(fo))
         return complete(decision, fo, outcome, now);
@@ -630,7 +639,6 @@ function complete(
   const status = fo.status!;
   const next = nextStatus(fo, outcome, now);
   if (next.step !== "Done") return { ...decision, status: next, requeueAfterMs: 0 };
-  const back = isFailingBack(fo) || status.step === "Failback";
   const aborted = isAborting(fo);
   const message = !aborted
     ? `done: ${outcome.message}`
@@ -638,7 +646,7 @@ function complete(
       ? `${abortCause(fo)}aborted: the drill failed back early`
       : `${abortCause(fo)}aborted after the switch: the cells stay in the destination`;
   return finishWith(
-    { ...decision, recordActiveZones: legMoves(status.cells ?? [], back) },
+    decision,
     fo,
     { ...status, ...(outcome.status ?? {}), steps: next.steps },
     aborted ? "Aborted" : "Succeeded",
@@ -707,9 +715,12 @@ function finishWith(
     },
     now,
   );
+  const final = { ...status, phase, step: "Done" as const, completionTime: now.toISOString(), message, conditions };
+  // Every end records where the cells are left, on the Cells first (effectiveCells holds them there meanwhile).
   return {
     ...decision,
-    status: { ...status, phase, step: "Done", completionTime: now.toISOString(), message, conditions },
+    recordActiveZones: finalRecords({ ...fo, status: final }),
+    status: final,
     requeueAfterMs: undefined,
   };
 }
@@ -734,6 +745,14 @@ const FINISHED_PHASES = new Set(["Succeeded", "Failed", "RolledBack", "Aborted",
 /** Whether a Failover has ended (it no longer acts on or overlays its cells). */
 export function isFinished(fo: Pick<Failover, "status">): boolean {
   return FINISHED_PHASES.has(fo.status?.phase ?? "");
+}
+
+/** Whether a Cell's stored status already says what `record` says. */
+export function recordShown(c: Cell, record: CellRecord): boolean {
+  return (
+    activeZoneOf(c) === record.activeZone &&
+    (record.evacuated === undefined || (c.status?.evacuated ?? false) === record.evacuated)
+  );
 }
 
 /** Whether a Failover's status records the failback leg as started. */
@@ -774,15 +793,66 @@ export function failoverStateOf(fo: Failover, cell: string): CellFailoverState |
   return stateAt(st.step, move, isFailingBack(fo), fo.metadata.name);
 }
 
+/** The records of a leg's cells at `step`: the step's overlay, without what shows only while it runs. */
+function recordsAt(step: FailoverStep, moves: readonly Move[], back: boolean): CellRecord[] {
+  return moves.map((m) => {
+    const s = stateAt(step, m, back, "");
+    return { cell: m.cell, activeZone: s.activeZone, ...(s.evacuated !== undefined ? { evacuated: s.evacuated } : {}) };
+  });
+}
+
 /**
- * The cells as the running Failovers make them (see EffectiveCell). A stored
+ * Where a finished Failover left its cells: the overlay of the last step it
+ * reached (from its leg's switch on, the destination; before it, where the
+ * cells were). None when it never held them (it ended at Preflight) or was a
+ * dry run. Written on the Cells before the Failover's final status.
+ */
+export function finalRecords(fo: Failover): CellRecord[] {
+  const st = fo.status;
+  if (!isFinished(fo) || st?.phase === "Planned") return [];
+  const last = st?.steps?.at(-1)?.name;
+  if (!last || last === "Preflight") return [];
+  return recordsAt(last, st.cells ?? [], isFailingBack(fo));
+}
+
+/** finalRecords by cell, with the Failover's completion time, computed once per status object. */
+const finalIndex = new WeakMap<object, { at: number; records: Map<string, CellRecord> }>();
+function finalRecordsByCell(fo: Failover): { at: number; records: Map<string, CellRecord> } | undefined {
+  const st = fo.status;
+  if (!st?.completionTime || !isFinished(fo)) return undefined;
+  let f = finalIndex.get(st);
+  if (!f) {
+    f = { at: Date.parse(st.completionTime), records: new Map(finalRecords(fo).map((r) => [r.cell, r])) };
+    finalIndex.set(st, f);
+  }
+  return f;
+}
+
+/**
+ * Whether a Cell as read still predates `at`, the end of a Failover that
+ * recorded it: its last record (status.lastFailoverTime) and its creation are
+ * older. The Failover wrote the Cell before its own final status, but caches
+ * and watches of two resources can show them in either order.
+ */
+function cellPredates(c: Cell, at: number): boolean {
+  const recorded = Date.parse(c.status?.lastFailoverTime ?? "");
+  const created = Date.parse(c.metadata.creationTimestamp ?? "");
+  return !(recorded >= at) && !(created >= at);
+}
+
+/**
+ * The cells as the Failovers make them (see EffectiveCell): a running one
+ * overlays its step; a finished one holds its cells where it left them
+ * (finalRecords) until the Cell's own record is as new as its end, so a reader
+ * whose Cell cache lags behind its Failover cache never sees a cell back in
+ * its old zone (that would move shards without a freeze). A stored
  * failoverRef is dropped unless a running Failover says so.
  */
 export function effectiveCells<C extends Cell>(
   cells: readonly C[],
   failovers: readonly Failover[],
 ): EffectiveCell<C>[] {
-  // Per running Failover once, not per cell: this runs over every cell in several controllers.
+  // Per Failover once, not per cell: this runs over every cell in several controllers.
   const running = failovers
     .filter((f) => f.status?.phase === "Running" && f.status.step && f.status.cells?.length)
     .map((f) => ({
@@ -791,6 +861,16 @@ export function effectiveCells<C extends Cell>(
       back: isFailingBack(f),
       ref: f.metadata.name,
     }));
+  // The latest finished Failover's record of each cell it held.
+  const settled = new Map<string, { at: number; record: CellRecord }>();
+  for (const f of failovers) {
+    const final = finalRecordsByCell(f);
+    if (!final) continue;
+    for (const [cell, record] of final.records) {
+      const seen = settled.get(cell);
+      if (!seen || seen.at < final.at) settled.set(cell, { at: final.at, record });
+    }
+  }
   return cells.map((c) => {
     let state: CellFailoverState | undefined;
     for (const fo of running) {
@@ -801,9 +881,21 @@ export function effectiveCells<C extends Cell>(
       }
     }
     const stored = c.status;
-    if (!state && stored?.failoverRef === undefined) return c;
+    const pending = state ? undefined : settled.get(c.metadata.name);
+    const lagging =
+      pending && cellPredates(c, pending.at) && !recordShown(c, pending.record) ? pending.record : undefined;
+    if (!state && !lagging && stored?.failoverRef === undefined) return c;
     // Rest syntax, not `delete`: deleting keys turns objects into slow dictionaries.
     const { failoverRef: _r, ...rest } = stored ?? {};
+    if (lagging)
+      return {
+        ...c,
+        status: {
+          ...rest,
+          activeZone: lagging.activeZone,
+          ...(lagging.evacuated !== undefined ? { evacuated: lagging.evacuated } : {}),
+        },
+      };
     if (!state) return { ...c, status: rest };
     return {
       ...c,

@@ -206,7 +206,10 @@ describe("evacuating a zone that holds Regional, Global and City cells", () => {
         cells = cells.map((c) =>
           c.metadata.name !== m.cell
             ? c
-            : withStatus(c, m.evacuate === undefined ? { activeZone: m.to } : { evacuated: m.evacuate }),
+            : withStatus(c, {
+                activeZone: m.activeZone,
+                ...(m.evacuated !== undefined ? { evacuated: m.evacuated } : {}),
+              }),
         );
       if (d.status) fo = { ...fo, status: d.status };
     }

@@ -13,6 +13,7 @@ import {
   LEG,
   stepFailover,
   STEPS,
+  type CellRecord,
   type FailoverDecision,
   type FailoverObservation,
   type FailoverStatus,
@@ -49,6 +50,8 @@ function observation(o: Partial<FailoverObservation> = {}): FailoverObservation 
 }
 
 const rz00: Move = { cell: "rz00", from: "hz-a", to: "hz-b" };
+/** rz00 recorded in the destination (the Cell's status.activeZone). */
+const rz00Moved: CellRecord = { cell: "rz00", activeZone: "hz-b" };
 
 /** A status at `step` of the out leg, the step started at `startedMs`. */
 function runningAt(step: NonNullable<FailoverStatus["step"]>, startedMs = 0, extra: Partial<FailoverStatus> = {}) {
@@ -240,7 +243,7 @@ describe("stepFailover: the leg", () => {
 
   it("records the cells in their new zone before ScaleDownOld is recorded, then ends an emergency", () => {
     const d = stepFailover(failover({}, runningAt("ScaleDownOld")), observation(), at(10));
-    expect(d.recordActiveZones).toEqual([rz00]);
+    expect(d.recordActiveZones).toEqual([rz00Moved]);
     expect(d.status).toMatchObject({ phase: "Succeeded", step: "Done" });
     expect(d.status!.conditions!.find((c) => c.type === "Ready")).toMatchObject({ status: "True" });
   });
@@ -253,7 +256,7 @@ describe("stepFailover: drills", () => {
   it("waits out the drill from the end of WaitAcknowledge, then fails back in reverse", () => {
     const status = runningAt("ScaleDownOld");
     const afterScaleDown = stepFailover(drill(status), observation(), at(10));
-    expect(afterScaleDown.recordActiveZones).toEqual([rz00]);
+    expect(afterScaleDown.recordActiveZones).toEqual([rz00Moved]);
     expect(afterScaleDown.status!.step).toBe("DrillWait");
     const fo = persisted(drill(status), afterScaleDown);
     // WaitAcknowledge ended at 0: the drill lasts until 10m.
@@ -298,7 +301,8 @@ describe("stepFailover: abort", () => {
     const d = stepFailover(fo, observation(), at(10));
     expect(d.status).toMatchObject({ phase: "Aborted", step: "Done" });
     expect(d.status!.steps!.at(-1)).toMatchObject({ name: "WaitReplication", phase: "Skipped" });
-    expect(d.recordActiveZones).toEqual([]);
+    // Recorded where they were: nothing to write when the Cell already says so.
+    expect(d.recordActiveZones).toEqual([{ cell: "rz00", activeZone: "hz-a" }]);
     const [cell] = effectiveCells(
       TOPOLOGY.cells.filter((c) => c.metadata.name === "rz00"),
       [persisted(fo, d)],
@@ -309,7 +313,7 @@ describe("stepFailover: abort", () => {
 
   it("after the switch of an emergency cannot undo it: the cells stay in the destination, recorded", () => {
     let fo = failover({ abort: true }, runningAt("Switch"));
-    const moved: Move[] = [];
+    const moved: CellRecord[] = [];
     for (let i = 0; i < 10 && !isFinished(fo); i++) {
       const d = stepFailover(fo, observation(), at(i));
       moved.push(...d.recordActiveZones);
@@ -319,7 +323,58 @@ describe("stepFailover: abort", () => {
       phase: "Aborted",
       message: "aborted after the switch: the cells stay in the destination",
     });
-    expect(moved).toContainEqual(rz00);
+    expect(moved).toContainEqual(rz00Moved);
+  });
+});
+
+describe("finished Failovers: where they leave their cells", () => {
+  const rz00Cell = TOPOLOGY.cells.find((c) => c.metadata.name === "rz00")!;
+  const zoneOf = (c: Cell) => c.status?.activeZone ?? c.spec.zone;
+  /** A Failover that ended at `ms` after reaching `last`, on the leg given. */
+  const ended = (type: "Drill" | "Emergency", last: string, phase: "Succeeded" | "Failed", ms: number, name = "fo") => {
+    const leg = LEG.slice(0, LEG.indexOf(last as (typeof LEG)[number]) + 1);
+    const names = type === "Drill" ? [...LEG, "Failback", ...leg] : ["Preflight", ...leg];
+    return failover(
+      { type, ...(type === "Drill" ? { drill: { duration: "1s" } } : {}) },
+      {
+        ...runningAt("ScaleDownOld"),
+        phase,
+        step: "Done",
+        completionTime: at(ms).toISOString(),
+        steps: names.map((n) => ({ name: n, phase: "Succeeded", startTime: at(0).toISOString() })),
+      } as FailoverStatus,
+      name,
+    );
+  };
+
+  it("a drill that failed back holds its cells home while the Cell read still shows the drill's destination", () => {
+    // The incident the soak found: the Cell's record of the first leg (hz-b) read with the drill already over.
+    const midDrill = withStatus(rz00Cell, { activeZone: "hz-b", lastFailoverTime: at(5).toISOString() });
+    const drill = ended("Drill", "ScaleDownOld", "Succeeded", 60);
+    expect(zoneOf(effectiveCells([midDrill], [drill])[0]!)).toBe("hz-a");
+    // Once the Cell's record is as new as the end, it is the Cell's own record that counts.
+    const recorded = withStatus(rz00Cell, { activeZone: "hz-a", lastFailoverTime: at(60).toISOString() });
+    expect(effectiveCells([recorded], [drill])[0]).toBe(recorded);
+  });
+
+  it("an emergency that failed after its switch leaves the cells in the destination, recorded", () => {
+    const stuck = observation({ routing: () => ({ waiting: "no table", retryMs: 50 }) });
+    const d = stepFailover(failover({}, runningAt("Switch")), stuck, at(120_001));
+    expect(d.status).toMatchObject({ phase: "Failed" });
+    expect(d.recordActiveZones).toEqual([rz00Moved]);
+    const fo = persisted(failover({}, runningAt("Switch")), d);
+    // Whether or not the Cell shows the record yet, the cell stays where the switch sent it.
+    expect(zoneOf(effectiveCells([rz00Cell], [fo])[0]!)).toBe("hz-b");
+  });
+
+  it("the latest Failover that held a cell counts, and never one that ended before the Cell was created", () => {
+    const first = ended("Emergency", "ScaleDownOld", "Succeeded", 10, "first");
+    const back = { ...ended("Emergency", "ScaleDownOld", "Succeeded", 20, "back") };
+    back.status!.cells = [{ cell: "rz00", from: "hz-b", to: "hz-a" }];
+    expect(zoneOf(effectiveCells([rz00Cell], [back, first])[0]!)).toBe("hz-a");
+    expect(zoneOf(effectiveCells([rz00Cell], [first])[0]!)).toBe("hz-b");
+    const recreated = { ...rz00Cell, metadata: { ...rz00Cell.metadata, creationTimestamp: at(11).toISOString() } };
+    expect(effectiveCells([recreated], [first])[0]).toBe(recreated);
   });
 });
 
@@ -367,6 +422,8 @@ describe("stepFailover: progress and resume", () => {
 interface Sim {
   fo: Failover;
   cells: Cell[];
+  /** Every version of the Cells so far, newest last: the publisher's Cell cache may lag behind its Failover cache. */
+  cellVersions: Cell[][];
   published: { epoch: number; zoneOf: Map<string, string>; frozen: Set<string>; evacuated: Set<string> };
   acked: number;
   ready: boolean;
@@ -378,10 +435,16 @@ interface Sim {
 const MOVING = ["rz00", "gz00", "cz-hangzhou"];
 const CITY = "cz-hangzhou";
 
-function publish(sim: Sim): void {
-  const eff = effectiveCells(sim.cells, [sim.fo]);
+/** Publish what a reader whose Cell cache is `cellLag` versions behind its Failover cache sees. */
+function publish(sim: Sim, cellLag: number): void {
+  const cells = sim.cellVersions.at(-1 - Math.min(cellLag, sim.cellVersions.length - 1))!;
+  const eff = effectiveCells(cells, [sim.fo]);
   const zoneOf = new Map(eff.map((c) => [c.metadata.name, c.status?.activeZone ?? c.spec.zone]));
   const frozen = new Set(eff.filter((c) => c.moving?.writeFrozen).map((c) => c.metadata.name));
+  // One writer per shard: a cell's shards change zone only from a table that froze them there.
+  for (const [cell, zone] of zoneOf)
+    if (zone !== sim.published.zoneOf.get(cell))
+      expect([cell, zone, sim.published.frozen.has(cell)]).toEqual([cell, zone, true]);
   const evacuated = new Set(eff.filter((c) => c.status?.evacuated).map((c) => c.metadata.name));
   const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((c) => b.has(c));
   const same =
@@ -425,6 +488,8 @@ const tick = fc.record({
   lag: fc.constantFrom(undefined, "0s", "30s"),
   lostWrite: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
   restart: fc.boolean(),
+  // How many Cell versions the publisher's cache is behind (a watch delivered late, or after the Failover's).
+  cellLag: fc.constantFrom(0, 0, 1, 2),
 });
 
 const scenario = fc.record({
@@ -452,6 +517,7 @@ describe("stepFailover: properties over random worlds", () => {
             ...(sc.gate ? { replicationGate: { annotation: "lag", maxLag: "1s", timeout: "20s" } } : {}),
           }),
           cells: TOPOLOGY.cells,
+          cellVersions: [TOPOLOGY.cells],
           published: { epoch: 5, zoneOf: new Map(home), frozen: new Set(), evacuated: new Set() },
           acked: 5,
           ready: false,
@@ -464,7 +530,7 @@ describe("stepFailover: properties over random worlds", () => {
         for (const [i, t] of sc.ticks.entries()) {
           sim.now += t.advanceMs;
           if (i === sc.abortAt) sim.fo = { ...sim.fo, spec: { ...sim.fo.spec, abort: true } };
-          if (t.publish) publish(sim);
+          if (t.publish) publish(sim, t.cellLag);
           if (t.ack) sim.acked = sim.published.epoch;
           sim.ready = t.ready || sim.ready;
           sim.lag = t.lag;
@@ -480,8 +546,13 @@ describe("stepFailover: properties over random worlds", () => {
             sim.cells = sim.cells.map((c) =>
               c.metadata.name !== m.cell
                 ? c
-                : withStatus(c, m.evacuate === undefined ? { activeZone: m.to } : { evacuated: m.evacuate }),
+                : withStatus(c, {
+                    activeZone: m.activeZone,
+                    ...(m.evacuated !== undefined ? { evacuated: m.evacuated } : {}),
+                    lastFailoverTime: new Date(sim.now).toISOString(),
+                  }),
             );
+          if (sim.cells !== sim.cellVersions.at(-1)) sim.cellVersions.push(sim.cells);
           if (!d.status || t.lostWrite) continue;
           if (d.progressOnly) memory = { lastProgressWriteMs: sim.now };
           const before = sim.fo.status;
