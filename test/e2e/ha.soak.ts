@@ -9,10 +9,11 @@
 // did not end as expected, the sidecars did not converge, or a new invariant
 // violation appeared. Prints the runs by kind and the violations, and last
 // `N passed, M failed`. Everything listens on and talks to 127.0.0.1.
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
-import type { Cell } from "../../src/api/index.ts";
+import type { Cell, Failover } from "../../src/api/index.ts";
 import { HaWorld, KILL_POINTS, MEMBER_ZONES, RELAY_RESTART_POINTS, killPointLabel } from "./lib/ha-world.ts";
 
 const minutes = Number(process.env.LDC_SOAK_MINUTES ?? 10);
@@ -42,6 +43,35 @@ const KINDS: readonly Kind[] = [
   "stalled-sidecar",
   "relay-restart",
 ];
+
+/**
+ * The evidence of a run that found a violation, kept in `.ldc/soak-evidence/`
+ * (the world's state directory goes with the process): every table seen
+ * (epoch, when, each cell's zone, the frozen shards) and the Cells and
+ * Failovers as they are now.
+ */
+async function keepEvidence(n: number, violations: readonly string[]): Promise<string> {
+  const dir = path.join(REPO_DIR, ".ldc", "soak-evidence");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${new Date(t0).toISOString().replace(/[:.]/g, "-")}-run-${n}.json`);
+  const tables = world.tables.epochs().map((epoch) => {
+    const t = world.tables.byEpoch.get(epoch)!;
+    const frozen = Array.from({ length: t.shards }, (_, shard) => shard).filter((shard) => t.isFrozen(shard));
+    return {
+      epoch,
+      firstSeen: new Date(world.tables.firstSeen.get(epoch)!).toISOString(),
+      cells: Object.fromEntries(t.cells.map((c) => [c.name, c.zone])),
+      frozenShards: frozen,
+    };
+  });
+  const [cells, failovers] = await Promise.all([world.list<Cell>("Cell"), world.list<Failover>("Failover")]);
+  const strip = (o: Cell | Failover) => ({ name: o.metadata.name, spec: o.spec, status: o.status });
+  writeFileSync(
+    file,
+    JSON.stringify({ run: n, violations, tables, cells: cells.map(strip), failovers: failovers.map(strip) }, null, 1),
+  );
+  return file;
+}
 
 /** One scenario; returns what went wrong with its outcome (undefined: as expected). */
 async function run(kind: Kind): Promise<string | undefined> {
@@ -126,8 +156,10 @@ it(`soak: randomized high-availability scenarios for ${minutes} minute(s)`, asyn
         if (!seen.has(v)) fresh.push(`${name}: ${v}`);
         seen.add(v);
       }
-    if (fresh.length)
+    if (fresh.length) {
       problem = `${problem ? `${problem}; ` : ""}${fresh.length} new violation(s): ${fresh.slice(0, 5).join(" | ")}`;
+      problem += `; evidence in ${await keepEvidence(n, fresh).catch((e: Error) => `(not kept: ${e.message})`)}`;
+    }
     const k = byKind.get(kind) ?? { passed: 0, failed: 0 };
     if (problem) {
       failed++;
