@@ -25,6 +25,9 @@ export function ackConfigMapName(pod: string): string {
   return name.length <= 253 ? name : name.slice(0, 253).replace(/[-.]+$/, "");
 }
 
+/** How long a relay keeps a sidecar's last ack without a renewal (the sidecar acks every 10 s). */
+export const ACK_TTL_MS = 30_000;
+
 export interface AckMapOptions {
   /** Entries not renewed for this long go (ms). Default 30,000. */
   ttlMs?: number;
@@ -51,7 +54,7 @@ export class AckMap {
   readonly #rules = new Map<string, Map<string, Held>>();
 
   constructor(opts: AckMapOptions = {}) {
-    this.#ttl = opts.ttlMs ?? 30_000;
+    this.#ttl = opts.ttlMs ?? ACK_TTL_MS;
     this.#maxPods = opts.maxPodsPerRule ?? 10_000;
     this.#maxBytes = opts.maxBytes ?? 900_000;
     this.#now = opts.now ?? (() => performance.now());

@@ -11,7 +11,9 @@
 //      the drill ends Succeeded with strictly increasing epochs;
 //   2. a sidecar that stops hearing the routing API while an Emergency
 //      failover moves a cell it routes writes for: no switch before its
-//      routing lease ran out;
+//      routing lease ran out; and one silent beyond the relay's ack TTL before
+//      the failover starts (no ack record names it any more): the switch
+//      still waits for it, because the expected set is what was deployed;
 //   3. a partition: member zone hz-b cut off from the operators (their path
 //      to its API server black-holed; its relay keeps running and stops seeing
 //      renewals) while its users keep reaching it: its sidecars refuse writes
@@ -27,6 +29,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_DIR } from "../../hack/lib/tools.ts";
+import { ACK_TTL_MS } from "../../src/relay/acks.ts";
 import { HaWorld, KILL_POINTS, killPointLabel, type KillResult, type RelayRestartPoint } from "./lib/ha-world.ts";
 
 const stateDir = path.join(REPO_DIR, ".ldc", `e2e-ha-${process.pid}`);
@@ -91,6 +94,25 @@ describe("high availability: leader-elected operator processes and per-zone rela
     expect(await world.activeZone("rz01")).toBe("hz-a");
     // Meanwhile its lease ran out: it refused writes rather than write with a stale table.
     expect(r.firstLeaseRefusalAt, "the stalled sidecar refused writes once its lease ran out").toBeDefined();
+    await world.converged();
+    checkInvariants();
+  }, 300_000);
+
+  it("2. a deployed sidecar silent beyond the relay's ack TTL (no ack record names it any more): the failover still waits for it", async () => {
+    // The expected set is what was deployed, not who reported: a sidecar forgotten by its relay still blocks the switch.
+    const waitingFor = /never acknowledged: .*rz01-hz-a-/;
+    const r = await world.failoverWithStalledSidecar("rz01@hz-a", "rz01", {
+      silentForMs: ACK_TTL_MS + 5_000,
+      waitingFor,
+    });
+    say(
+      `REPORT sidecar ${r.stalled} silent ${Math.round((ACK_TTL_MS + 5_000) / 1000)} s before the failover: ` +
+        `healed +${r.healAt - r.cutAt} ms, switch +${r.switchAt - r.cutAt} ms; waited on: ${r.waitedOn}; ${r.failover.status?.phase}: ${r.failover.status?.message}`,
+    );
+    expect(r.waitedOn).toMatch(waitingFor);
+    expect(r.switchAt).toBeGreaterThan(r.healAt);
+    expect(r.failover.status?.phase, r.failover.status?.message).toBe("Succeeded");
+    expect(await world.activeZone("rz01")).toBe("hz-b");
     await world.converged();
     checkInvariants();
   }, 300_000);

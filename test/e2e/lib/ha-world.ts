@@ -19,6 +19,7 @@
 // from an operator's memory. ha.test.ts and the soak run its scenarios.
 import { writeFileSync } from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { down, up, type ClusterState, type DatacenterState } from "../../../hack/lib/controlplane.ts";
 import {
   MEMBER_SECRETS,
@@ -545,7 +546,18 @@ export class HaWorld {
    * reachable and not fenced): once the Failover says it waits for them and their leases have run out
    * (writes refused), the stall is healed; the failover then goes on.
    */
-  async failoverWithStalledSidecar(pod: string, cell: string): Promise<StallResult> {
+  /**
+   * An Emergency failover of `cell` while the sidecars of `pod` hear nothing
+   * (their proxy cut); with `silentForMs`, the failover starts only after
+   * they have been silent that long (beyond the relay's ack TTL, no ack
+   * record names them any more). Healed once the Failover's message matches
+   * `waitingFor` (default: it waits for a sidecar of the pod's zone).
+   */
+  async failoverWithStalledSidecar(
+    pod: string,
+    cell: string,
+    opts: { silentForMs?: number; waitingFor?: RegExp } = {},
+  ): Promise<StallResult> {
     const proxy = this.podRouting.get(pod);
     if (!proxy) throw new Error(`no sidecar ${pod}`);
     // Leases held at the cut (e.g. after a leader takeover): a refusal seen later is the stall's.
@@ -561,6 +573,10 @@ export class HaWorld {
     );
     const cutAt = Date.now();
     proxy.cut();
+    if (opts.silentForMs) {
+      this.#o.say(`  ${pod} silent for ${opts.silentForMs} ms before the failover`);
+      await sleep(opts.silentForMs);
+    }
     let healAt: number;
     let waitedOn: string;
     let name = "";
@@ -583,7 +599,8 @@ export class HaWorld {
           const f = await this.failover(name);
           if (f && TERMINAL.has(f.status?.phase ?? "")) return f;
           const m = f?.status?.message ?? "";
-          return new RegExp(`(behind|never acknowledged): .*@${zone}`).test(m) && refused() ? f : undefined;
+          const waitingFor = opts.waitingFor ?? new RegExp(`(behind|never acknowledged): .*@${zone}`);
+          return waitingFor.test(m) && refused() ? f : undefined;
         },
         120_000,
         200,
