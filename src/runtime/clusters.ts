@@ -20,7 +20,7 @@ export interface ClusterState {
   name: string;
   /** Undefined until the first probe answered or failed. */
   reachable: boolean | undefined;
-  /** When `reachable` last changed (or the cluster was added). */
+  /** When `reachable` last changed (or the cluster was added); for unreachable, the first failed probe of the streak. */
   since: Date;
   lastProbe?: Date;
   lastError?: string;
@@ -39,6 +39,9 @@ export class Cluster {
   readonly #informers = new Map<string, Informer<KubeObject>>();
   readonly #informerDefaults: InformerOptions;
   #state: ClusterState;
+  /** Failed probes in a row, and when the first of them failed. */
+  #failures = 0;
+  #firstFailure: Date | undefined;
 
   constructor(name: string, client: KubeClient, local: boolean, informerDefaults: InformerOptions) {
     this.name = name;
@@ -52,7 +55,7 @@ export class Cluster {
     return { ...this.#state };
   }
 
-  /** Reachable at the last probe. */
+  /** Reachable: the last probe answered, or too few probes in a row have failed since one did (see setProbeResult). */
   get reachable(): boolean {
     return this.#state.reachable === true;
   }
@@ -88,18 +91,30 @@ export class Cluster {
     return [...this.#informers.values()];
   }
 
-  /** @internal */
-  setProbeResult(ok: boolean, error?: string): boolean {
+  /**
+   * @internal Records a probe. A reachable cluster becomes unreachable only
+   * after `failuresToUnreachable` failed probes in a row (one slow answer
+   * under load is not an outage), counted from the first of them.
+   */
+  setProbeResult(ok: boolean, error?: string, failuresToUnreachable = 1): boolean {
     const now = new Date();
-    const changed = this.#state.reachable !== ok;
+    if (ok) {
+      this.#failures = 0;
+      this.#firstFailure = undefined;
+    } else {
+      this.#failures++;
+      this.#firstFailure ??= now;
+    }
+    const reachable = ok || (this.#state.reachable === true && this.#failures < failuresToUnreachable);
+    const changed = this.#state.reachable !== reachable;
     this.#state = {
       name: this.name,
-      reachable: ok,
-      since: changed ? now : this.#state.since,
+      reachable,
+      since: !changed ? this.#state.since : reachable ? now : this.#firstFailure!,
       lastProbe: now,
       ...(error ? { lastError: error } : {}),
     };
-    clusterReachable.set({ cluster: this.name }, ok ? 1 : 0);
+    clusterReachable.set({ cluster: this.name }, reachable ? 1 : 0);
     return changed;
   }
 
@@ -118,6 +133,8 @@ export interface ClusterRegistryOptions {
   probeIntervalMs?: number;
   /** Probe timeout. Default 3 s. */
   probeTimeoutMs?: number;
+  /** Failed probes in a row before a reachable cluster counts as unreachable. Default 2. */
+  probeFailuresToUnreachable?: number;
   /** Options of member clusters' clients (the local one is passed in). */
   clientOptions?: ClientOptions;
   /** Defaults for every informer created through Cluster.informer(); the default transform is stripManagedFields. */
@@ -310,12 +327,13 @@ export class ClusterRegistry {
   /** Probe once; returns whether reachability changed. */
   async #probe(cluster: Cluster): Promise<boolean> {
     const timeoutMs = this.#o.probeTimeoutMs ?? 3_000;
+    const failures = this.#o.probeFailuresToUnreachable ?? 2;
     try {
       const r = await cluster.client.raw("GET", "/readyz", { timeoutMs });
       const ok = r.status === 200;
-      return cluster.setProbeResult(ok, ok ? undefined : `GET /readyz: ${r.status} ${r.body.slice(0, 200)}`);
+      return cluster.setProbeResult(ok, ok ? undefined : `GET /readyz: ${r.status} ${r.body.slice(0, 200)}`, failures);
     } catch (err) {
-      return cluster.setProbeResult(false, err instanceof Error ? err.message : String(err));
+      return cluster.setProbeResult(false, err instanceof Error ? err.message : String(err), failures);
     }
   }
 
