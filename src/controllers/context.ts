@@ -80,11 +80,11 @@ export interface OperatorContext {
 
 const effectiveMemo = new WeakMap<
   OperatorContext,
-  { cells: number; failovers: number; value: (Cell & KubeObject)[] }
+  { cells: number; failovers: number; value: (Cell & KubeObject)[]; byName?: Map<string, Cell & KubeObject> }
 >();
 
 /**
- * Every Cell as the running Failovers make it (effectiveCells), computed once
+ * Every Cell as the Failovers make it (effectiveCells), computed once
  * per change of either cache: several controllers need it on every event, and
  * at 1,000 cells recomputing it per reconcile dominated a failover's CPU.
  * Shared: do not mutate.
@@ -97,6 +97,14 @@ export function currentCells(ctx: OperatorContext): (Cell & KubeObject)[] {
   const value = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list()) as (Cell & KubeObject)[];
   effectiveMemo.set(ctx, { cells, failovers, value });
   return value;
+}
+
+/** One Cell as the Failovers make it (currentCells, indexed once per change). Shared: do not mutate. */
+export function currentCell(ctx: OperatorContext, name: string): (Cell & KubeObject) | undefined {
+  const value = currentCells(ctx);
+  const memo = effectiveMemo.get(ctx)!;
+  memo.byName ??= new Map(value.map((c) => [c.metadata.name, c]));
+  return memo.byName.get(name);
 }
 
 /** The cluster a zone's workloads live in: its member cluster, else the operator's own. */

@@ -9,7 +9,6 @@
 // this file reads the caches and carries the plan out.
 import type { ShardingRule } from "../api/index.ts";
 import { Annotations, Labels, MANAGED_BY, routingTableName } from "../reconcilers/naming.ts";
-import { effectiveCells } from "../reconcilers/failover.ts";
 import { cellsOfRule, rulesRoutingTo } from "../reconcilers/routing.ts";
 import {
   planRuleRemoval,
@@ -32,7 +31,7 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { clusterOfZone, LdcResources, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { clusterOfZone, currentCells, LdcResources, watchEveryCluster, type OperatorContext } from "./context.ts";
 import { RuleHistory } from "./rule-history.ts";
 
 type ConfigMapObj = KubeObject & { data?: Record<string, string> };
@@ -116,7 +115,7 @@ async function reconcileRule(
   const plan = planShardingRule({
     rule,
     // Running Failovers decide where their cells are active and which shards are frozen.
-    cells: effectiveCells(cellsOfRule(rule, ctx.ldc.cells.store.list()), ctx.ldc.failovers.store.list()),
+    cells: cellsOfRule(rule, currentCells(ctx)),
     zones,
     current: store.get(name),
     epochFloor: epochFloor(ctx, name),
