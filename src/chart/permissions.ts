@@ -131,8 +131,8 @@ export const OPERATOR_RULES: readonly PermissionRule[] = [
   {
     apiGroups: ["ldc.io"],
     resources: ["failovers"],
-    verbs: ["create", "delete"],
-    why: "automatic failover and drill schedules create a Failover, so every failover is visible and auditable; a drill schedule deletes its finished drills beyond spec.historyLimit",
+    verbs: ["create", "delete", "patch"],
+    why: "automatic failover and drill schedules create a Failover, so every failover is visible and auditable; a drill schedule deletes its finished drills beyond spec.historyLimit; a running Failover carries a finalizer, so deleting it aborts it before it goes",
     scope: "cluster",
   },
   ...workloadRules(true),

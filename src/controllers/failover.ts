@@ -15,8 +15,10 @@ import {
   POLL_MS,
   recordShown,
   stepFailover,
+  STEPS,
   type CellRecord,
   type FailoverDecision,
+  type FailoverStatus,
   type FailoverObservation,
   type Waiting,
 } from "../reconcilers/failover.ts";
@@ -34,7 +36,8 @@ import {
 } from "../runtime/index.ts";
 import { workloadInformers } from "./cellapp.ts";
 import { FAILOVER_FIELD_MANAGER } from "./cell.ts";
-import { clusterOfZone, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { clusterOfZone, LdcResources, watchEveryCluster, type OperatorContext } from "./context.ts";
+import { FAILOVER_FINALIZER } from "../reconcilers/naming.ts";
 import { nodeInformer } from "./zone.ts";
 import { AbortCheckRunner } from "./abort-checks.ts";
 import { deployedSidecars, sidecarPodInformer } from "./sidecar-pods.ts";
@@ -94,10 +97,11 @@ async function reconcileFailover(
 ): Promise<ReconcileResult | void> {
   // The cache holds this controller's own last write (Informer.recordWrite):
   // a reconcile right after a write (a sidecar's ack) must not redo the step.
-  const fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
+  let fo = ctx.ldc.failovers.store.get(key) as FailoverObj | undefined;
   if (!fo || isFinished(fo)) {
     progress.delete(key);
     checks.forget(key);
+    if (fo && isGuarded(fo)) await releaseGuard(ctx, fo);
     return;
   }
   const now = new Date();
@@ -114,6 +118,8 @@ async function reconcileFailover(
     void ctx.events.record(fo, e.type, e.reason, e.message);
   }
   await recordActiveZones(ctx, decision.recordActiveZones, now);
+  // No switch is published before the Failover is guarded against deletion (normally done after its first write).
+  if (decision.status && switchesNow(fo, decision.status) && !isGuarded(fo)) fo = await guard(ctx, fo);
   if (decision.status) {
     if (decision.progressOnly) progress.set(key, now.getTime());
     // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
@@ -123,7 +129,13 @@ async function reconcileFailover(
     });
     if (written.outcome === "conflict") return { requeue: true };
     if (written.outcome === "written") ctx.metrics?.failoverWritten(fo, decision.status);
-    if (decision.status.phase !== "Running") r.log.info({ phase: decision.status.phase }, "failover finished");
+    if (decision.status.phase !== "Running") {
+      r.log.info({ phase: decision.status.phase }, "failover finished");
+      // Finished: released at once when deleted (nothing holds the object any more), else on the next reconcile.
+      return { requeue: true };
+    }
+    if (written.outcome === "written" && !isGuarded(written.object) && !fo.metadata.deletionTimestamp)
+      await guard(ctx, written.object);
   }
   const result = requeueOf(decision);
   if (checkAgain === undefined) return result;
@@ -331,6 +343,38 @@ function acknowledged(
     listenedMs: now.getTime() - tables.collectingSince(),
     now: now.getTime(),
   });
+}
+
+const isGuarded = (fo: FailoverObj): boolean => (fo.metadata.finalizers ?? []).includes(FAILOVER_FINALIZER);
+
+/** Whether `next` publishes a switch the stored status has not: from here on, losing the overlay would move shards back. */
+function switchesNow(fo: Failover, next: FailoverStatus): boolean {
+  const step = next.step;
+  if (next.phase !== "Running" || !step || !STEPS[step].switched) return false;
+  return fo.status?.step !== step || fo.status.phase !== "Running";
+}
+
+/** Adds the Failover's finalizer (ADR 0004): a deletion then aborts it, and it goes once it has ended. */
+async function guard(ctx: OperatorContext, fo: FailoverObj): Promise<FailoverObj> {
+  return ctx.ldc.failovers.recordWrite(
+    await ctx.critical.mergePatch<FailoverObj>(LdcResources.Failover, fo.metadata.name, undefined, {
+      metadata: {
+        finalizers: [...(fo.metadata.finalizers ?? []), FAILOVER_FINALIZER],
+        resourceVersion: fo.metadata.resourceVersion,
+      },
+    }),
+  );
+}
+
+/** Removes the finalizer of a finished Failover (its cells are recorded on the Cells). */
+async function releaseGuard(ctx: OperatorContext, fo: FailoverObj): Promise<void> {
+  const written = await ctx.home.client.mergePatch<FailoverObj>(LdcResources.Failover, fo.metadata.name, undefined, {
+    metadata: {
+      finalizers: (fo.metadata.finalizers ?? []).filter((f) => f !== FAILOVER_FINALIZER),
+      resourceVersion: fo.metadata.resourceVersion,
+    },
+  });
+  if (!written.metadata.deletionTimestamp) ctx.ldc.failovers.recordWrite(written);
 }
 
 /**

@@ -520,15 +520,21 @@ function decide(failover: Failover, obs: FailoverObservation, now: Date, memory:
   }
 }
 
-/** Asked to stop: spec.abort, or an abort check failed (status.abortedBy). */
+/**
+ * Asked to stop: spec.abort, an abort check failed (status.abortedBy), or the
+ * Failover was deleted (its finalizer holds it until it has ended the way an
+ * abort does: deleting it after the switch must not drop the overlay and move
+ * the shards back without a freeze).
+ */
 function isAborting(fo: Failover): boolean {
-  return fo.spec.abort || fo.status?.abortedBy !== undefined;
+  return fo.spec.abort || fo.status?.abortedBy !== undefined || fo.metadata.deletionTimestamp !== undefined;
 }
 
-/** "check NAME failed (REASON): " when an abort check stopped the failover. */
+/** Why the failover stopped, when not spec.abort: a failed abort check, or its deletion. */
 function abortCause(fo: Failover): string {
   const a = fo.status?.abortedBy;
-  return a ? `check ${a.check} failed (${a.reason}): ` : "";
+  if (a) return `check ${a.check} failed (${a.reason}): `;
+  return fo.metadata.deletionTimestamp !== undefined && !fo.spec.abort ? "deleted: " : "";
 }
 
 /** A dry run: the plan written once, phase Planned, nothing else done. */

@@ -23,6 +23,8 @@ export const Annotations = {
 } as const;
 
 export const CELLAPP_FINALIZER = "ldc.io/cleanup";
+/** Holds a running Failover until it has ended: deleting it then aborts it first (ADR 0004). */
+export const FAILOVER_FINALIZER = "ldc.io/failover";
 
 /**
  * A DNS-1035 label (≤ 63 chars, starts with a letter) from parts: the plain

@@ -50,7 +50,7 @@
     - cellapps/finalizers
   verbs:
     - update
-# automatic failover and drill schedules create a Failover, so every failover is visible and auditable; a drill schedule deletes its finished drills beyond spec.historyLimit
+# automatic failover and drill schedules create a Failover, so every failover is visible and auditable; a drill schedule deletes its finished drills beyond spec.historyLimit; a running Failover carries a finalizer, so deleting it aborts it before it goes
 - apiGroups:
     - ldc.io
   resources:
@@ -58,6 +58,7 @@
   verbs:
     - create
     - delete
+    - patch
 # stamp each CellApp's Deployment per cell and zone (server-side apply), scale standbys, delete what a CellApp no longer wants
 - apiGroups:
     - apps

@@ -560,4 +560,65 @@ export function lifecycleTests(env: OperatorEnv): void {
     );
     expect(await metricSum(env, "ldc_failover_rto_seconds_count")).toBe(rtosBefore + rtos.length);
   });
+
+  it("deleting a drill after its switch fails it back first (its finalizer holds it), then it goes", async () => {
+    interface FailoverObj {
+      metadata: Meta & { finalizers?: string[]; deletionTimestamp?: string };
+      status?: { phase?: string; step?: string; message?: string; cells?: { cell: string; from: string }[] };
+    }
+    interface CellStatusObj {
+      status?: { activeZone?: string };
+    }
+    await env.startPodSidecars();
+    const home = (await env.get<CellStatusObj>("dc1", ldcPath("cells", "rz02")))?.status?.activeZone;
+    expect(home, "rz02's active zone").toBeDefined();
+    const name = "deleted-drill";
+    await env.kubectl(
+      "dc1",
+      ["create", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "ldc.io/v1alpha1",
+        kind: "Failover",
+        metadata: { name },
+        spec: {
+          type: "Drill",
+          target: { cells: ["rz02"] },
+          writeFreeze: "0s",
+          drill: { duration: "10m" },
+          reason: "deleted mid-drill (test)",
+        },
+      }),
+    );
+    const fo = () => env.get<FailoverObj>("dc1", ldcPath("failovers", name));
+    const switched = await eventually("the drill switched, waiting out its duration", async () => {
+      const f = await fo();
+      return f?.status?.step === "DrillWait" && f;
+    });
+    expect(switched.metadata.finalizers).toContain("ldc.io/failover");
+    const away = switched.status!.cells!.find((c) => c.cell === "rz02")!;
+    expect(away.from).toBe(home);
+    // Deleting it must not drop the overlay with the cell switched (its shards would move back without a freeze).
+    await env.kubectl("dc1", ["delete", "failover", name, "--wait=false"]);
+    let last: FailoverObj | undefined;
+    await eventually(
+      "the deleted drill failed back, then went",
+      async () => {
+        const f = await fo();
+        if (f) last = f;
+        return f === undefined;
+      },
+      120_000,
+    );
+    expect(last?.metadata.deletionTimestamp, "seen while it was being deleted").toBeDefined();
+    // Its end outlives it in its Warning Event.
+    const ended = await eventually("the deleted drill's Aborted Event", async () => {
+      const events = await env.list<CoreEvent>(
+        "dc1",
+        `/api/v1/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`,
+      );
+      return events.find((e) => e.reason === "Aborted");
+    });
+    expect(ended.message).toMatch(/^deleted: aborted: the drill failed back early/);
+    expect((await env.get<CellStatusObj>("dc1", ldcPath("cells", "rz02")))?.status?.activeZone).toBe(home);
+  });
 }

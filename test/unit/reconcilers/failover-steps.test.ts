@@ -13,6 +13,7 @@ import {
   LEG,
   stepFailover,
   STEPS,
+  finalRecords,
   type CellRecord,
   type FailoverDecision,
   type FailoverObservation,
@@ -324,6 +325,29 @@ describe("stepFailover: abort", () => {
       message: "aborted after the switch: the cells stay in the destination",
     });
     expect(moved).toContainEqual(rz00Moved);
+  });
+});
+
+describe("stepFailover: a deleted Failover ends the way an abort does", () => {
+  const deleted = (fo: Failover): Failover => ({
+    ...fo,
+    metadata: { ...fo.metadata, deletionTimestamp: at(5).toISOString() },
+  });
+
+  it("before the switch rolls back, saying it was deleted", () => {
+    const d = stepFailover(deleted(failover({}, runningAt("Freeze"))), observation(), at(10));
+    expect(d.status).toMatchObject({ phase: "Aborted", step: "Done" });
+    expect(d.status!.message).toMatch(/^deleted: aborted at Freeze: the cells stay where they were/);
+  });
+
+  it("after the switch of an emergency keeps the cells in the destination; in a drill's wait, fails back now", () => {
+    let fo = deleted(failover({}, runningAt("WaitAcknowledge")));
+    for (let i = 0; i < 10 && !isFinished(fo); i++) fo = persisted(fo, stepFailover(fo, observation(), at(10 + i)));
+    expect(fo.status).toMatchObject({ phase: "Aborted" });
+    expect(fo.status!.message).toMatch(/^deleted: aborted after the switch: the cells stay in the destination/);
+    expect(finalRecords(fo)).toEqual([rz00Moved]);
+    const drill = deleted(failover({ type: "Drill", drill: { duration: "10m" } }, runningAt("DrillWait")));
+    expect(stepFailover(drill, observation(), at(10)).status!.step).toBe("Failback");
   });
 });
 
