@@ -27,7 +27,7 @@ export function zoneClusters(ctx: OperatorContext): RenewalCluster[] {
     const entry = byName.get(c.name) ?? {
       name: c.name,
       client: c.client,
-      reachable: c.local || c.reachable,
+      reachable: c.local || c.lastProbeAnswered,
       zones: [],
     };
     entry.zones.push(zone.metadata.name);

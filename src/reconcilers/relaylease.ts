@@ -48,7 +48,7 @@ export function routingLease(r: RoutingLeaseRenewal): RoutingLease {
 
 export interface RenewalTarget {
   cluster: string;
-  /** The operator's own cluster (always written to) or a member answering its probe. */
+  /** The operator's own cluster (always written to) or a member whose last probe answered. */
   reachable: boolean;
   /** The previous renewal to this cluster has not settled yet. */
   inFlight: boolean;

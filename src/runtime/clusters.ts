@@ -61,6 +61,15 @@ export class Cluster {
   }
 
   /**
+   * The last probe answered (strict: no failed probe tolerated). What stops
+   * lease renewals to a zone at its first failed probe: every renewal sent
+   * counts toward its fence, so renewals into a partition only delay it.
+   */
+  get lastProbeAnswered(): boolean {
+    return this.#state.reachable === true && this.#failures === 0;
+  }
+
+  /**
    * The shared, started informer for `resource` (and namespace/selectors)
    * in this cluster, created on first use.
    */

@@ -15,8 +15,11 @@ describe("Cluster.setProbeResult", () => {
     tick(1000);
     expect(c.setProbeResult(false, "timeout", 2)).toBe(false);
     expect(c.reachable).toBe(true);
+    // Lease renewals stop at the first failed probe: each one sent would push the zone's fence later.
+    expect(c.lastProbeAnswered).toBe(false);
     tick(1000);
     expect(c.setProbeResult(true, undefined, 2)).toBe(false);
+    expect(c.lastProbeAnswered).toBe(true);
     tick(1000);
     // The streak starts again after an answer.
     expect(c.setProbeResult(false, "timeout", 2)).toBe(false);
