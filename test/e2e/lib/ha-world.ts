@@ -119,6 +119,8 @@ export interface StallResult {
   switchAt: number;
   /** The stalled sidecar's first write refused because its routing lease ran out (undefined: none seen). */
   firstLeaseRefusalAt: number | undefined;
+  /** When its sidecars were seen holding leases again (after the failover ended). */
+  leasedAgainAt: number;
 }
 
 export interface PartitionResult {
@@ -611,10 +613,18 @@ export class HaWorld {
       proxy.heal();
     }
     const failover = await this.finished(name, 240_000);
+    // Healed, they take writes again: a lease renewed within half a lease of the heal (their retries back off to lease/8).
+    const leased = () =>
+      this.fleet
+        .running()
+        .filter((i) => `${i.cell}@${i.zone}` === pod)
+        .every((i) => i.sidecar.lease.valid());
+    await eventually(`the sidecars of ${pod} to hold routing leases again after the heal`, leased, 60_000, 100);
     const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
     return {
       failover,
       stalled: pod,
+      leasedAgainAt: Date.now(),
       cutAt,
       healAt,
       waitedOn,
