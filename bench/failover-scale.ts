@@ -138,6 +138,8 @@ async function setup(state: ClusterState, s: Settings): Promise<void> {
         cells: [cellName(0), cellName(1)],
         replicas: 1,
         standbyReplicas: 1,
+        // The free-standing sidecars below are the fleet the barrier waits for (bench/lib/failover.ts benchApp).
+        sidecar: { enabled: false },
         template: {
           spec: {
             containers: [

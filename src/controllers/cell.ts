@@ -5,7 +5,7 @@
 import { setCondition, validateCell, type Cell, type Condition } from "../api/index.ts";
 import { cellShards } from "../reconcilers/cell-shards.ts";
 import { activeZoneOf, cellsInScope } from "../reconcilers/cellapp.ts";
-import { isFailingBack, isFinished } from "../reconcilers/failover.ts";
+import { effectiveCells, isFailingBack, isFinished } from "../reconcilers/failover.ts";
 import {
   Controller,
   StatusWriter,
@@ -15,7 +15,7 @@ import {
   type ReconcileContext,
   type ReconcileResult,
 } from "../runtime/index.ts";
-import { currentCell, type OperatorContext } from "./context.ts";
+import type { OperatorContext } from "./context.ts";
 
 /** "n/20 apps ready" while apps roll out: at most one such message-only write per cell every 10 s. */
 const MESSAGE_WRITE_INTERVAL_MS = 10_000;
@@ -90,7 +90,8 @@ async function reconcileCell(
   const stored = ctx.ldc.cells.store.get(key) as (Cell & KubeObject) | undefined;
   if (!stored) statusWriter.forget(key);
   if (!stored || stored.metadata.deletionTimestamp) return;
-  const cell = currentCell(ctx, stored.metadata.name) ?? stored;
+  // One cell: O(Failovers), where currentCells would redo every cell after each Cell status write.
+  const cell = effectiveCells([stored], ctx.ldc.failovers.store.list())[0]!;
   const now = new Date();
   const gen = cell.metadata.generation;
   const zones = ctx.ldc.zones.store.list();

@@ -80,7 +80,7 @@ export interface OperatorContext {
 
 const effectiveMemo = new WeakMap<
   OperatorContext,
-  { cells: number; failovers: number; value: (Cell & KubeObject)[]; byName?: Map<string, Cell & KubeObject> }
+  { cells: number; failovers: number; value: (Cell & KubeObject)[] }
 >();
 
 /**
@@ -97,14 +97,6 @@ export function currentCells(ctx: OperatorContext): (Cell & KubeObject)[] {
   const value = effectiveCells(ctx.ldc.cells.store.list(), ctx.ldc.failovers.store.list()) as (Cell & KubeObject)[];
   effectiveMemo.set(ctx, { cells, failovers, value });
   return value;
-}
-
-/** One Cell as the Failovers make it (currentCells, indexed once per change). Shared: do not mutate. */
-export function currentCell(ctx: OperatorContext, name: string): (Cell & KubeObject) | undefined {
-  const value = currentCells(ctx);
-  const memo = effectiveMemo.get(ctx)!;
-  memo.byName ??= new Map(value.map((c) => [c.metadata.name, c]));
-  return memo.byName.get(name);
 }
 
 /** The cluster a zone's workloads live in: its member cluster, else the operator's own. */

@@ -867,16 +867,18 @@ export function effectiveCells<C extends Cell>(
       back: isFailingBack(f),
       ref: f.metadata.name,
     }));
-  // The latest finished Failover's record of each cell it held.
-  const settled = new Map<string, { at: number; record: CellRecord }>();
-  for (const f of failovers) {
-    const final = finalRecordsByCell(f);
-    if (!final) continue;
-    for (const [cell, record] of final.records) {
-      const seen = settled.get(cell);
-      if (!seen || seen.at < final.at) settled.set(cell, { at: final.at, record });
+  // Per cell, a lookup in each finished Failover's index: O(failovers) for one cell, whatever their sizes.
+  const finished = failovers
+    .map(finalRecordsByCell)
+    .filter((f): f is NonNullable<typeof f> => f !== undefined && f.records.size > 0);
+  const latestFinished = (cell: string): { at: number; record: CellRecord } | undefined => {
+    let latest: { at: number; record: CellRecord } | undefined;
+    for (const f of finished) {
+      const record = f.records.get(cell);
+      if (record && (!latest || latest.at < f.at)) latest = { at: f.at, record };
     }
-  }
+    return latest;
+  };
   return cells.map((c) => {
     let state: CellFailoverState | undefined;
     for (const fo of running) {
@@ -887,7 +889,7 @@ export function effectiveCells<C extends Cell>(
       }
     }
     const stored = c.status;
-    const pending = state ? undefined : settled.get(c.metadata.name);
+    const pending = state ? undefined : latestFinished(c.metadata.name);
     const lagging =
       pending && cellPredates(c, pending.at) && !recordShown(c, pending.record) ? pending.record : undefined;
     if (!state && !lagging && stored?.failoverRef === undefined) return c;
