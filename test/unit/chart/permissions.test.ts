@@ -50,7 +50,7 @@ describe.each([
 describe("the operator's permissions", () => {
   const g = new Set(grants(OPERATOR_RULES));
 
-  it("watch every ldc.io kind and write only its status, create and prune Failovers and manage CellApp finalizers", () => {
+  it("watch every ldc.io kind and write only its status, create and prune Failovers and manage CellApp and Failover finalizers", () => {
     for (const k of allKinds) {
       for (const v of ["get", "list", "watch"]) expect(g).toContain(`cluster ldc.io ${k.plural} ${v}`);
       expect(g).toContain(`cluster ldc.io ${k.plural}/status patch`);
@@ -69,6 +69,7 @@ describe("the operator's permissions", () => {
       "cluster ldc.io cellapps/finalizers update",
       "cluster ldc.io failovers create",
       "cluster ldc.io failovers delete",
+      "cluster ldc.io failovers patch",
     ]);
   });
 
