@@ -119,7 +119,9 @@ async function reconcileFailover(
   }
   await recordActiveZones(ctx, decision.recordActiveZones, now);
   // No switch is published before the Failover is guarded against deletion (normally done after its first write).
-  if (decision.status && switchesNow(fo, decision.status) && !isGuarded(fo)) fo = await guard(ctx, fo);
+  // (A Failover being deleted cannot take a finalizer: one deleted without it, e.g. in the foreground, is going anyway.)
+  if (decision.status && switchesNow(fo, decision.status) && !isGuarded(fo) && !fo.metadata.deletionTimestamp)
+    fo = await guard(ctx, fo);
   if (decision.status) {
     if (decision.progressOnly) progress.set(key, now.getTime());
     // Optimistic concurrency: a stale cache or a second leader gets a conflict, not a lost step.
@@ -131,7 +133,7 @@ async function reconcileFailover(
     if (written.outcome === "written") ctx.metrics?.failoverWritten(fo, decision.status);
     if (decision.status.phase !== "Running") {
       r.log.info({ phase: decision.status.phase }, "failover finished");
-      // Finished: released at once when deleted (nothing holds the object any more), else on the next reconcile.
+      // Finished: the next reconcile releases the finalizer (a deleted Failover goes then).
       return { requeue: true };
     }
     if (written.outcome === "written" && !isGuarded(written.object) && !fo.metadata.deletionTimestamp)
