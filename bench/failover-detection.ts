@@ -24,7 +24,7 @@ import { parseDuration } from "../src/api/index.ts";
 import { start, stop, type ClusterState } from "../hack/lib/controlplane.ts";
 import { Informer } from "../src/runtime/index.ts";
 import type { KubeObject } from "../src/runtime/index.ts";
-import { LdcResources, arg, clientFor, log, numArg, round, sleep } from "./lib/common.ts";
+import { LdcResources, arg, clientFor, log, numArg, round, sleep, runBench } from "./lib/common.ts";
 import {
   DECIDED_AT,
   applyAll,
@@ -84,7 +84,7 @@ function allActiveIn(b: BenchOperator, zone: string): boolean {
   return cells.length === CELLS && cells.every((c) => (c.status?.activeZone ?? c.spec.zone) === zone);
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const runs = numArg("--runs", 3);
   const threshold = arg("--threshold") ?? "5s";
   const thresholdMs = parseDuration(threshold);
@@ -189,13 +189,7 @@ async function main(): Promise<void> {
       runs: results.map((r) => ({ ...r, addedOverThresholdMs: round(r.addedOverThresholdMs, 0) })),
     };
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

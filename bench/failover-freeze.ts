@@ -25,7 +25,7 @@ import http from "node:http";
 import os from "node:os";
 import type { ClusterState } from "../hack/lib/controlplane.ts";
 import type { Cell } from "../src/api/index.ts";
-import { ensureNamespace, log, numArg, arg, round, sleep } from "./lib/common.ts";
+import { ensureNamespace, log, numArg, arg, round, sleep, runBench } from "./lib/common.ts";
 import {
   applyAll,
   benchApp,
@@ -146,7 +146,7 @@ function loadGenerator(urls: string[], rate: number) {
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const rate = numArg("--rate", 200);
   const target = arg("--cell") ?? "rz03";
   const loadBefore = loadavg();
@@ -296,13 +296,7 @@ async function main(): Promise<void> {
       await b.op.stop();
     }
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -26,7 +26,7 @@ import os from "node:os";
 import type { ClusterState } from "../hack/lib/controlplane.ts";
 import type { Cell, Failover } from "../src/api/index.ts";
 import type { Sidecar } from "../src/sidecar/index.ts";
-import { clientFor, ensureNamespace, log, numArg } from "./lib/common.ts";
+import { clientFor, ensureNamespace, log, numArg, runBench } from "./lib/common.ts";
 import {
   ZONE_OF_DC,
   applyAll,
@@ -216,7 +216,7 @@ function summarize(runs: Run[]) {
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const runs = numArg("--runs", 7);
   const coldRuns = numArg("--cold-runs", 3);
   const perZone = numArg("--sidecars-per-zone", 2);
@@ -304,13 +304,7 @@ async function main(): Promise<void> {
       await b.op.stop();
     }
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

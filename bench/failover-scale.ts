@@ -32,7 +32,7 @@ import type { ClusterState } from "../hack/lib/controlplane.ts";
 import type { Failover } from "../src/api/index.ts";
 import { buildTable, type CellInfo } from "../src/routing/index.ts";
 import type { Sidecar } from "../src/sidecar/index.ts";
-import { arg, ensureNamespace, log, numArg, round } from "./lib/common.ts";
+import { arg, ensureNamespace, log, numArg, round, runBench } from "./lib/common.ts";
 import {
   applyAll,
   createFailover,
@@ -335,7 +335,7 @@ async function runOnce(state: ClusterState, b: BenchOperator, s: Settings, run: 
   return result;
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const s: Settings = {
     runs: numArg("--runs", 2),
     cells: numArg("--cells", 1000),
@@ -427,13 +427,7 @@ async function main(): Promise<void> {
       await b.op.stop();
     }
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -38,6 +38,7 @@ import {
   runOperatorBench,
   topology,
   withPrivateCluster,
+  runBench,
 } from "./lib/common.ts";
 import { ConvergenceWatch } from "./lib/watch.ts";
 
@@ -151,7 +152,7 @@ async function operator(kubeconfig: string, zone: string, region: string, s: Set
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const s: Settings = {
     cells: numArg("--cells", 100),
     apps: numArg("--apps", 20),
@@ -178,13 +179,7 @@ async function main(): Promise<void> {
       ...(ratio !== undefined ? { ratio, meetsTarget: ratio <= TARGET_RATIO } : {}),
     };
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

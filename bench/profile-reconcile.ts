@@ -12,7 +12,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { arg, log, nodeBinary, numArg, REPO_DIR } from "./lib/common.ts";
+import { arg, log, nodeBinary, numArg, REPO_DIR, runBench } from "./lib/common.ts";
 
 interface ProfileNode {
   id: number;
@@ -102,10 +102,4 @@ async function main(): Promise<void> {
   print(fresh[0]!, top);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

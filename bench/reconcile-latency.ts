@@ -65,6 +65,7 @@ import {
   sleep,
   topology,
   withPrivateCluster,
+  runBench,
 } from "./lib/common.ts";
 import { metricDelta, metricSnapshot } from "./lib/failover.ts";
 import { ConvergenceWatch } from "./lib/watch.ts";
@@ -342,7 +343,7 @@ async function operator(kubeconfig: string, zone: string, region: string, s: Set
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const s: Settings = {
     cells: numArg("--cells", 10),
     apps: numArg("--apps", 10),
@@ -368,13 +369,7 @@ async function main(): Promise<void> {
       ...(ratios ? { ratioVsBaseline: ratios } : {}),
     };
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -32,7 +32,7 @@ import type { Failover } from "../src/api/index.ts";
 import { LdcResources } from "../src/ldc-resources.ts";
 import { KubeClient, connectionFromFile } from "../src/runtime/index.ts";
 import { sidecarConfig, startSidecar } from "../src/sidecar/index.ts";
-import { clientFor, ensureNamespace, freePort, log, numArg, percentile, round, sleep } from "./lib/common.ts";
+import { clientFor, ensureNamespace, freePort, log, numArg, percentile, round, sleep, runBench } from "./lib/common.ts";
 import {
   OPERATOR_NAMESPACE,
   REGION_OF_ZONE,
@@ -145,7 +145,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
   }
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<unknown> {
   const runs = numArg("--runs", 7);
   const replicas = numArg("--replicas", 2);
   const loadBefore = loadavg();
@@ -320,13 +320,7 @@ async function main(): Promise<void> {
       home.close();
     }
   });
-  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return report;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

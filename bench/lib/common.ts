@@ -38,6 +38,20 @@ export function log(msg: string): void {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Runs a bench's main: the report it returns as one JSON line on stdout, then exit 0; a failure logged, exit 1. */
+export function runBench(main: () => Promise<unknown>): void {
+  main().then(
+    (report) => {
+      if (report !== undefined) process.stdout.write(`${JSON.stringify(report)}\n`);
+      process.exit(0);
+    },
+    (err: unknown) => {
+      log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exit(1);
+    },
+  );
+}
+
 /** The pinned Node 24 (the project's node devDependency), for child processes. */
 export function nodeBinary(): string {
   const pinned = path.join(REPO_DIR, "node_modules", ".bin", "node");
