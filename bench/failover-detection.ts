@@ -24,7 +24,7 @@ import { parseDuration } from "../src/api/index.ts";
 import { start, stop, type ClusterState } from "../hack/lib/controlplane.ts";
 import { Informer } from "../src/runtime/index.ts";
 import type { KubeObject } from "../src/runtime/index.ts";
-import { LdcResources, arg, clientFor, log, numArg, round, sleep, runBench } from "./lib/common.ts";
+import { LdcResources, arg, clientFor, log, numArg, round, sleep, runBench, RULE } from "./lib/common.ts";
 import {
   DECIDED_AT,
   applyAll,
@@ -42,7 +42,6 @@ import {
 } from "./lib/failover.ts";
 
 const NAME = "failover-detection";
-const RULE = "users";
 const CELLS = 4;
 const SHARDS = 100;
 const cellName = (i: number) => `rz${String(i).padStart(2, "0")}`;

@@ -25,7 +25,7 @@ import http from "node:http";
 import os from "node:os";
 import type { ClusterState } from "../hack/lib/controlplane.ts";
 import type { Cell } from "../src/api/index.ts";
-import { ensureNamespace, log, numArg, arg, round, sleep, runBench } from "./lib/common.ts";
+import { ensureNamespace, log, numArg, arg, round, sleep, runBench, RULE } from "./lib/common.ts";
 import {
   applyAll,
   benchApp,
@@ -48,7 +48,6 @@ import {
 } from "./lib/failover.ts";
 
 const NAME = "failover-freeze";
-const RULE = "users";
 const APP_NS = "bench";
 const CELLS = 10;
 const SHARDS = 100;

@@ -26,7 +26,7 @@ import os from "node:os";
 import type { ClusterState } from "../hack/lib/controlplane.ts";
 import type { Cell, Failover } from "../src/api/index.ts";
 import type { Sidecar } from "../src/sidecar/index.ts";
-import { clientFor, ensureNamespace, log, numArg, runBench } from "./lib/common.ts";
+import { clientFor, ensureNamespace, log, numArg, runBench, RULE } from "./lib/common.ts";
 import {
   ZONE_OF_DC,
   applyAll,
@@ -55,7 +55,6 @@ import {
 } from "./lib/failover.ts";
 
 const NAME = "failover-rto";
-const RULE = "users";
 const APP_NS = "bench";
 const CELLS = 10;
 const SHARDS = 100;

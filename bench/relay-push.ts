@@ -32,7 +32,18 @@ import type { Failover } from "../src/api/index.ts";
 import { LdcResources } from "../src/ldc-resources.ts";
 import { KubeClient, connectionFromFile } from "../src/runtime/index.ts";
 import { sidecarConfig, startSidecar } from "../src/sidecar/index.ts";
-import { clientFor, ensureNamespace, freePort, log, numArg, percentile, round, sleep, runBench } from "./lib/common.ts";
+import {
+  clientFor,
+  ensureNamespace,
+  freePort,
+  log,
+  numArg,
+  percentile,
+  round,
+  sleep,
+  runBench,
+  RULE,
+} from "./lib/common.ts";
 import {
   OPERATOR_NAMESPACE,
   REGION_OF_ZONE,
@@ -49,16 +60,15 @@ import {
   prepareHome,
   withDatacenters,
   zoneObject,
+  ROUTING_TOKEN,
 } from "./lib/failover.ts";
 
 const NAME = "relay-push";
-const RULE = "users";
 const APP_NS = "bench";
 const CELLS = 10;
 const SHARDS = 100;
 const A = "hz-a";
 const B = "hz-b";
-const ROUTING_TOKEN = "bench";
 const cellName = (i: number) => `rz${String(i).padStart(2, "0")}`;
 
 async function setup(state: ClusterState, replicas: number): Promise<void> {
