@@ -119,8 +119,6 @@ export interface StallResult {
   switchAt: number;
   /** The stalled sidecar's first write refused because its routing lease ran out (undefined: none seen). */
   firstLeaseRefusalAt: number | undefined;
-  /** When its sidecars were seen holding leases again (after the failover ended). */
-  leasedAgainAt: number;
 }
 
 export interface PartitionResult {
@@ -563,16 +561,12 @@ export class HaWorld {
     const proxy = this.podRouting.get(pod);
     if (!proxy) throw new Error(`no sidecar ${pod}`);
     // Leases held at the cut (e.g. after a leader takeover): a refusal seen later is the stall's.
-    await eventually(
-      `the sidecars of ${pod} to hold routing leases`,
-      () =>
-        this.fleet
-          .running()
-          .filter((i) => `${i.cell}@${i.zone}` === pod)
-          .every((i) => i.sidecar.lease.valid()),
-      60_000,
-      100,
-    );
+    const leased = () =>
+      this.fleet
+        .running()
+        .filter((i) => `${i.cell}@${i.zone}` === pod)
+        .every((i) => i.sidecar.lease.valid());
+    await eventually(`the sidecars of ${pod} to hold routing leases`, leased, 60_000, 100);
     const cutAt = Date.now();
     proxy.cut();
     if (opts.silentForMs) {
@@ -613,18 +607,12 @@ export class HaWorld {
       proxy.heal();
     }
     const failover = await this.finished(name, 240_000);
-    // Healed, they take writes again: a lease renewed within half a lease of the heal (their retries back off to lease/8).
-    const leased = () =>
-      this.fleet
-        .running()
-        .filter((i) => `${i.cell}@${i.zone}` === pod)
-        .every((i) => i.sidecar.lease.valid());
+    // Healed, they take writes again: their leases renewed.
     await eventually(`the sidecars of ${pod} to hold routing leases again after the heal`, leased, 60_000, 100);
     const sw = failover.status?.steps?.find((s) => s.name === "Switch")?.startTime;
     return {
       failover,
       stalled: pod,
-      leasedAgainAt: Date.now(),
       cutAt,
       healAt,
       waitedOn,
